@@ -1,0 +1,16 @@
+# kvgpt — make test runs exactly what CI runs (after .ci/run installs the system packages).
+GO ?= go
+
+.PHONY: test fmtcheck vet gotest
+
+test: fmtcheck vet gotest
+
+fmtcheck:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+gotest:
+	$(GO) test -count=1 ./...

@@ -1,0 +1,3 @@
+module github.com/kvgpt/kvgpt
+
+go 1.26
