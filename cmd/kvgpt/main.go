@@ -30,6 +30,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"version", "print the kvgpt version", runVersion},
+		{"expressivity", "ReLU demo: a residual block is generically not a skip-free MLP of its width", runExpressivity},
 	}
 }
 
