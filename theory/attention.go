@@ -18,16 +18,21 @@ type AttnWeights struct {
 //
 // It returns out (T, C).
 func Attention(x Mat, w AttnWeights, nh int, scale float64) Mat {
+	return attention(x, w, nh, scale, nil)
+}
+
+// attention is Attention that also raises *maxLogit to the largest |logit| it computes (if not nil).
+func attention(x Mat, w AttnWeights, nh int, scale float64, maxLogit *float64) Mat {
 	q := x
 	if w.Wq.D != nil {
 		q = Mul(x, w.Wq)
 	}
 	k, v := Mul(x, w.Wk), Mul(x, w.Wv)
-	return Mul(attend(q, k, v, nh, scale), w.Wo)
+	return Mul(attend(q, k, v, nh, scale, maxLogit), w.Wo)
 }
 
 // attend is the core of Attention: it returns y (T, C) for q, k, v (T, C).
-func attend(q, k, v Mat, nh int, scale float64) Mat {
+func attend(q, k, v Mat, nh int, scale float64, maxLogit *float64) Mat {
 	T, C := q.R, q.C
 	if C%nh != 0 {
 		panic("theory: C is not a multiple of NH")
@@ -39,6 +44,11 @@ func attend(q, k, v Mat, nh int, scale float64) Mat {
 		c0 := h * dh
 		for t := 0; t < T; t++ {
 			logits := AttentionLogits(q.Row(t)[c0:c0+dh], k, c0, t+1, scale, p)
+			if maxLogit != nil {
+				for _, l := range logits {
+					*maxLogit = math.Max(*maxLogit, math.Abs(l))
+				}
+			}
 			softmaxInPlace(logits)
 			yt := y.Row(t)[c0 : c0+dh]
 			for s, a := range logits {

@@ -104,6 +104,13 @@ func randLN(rng *rand.Rand, C int) []float64 {
 
 // Logits returns the (T, V) logits of the token sequence.
 func (m Transformer) Logits(tokens []int) Mat {
+	logits, _ := m.Forward(tokens)
+	return logits
+}
+
+// Forward returns the (T, V) logits of the token sequence and the largest |attention logit|
+// (scale·q·k before the softmax, over all layers, heads and causal pairs) — a stability marker.
+func (m Transformer) Forward(tokens []int) (logits Mat, maxAttnLogit float64) {
 	C := m.Wte.C
 	x := NewMat(len(tokens), C)
 	for t, tok := range tokens {
@@ -115,12 +122,12 @@ func (m Transformer) Logits(tokens []int) Mat {
 		mlp := func(in Mat) Mat { return Mul(GELU(Mul(in, l.W1)), l.W2) }
 		switch m.Arch {
 		case AttnSkipOnly:
-			x = mlp(Add(x, Attention(x, l.Attn, m.NH, m.Scale)))
+			x = mlp(Add(x, attention(x, l.Attn, m.NH, m.Scale, &maxAttnLogit)))
 		case BothSkips:
-			x = Add(x, Attention(x, l.Attn, m.NH, m.Scale))
+			x = Add(x, attention(x, l.Attn, m.NH, m.Scale, &maxAttnLogit))
 			x = Add(x, mlp(x))
 		case PreLN:
-			x = Add(x, Attention(LayerNorm(x, l.LN1), l.Attn, m.NH, m.Scale))
+			x = Add(x, attention(LayerNorm(x, l.LN1), l.Attn, m.NH, m.Scale, &maxAttnLogit))
 			x = Add(x, mlp(LayerNorm(x, l.LN2)))
 		default:
 			panic("theory: unknown Arch")
@@ -129,7 +136,7 @@ func (m Transformer) Logits(tokens []int) Mat {
 	if m.Arch == PreLN {
 		x = LayerNorm(x, m.LNf)
 	}
-	return Mul(x, m.Head)
+	return Mul(x, m.Head), maxAttnLogit
 }
 
 // AbsorbQuery returns the query-free form of one attention layer: with A = Wq,
