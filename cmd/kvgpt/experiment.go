@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/kvgpt/kvgpt/experiment"
+	"github.com/kvgpt/kvgpt/gpt"
+	"github.com/kvgpt/kvgpt/nn"
+)
+
+func runExperiment(args []string, stdout, stderr io.Writer) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return experimentCmd(ctx, args, stdout, stderr)
+}
+
+// experimentCmd is `kvgpt experiment`: the paper's comparisons (see package experiment).
+func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("experiment", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	preset := fs.String("preset", "tiny", "experiment set-up: "+experiment.PresetNames())
+	data := fs.String("data", "", "training text `file` (default: the preset's; tiny and mac use the Go standard library sources)")
+	backend := fs.String("backend", "", "compute backend: "+backendNames+" (default: the preset's)")
+	threads := fs.Int("threads", 0, "CPU threads (0: all cores)")
+	seeds := fs.Int("seeds", 0, "seeds per variant (0: the preset's)")
+	steps := fs.Int("steps", 0, "training steps per run (0: the preset's)")
+	out := fs.String("out", "", "output `dir`ectory (default: experiment-<preset>)")
+	fresh := fs.Bool("fresh", false, "rerun every run, ignoring finished runs of an earlier results.json in --out")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: kvgpt experiment --preset NAME [flags]")
+		fmt.Fprintln(stderr, "\nTrains original, identity, identity-wide-mlp, original-narrow-mlp, original-smaller, a weight-decay")
+		fmt.Fprintln(stderr, "sweep of both modes and a scale ablation with the same seeds and batch order, and writes runs/*.jsonl,")
+		fmt.Fprintln(stderr, "results.json, report.md and PNG plots into --out. Rerunning continues an interrupted sweep.")
+		fmt.Fprintln(stderr, "\nPresets:")
+		for _, p := range experiment.Presets() {
+			fmt.Fprintf(stderr, "  %-17s %s\n", p.Name, p.Description)
+		}
+		fmt.Fprintln(stderr, "\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (all options are flags; see -h)", fs.Arg(0))
+	}
+	p, err := experiment.LookupPreset(*preset)
+	if err != nil {
+		return err
+	}
+	if *steps < 0 || *seeds < 0 {
+		return fmt.Errorf("--steps and --seeds must be ≥ 0")
+	}
+	if *steps > 0 {
+		p.Train.Steps = *steps
+		p.Train.Warmup = min(p.Train.Warmup, *steps/10)
+	}
+	if *backend == "" {
+		*backend = p.Backend
+	}
+	if *out == "" {
+		*out = "experiment-" + p.Name
+	}
+	if *data == "" && p.DataHint != "" {
+		return fmt.Errorf("preset %s needs --data FILE: %s", p.Name, p.DataHint)
+	}
+	// Open one backend up front, so a bad --backend fails before any work.
+	b, err := newBackend(*backend, *threads)
+	if err != nil {
+		return err
+	}
+	bname := b.Name()
+	b.Close()
+	text, source, err := readData(*data, p.CorpusBytes)
+	if err != nil {
+		return err
+	}
+	tok, err := gpt.NewTokenizer(p.Vocab, text)
+	if err != nil {
+		return err
+	}
+	ds, err := gpt.NewDataset(source, text, tok, p.Model.BlockSize)
+	if err != nil {
+		return err
+	}
+	if err := checkWritableDir(*out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stderr, "experiment %s: %d variants × %d seeds on %s, %s; writing to %s\n",
+		p.Name, len(experiment.Variants(p)), max(*seeds, p.Seeds*boolInt(*seeds == 0)), source, bname, *out)
+	res, err := experiment.Run(ctx, experiment.Options{
+		Preset: p, Data: ds, VocabSize: tok.VocabSize(), Seeds: *seeds, Out: *out, Fresh: *fresh,
+		NewBackend: func() (nn.Backend, error) { return newBackend(*backend, *threads) },
+		Backend:    bname, Progress: stderr,
+	})
+	if errors.Is(err, context.Canceled) {
+		return fmt.Errorf("interrupted after %d finished runs; results so far are in %s (rerun the same command to continue)", len(res.Runs), *out)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(*out, experiment.ReportFile))
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,169 @@
+package experiment
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/kvgpt/kvgpt/gpt"
+	"github.com/kvgpt/kvgpt/nn"
+	"github.com/stretchr/testify/require"
+)
+
+// TestParamCountIdentities is check (f): the parameter counts of the variants of every preset
+// satisfy the paper's identities.
+func TestParamCountIdentities(t *testing.T) {
+	for _, p := range Presets() {
+		m := p.Model
+		t.Run(fmt.Sprintf("%s/L=%d/C=%d", p.Name, m.NLayer, m.NEmbd), func(t *testing.T) {
+			require.NoError(t, p.Validate())
+			count := map[string]int{}
+			total := map[string]int{}
+			for _, v := range Variants(p) {
+				c := v.Config(p, 65)
+				require.NoError(t, c.Validate(), v.Name)
+				count[v.Name], total[v.Name] = NonEmbeddingParams(c), c.NumParams()
+			}
+			L, C := m.NLayer, m.NEmbd
+			require.Equal(t, total["original"]-L*C*C, total["identity"], "identity = original − L·C²")
+			require.Equal(t, count["original"]-L*C*C, count["identity"])
+			require.Equal(t, total["original"], total["identity-wide-mlp"], "identity with MLP 4.5·C = original at 4·C")
+			require.Equal(t, total["identity"], total["original-narrow-mlp"], "original with MLP 3.5·C = identity")
+
+			// original-smaller is the closest baseline width to identity's non-embedding count.
+			best := abs(count["original-smaller"] - count["identity"])
+			for c := m.NHead; c <= C; c += m.NHead {
+				cfg := m
+				cfg.QueryMode, cfg.VocabSize, cfg.NEmbd = gpt.Baseline, 65, c
+				require.GreaterOrEqual(t, abs(NonEmbeddingParams(cfg)-count["identity"]), best, "C=%d", c)
+			}
+			require.Less(t, count["original-smaller"], count["original"])
+		})
+	}
+}
+
+func TestVariantsCoverTheSweep(t *testing.T) {
+	p, err := LookupPreset("tiny")
+	require.NoError(t, err)
+	vs := Variants(p)
+	names := map[string]bool{}
+	for _, v := range vs {
+		require.False(t, names[v.Name], "duplicate variant %s", v.Name)
+		names[v.Name] = true
+	}
+	r := &Results{Preset: p, Vocab: 256, Variants: vs}
+	r.summarize()
+	for _, mode := range []string{"baseline", "identity"} {
+		for _, wd := range p.WeightDecays {
+			require.NotNil(t, r.wdSummary(mode, wd), "%s at weight decay %g", mode, wd)
+		}
+	}
+	_, err = LookupPreset("nope")
+	require.ErrorContains(t, err, "unknown preset")
+}
+
+// TestTinyPreset runs the tiny preset end to end (the CI smoke test) and checks that the report has
+// every column and plot, the metrics files exist, and a rerun reuses the finished runs.
+func TestTinyPreset(t *testing.T) {
+	p, err := LookupPreset("tiny")
+	require.NoError(t, err)
+	text := strings.Repeat("the quick brown fox jumps over the lazy dog; func main() { return 42 }\n", 300)
+	ds, err := gpt.NewDataset("test text", text, gpt.ByteTokenizer{}, p.Model.BlockSize)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	opts := Options{
+		Preset: p, Data: ds, VocabSize: 256, Out: dir, Backend: "cpu",
+		NewBackend: func() (nn.Backend, error) { return nn.NewCPU(0), nil },
+	}
+	res, err := Run(context.Background(), opts)
+	require.NoError(t, err)
+	require.Len(t, res.Runs, len(Variants(p))*p.Seeds)
+
+	report, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	require.NoError(t, err)
+	for _, col := range []string{"| variant |", "non-emb. params", "final val loss (mean ± std)", "Δ vs original",
+		"max grad norm", "loss spikes", "max \\|attn logit\\|", "## Weight decay"} {
+		require.Contains(t, string(report), col)
+	}
+	for _, v := range Variants(p) {
+		require.Contains(t, string(report), "| "+v.Name+" |")
+	}
+	require.NotContains(t, string(report), "Incomplete")
+	for _, f := range []string{ValPlot, RelDiffPlot, WDPlot} {
+		require.Contains(t, string(report), "]("+f+")")
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		require.NoError(t, err)
+		require.True(t, len(b) > 1000 && string(b[1:4]) == "PNG", "%s is not a PNG", f)
+	}
+
+	var rj Results
+	b, err := os.ReadFile(filepath.Join(dir, ResultsFile))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &rj))
+	require.Len(t, rj.Summary, len(Variants(p)))
+	for _, s := range rj.Summary {
+		require.NotNil(t, s.ValMean, s.Variant)
+		require.NotNil(t, s.ValStd, s.Variant)
+		require.NotNil(t, s.RelDiffPct, s.Variant)
+		require.Positive(t, s.MaxGradNorm, s.Variant)
+		require.Positive(t, s.MaxAttnLogit, s.Variant)
+	}
+	require.Zero(t, *rj.Summary[0].RelDiffPct, "original vs itself")
+	for _, r := range rj.Runs {
+		lines, err := os.ReadFile(filepath.Join(dir, r.Metrics))
+		require.NoError(t, err)
+		require.Equal(t, p.Train.Steps, strings.Count(string(lines), "\n"), r.Metrics)
+		require.Equal(t, "done", r.Status)
+	}
+
+	// Same initialisation and batches for every variant of a seed: runs that differ only in weight
+	// decay have the same first-step loss (decay acts only after the first gradient).
+	first := func(variant string, seed uint64) float64 {
+		b, err := os.ReadFile(filepath.Join(dir, RunsDir, fmt.Sprintf("%s_seed%d.jsonl", fileName(variant), seed)))
+		require.NoError(t, err)
+		var m gpt.Metrics
+		require.NoError(t, json.Unmarshal([]byte(strings.SplitN(string(b), "\n", 2)[0]), &m))
+		return m.Loss
+	}
+	for _, seed := range res.Seeds {
+		require.Equal(t, first("original", seed), first("baseline-wd=0.05", seed))
+		require.Equal(t, first("identity", seed), first("identity-wd=0.1", seed))
+	}
+	require.NotEqual(t, first("original", res.Seeds[0]), first("original", res.Seeds[1]), "seeds must differ")
+
+	// A rerun reuses every finished run and trains nothing.
+	calls := 0
+	opts.NewBackend = func() (nn.Backend, error) { calls++; return nn.NewCPU(0), nil }
+	res2, err := Run(context.Background(), opts)
+	require.NoError(t, err)
+	require.Zero(t, calls)
+	require.Equal(t, len(res.Runs), len(res2.Runs))
+}
+
+func TestRunInterrupted(t *testing.T) {
+	p, err := LookupPreset("tiny")
+	require.NoError(t, err)
+	text := strings.Repeat("abcdefghij klmnop\n", 400)
+	ds, err := gpt.NewDataset("test text", text, gpt.ByteTokenizer{}, p.Model.BlockSize)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	n := 0
+	res, err := Run(ctx, Options{Preset: p, Data: ds, VocabSize: 256, Out: dir, Seeds: 1,
+		NewBackend: func() (nn.Backend, error) {
+			n++
+			if n == 3 {
+				cancel()
+			}
+			return nn.NewCPU(1), nil
+		}})
+	require.ErrorIs(t, err, context.Canceled)
+	require.Len(t, res.Runs, 2)
+	report, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	require.NoError(t, err)
+	require.Contains(t, string(report), "Incomplete: 2 of")
+}

@@ -1,0 +1,212 @@
+package experiment
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/kvgpt/kvgpt/gpt"
+)
+
+// Preset is a named experiment set-up: the shape of the `original` model, the training settings
+// shared by every run, the number of seeds and where the data comes from.
+type Preset struct {
+	Name        string          `json:"name"`
+	Description string          `json:"description"`
+	Model       gpt.Config      `json:"model"` // the `original` model; QueryMode and VocabSize are set per run
+	Train       gpt.TrainConfig `json:"train"` // WeightDecay is set per variant; Seed is the first seed
+	Seeds       int             `json:"seeds"`
+	Vocab       string          `json:"vocab"`        // "byte" or "char"
+	DataHint    string          `json:"data_hint"`    // if set, --data is required and this says what to pass
+	CorpusBytes int             `json:"corpus_bytes"` // size of the default Go corpus when --data is not given
+	Backend     string          `json:"backend"`      // default --backend
+	// WeightDecays is the sweep run for both modes (at the mode's default scale and widths).
+	WeightDecays []float64 `json:"weight_decays"`
+}
+
+// Presets returns the named presets, in the order `kvgpt experiment -h` lists them.
+func Presets() []Preset {
+	wds := []float64{0.1, 0.05, 1.0 / 32, 1.0 / 64}
+	tiny := gpt.DefaultTrainConfig()
+	tiny.BatchSize, tiny.Steps, tiny.LR, tiny.MinLR, tiny.Warmup = 8, 30, 3e-3, 3e-4, 5
+	tiny.EvalEvery, tiny.EvalBatches = 10, 2
+	shk := gpt.DefaultTrainConfig()
+	shk.BatchSize, shk.Steps, shk.LR, shk.MinLR, shk.Warmup = 16, 300, 2e-3, 2e-4, 30
+	shk.EvalEvery, shk.EvalBatches = 25, 8
+	mac := gpt.DefaultTrainConfig()
+	mac.BatchSize, mac.Steps, mac.LR, mac.MinLR, mac.Warmup = 32, 2000, 1e-3, 1e-4, 100
+	mac.EvalEvery, mac.EvalBatches = 100, 16
+	return []Preset{
+		{
+			Name:        "tiny",
+			Description: "smoke test: 2 layers, C=32, 30 steps on 100 kB of Go source (seconds on a CPU)",
+			Model:       gpt.Config{NLayer: 2, NHead: 2, NEmbd: 32, BlockSize: 32},
+			Train:       tiny, Seeds: 2, Vocab: "byte", CorpusBytes: 100_000, Backend: "cpu",
+			WeightDecays: wds,
+		},
+		{
+			Name:        "shakespeare-char",
+			Description: "4 layers, C=128, 4 heads, character model of tiny Shakespeare, 2 seeds (about 30 minutes on 2 CPU cores)",
+			Model:       gpt.Config{NLayer: 4, NHead: 4, NEmbd: 128, BlockSize: 64},
+			Train:       shk, Seeds: 2, Vocab: "char", Backend: "cpu",
+			DataHint:     "tiny Shakespeare (input.txt of nanoGPT's shakespeare_char, ~1.1 MB)",
+			WeightDecays: wds,
+		},
+		{
+			Name:        "mac",
+			Description: "6 layers, C=384, 6 heads (dh=64 as in the paper), byte model of 20 MB of Go source, 2 seeds (about an hour on an M-series GPU)",
+			Model:       gpt.Config{NLayer: 6, NHead: 6, NEmbd: 384, BlockSize: 256},
+			Train:       mac, Seeds: 2, Vocab: "byte", CorpusBytes: 20_000_000, Backend: "metal",
+			WeightDecays: wds,
+		},
+	}
+}
+
+// PresetNames returns the preset names joined by "|".
+func PresetNames() string {
+	var n []string
+	for _, p := range Presets() {
+		n = append(n, p.Name)
+	}
+	return strings.Join(n, "|")
+}
+
+// LookupPreset returns the preset called name.
+func LookupPreset(name string) (Preset, error) {
+	for _, p := range Presets() {
+		if p.Name == name {
+			return p, nil
+		}
+	}
+	return Preset{}, fmt.Errorf("unknown preset %q (want %s)", name, PresetNames())
+}
+
+// Validate reports the first problem with the preset.
+func (p Preset) Validate() error {
+	c := p.Model
+	c.VocabSize, c.QueryMode = 256, gpt.Baseline
+	if err := c.Validate(); err != nil {
+		return fmt.Errorf("preset %s: %w", p.Name, err)
+	}
+	if c.MLPHidden != 0 {
+		return fmt.Errorf("preset %s: the original model must have the default MLP width 4·C", p.Name)
+	}
+	if c.NEmbd%2 != 0 {
+		return fmt.Errorf("preset %s: C=%d must be even (identity-wide-mlp has MLP width 4.5·C)", p.Name, c.NEmbd)
+	}
+	if err := p.Train.Validate(); err != nil {
+		return fmt.Errorf("preset %s: %w", p.Name, err)
+	}
+	if p.Seeds < 1 {
+		return fmt.Errorf("preset %s: seeds must be ≥ 1, got %d", p.Name, p.Seeds)
+	}
+	return nil
+}
+
+// Variant is one model/optimiser setting of an experiment.
+type Variant struct {
+	Name        string        `json:"name"`
+	Group       string        `json:"group"` // "main", "scale" or "weight-decay"
+	Mode        gpt.QueryMode `json:"mode"`
+	NEmbd       int           `json:"n_embd"`
+	MLPHidden   int           `json:"mlp_hidden"`
+	WeightDecay float64       `json:"weight_decay"`
+	AttnScale   float64       `json:"attn_scale"` // 0: the mode's default
+	Note        string        `json:"note"`
+}
+
+// Config returns the model configuration of v under preset p with vocabulary size V.
+func (v Variant) Config(p Preset, V int) gpt.Config {
+	c := p.Model
+	c.QueryMode, c.NEmbd, c.MLPHidden, c.AttnScale, c.VocabSize = v.Mode, v.NEmbd, v.MLPHidden, v.AttnScale, V
+	return c
+}
+
+// NonEmbeddingParams returns the parameter count without the token and position embeddings (the
+// LM head is tied to the token embedding, so it is not counted either).
+func NonEmbeddingParams(c gpt.Config) int {
+	return c.NumParams() - c.VocabSize*c.NEmbd - c.BlockSize*c.NEmbd
+}
+
+// Variants returns the variants of preset p, in the order they run: the main comparison, the scale
+// ablation, then the rest of the weight-decay sweep (runs of the sweep that coincide with a main
+// variant are not repeated).
+func Variants(p Preset) []Variant {
+	C, NH := p.Model.NEmbd, p.Model.NHead
+	wdBase, wdID := 0.1, 1.0/32
+	dh := float64(C / NH)
+	vs := []Variant{
+		{Name: "original", Group: "main", Mode: gpt.Baseline, NEmbd: C, MLPHidden: 4 * C, WeightDecay: wdBase,
+			Note: "baseline, W_Q learned, scale 1/√dh"},
+		{Name: "identity", Group: "main", Mode: gpt.Identity, NEmbd: C, MLPHidden: 4 * C, WeightDecay: wdID,
+			Note: "W_Q = I, scale 1/(2√dh)"},
+		{Name: "identity-wide-mlp", Group: "main", Mode: gpt.Identity, NEmbd: C, MLPHidden: 9 * C / 2, WeightDecay: wdID,
+			Note: "identity, MLP 4.5·C: the saved L·C² reallocated (= original's count)"},
+		{Name: "original-narrow-mlp", Group: "main", Mode: gpt.Baseline, NEmbd: C, MLPHidden: 7 * C / 2, WeightDecay: wdBase,
+			Note: "baseline, MLP 3.5·C (= identity's count)"},
+	}
+	cs := smallerWidth(p)
+	vs = append(vs,
+		Variant{Name: "original-smaller", Group: "main", Mode: gpt.Baseline, NEmbd: cs, MLPHidden: 4 * cs, WeightDecay: wdBase,
+			Note: fmt.Sprintf("baseline, C=%d: the width whose count is closest to identity's", cs)},
+		Variant{Name: "identity-scale-1/sqrt(dh)", Group: "scale", Mode: gpt.Identity, NEmbd: C, MLPHidden: 4 * C, WeightDecay: wdID,
+			AttnScale: 1 / math.Sqrt(dh), Note: "identity at the baseline's scale 1/√dh"},
+	)
+	for _, mode := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
+		for _, wd := range p.WeightDecays {
+			if (mode == gpt.Baseline && wd == wdBase) || (mode == gpt.Identity && wd == wdID) {
+				continue // that is `original` / `identity`
+			}
+			vs = append(vs, Variant{Name: fmt.Sprintf("%s-wd=%s", mode, fmtWD(wd)), Group: "weight-decay", Mode: mode,
+				NEmbd: C, MLPHidden: 4 * C, WeightDecay: wd, Note: fmt.Sprintf("%s, weight decay %g", mode, wd)})
+		}
+	}
+	return vs
+}
+
+// smallerWidth returns the baseline width (a multiple of the head count, MLP 4·C) whose
+// non-embedding parameter count is closest to that of the identity model of p.
+func smallerWidth(p Preset) int {
+	target := p.Model
+	target.QueryMode, target.VocabSize = gpt.Identity, 256
+	want := NonEmbeddingParams(target)
+	best, bestD := p.Model.NEmbd, math.MaxInt
+	for c := p.Model.NHead; c <= p.Model.NEmbd; c += p.Model.NHead {
+		cfg := p.Model
+		cfg.QueryMode, cfg.VocabSize, cfg.NEmbd = gpt.Baseline, 256, c
+		if d := abs(NonEmbeddingParams(cfg) - want); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// fmtWD prints a weight decay, as a power of two where it is one (2^-5 rather than 0.03125).
+func fmtWD(wd float64) string {
+	if e := math.Log2(wd); e == math.Trunc(e) && e < -1 {
+		return fmt.Sprintf("2^%d", int(e))
+	}
+	return fmt.Sprintf("%g", wd)
+}
+
+// sortedWDs returns the distinct weight decays of the sweep in increasing order.
+func sortedWDs(p Preset) []float64 {
+	w := append([]float64(nil), p.WeightDecays...)
+	w = append(w, 0.1, 1.0/32)
+	sort.Float64s(w)
+	out := w[:0]
+	for i, v := range w {
+		if i == 0 || v != w[i-1] {
+			out = append(out, v)
+		}
+	}
+	return out
+}

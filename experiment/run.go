@@ -1,0 +1,351 @@
+package experiment
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/kvgpt/kvgpt/gpt"
+	"github.com/kvgpt/kvgpt/nn"
+	"github.com/kvgpt/kvgpt/theory"
+)
+
+// Options configure Run.
+type Options struct {
+	Preset     Preset
+	Data       *gpt.Dataset
+	VocabSize  int
+	Seeds      int                        // 0: the preset's
+	Out        string                     // output directory
+	NewBackend func() (nn.Backend, error) // a fresh backend per run (closed after it)
+	Backend    string                     // the backend's name, for the report
+	Progress   io.Writer                  // progress line; nil for none
+	Fresh      bool                       // ignore finished runs of an earlier results.json in Out
+}
+
+// RunResult is one training run: one variant at one seed.
+type RunResult struct {
+	Variant      string    `json:"variant"`
+	Seed         uint64    `json:"seed"`
+	Params       int       `json:"params"`
+	NonEmbParams int       `json:"non_embedding_params"`
+	Status       string    `json:"status"` // "done" or "diverged: …"
+	FinalVal     *float64  `json:"final_val_loss"`
+	EvalSteps    []int     `json:"eval_steps"`
+	ValLoss      []float64 `json:"val_loss"`
+	MaxGradNorm  float64   `json:"max_grad_norm"`
+	LossSpikes   int       `json:"loss_spikes"`
+	MaxAttnLogit float64   `json:"max_attn_logit"`
+	Seconds      float64   `json:"seconds"`
+	Metrics      string    `json:"metrics"` // JSON-lines file, relative to the output directory
+}
+
+// Results is everything an experiment produced; it is written to results.json after every run.
+type Results struct {
+	Preset   Preset      `json:"preset"`
+	Data     string      `json:"data"`
+	Vocab    int         `json:"vocab_size"`
+	Backend  string      `json:"backend"`
+	Seeds    []uint64    `json:"seeds"`
+	Variants []Variant   `json:"variants"`
+	Runs     []RunResult `json:"runs"`
+	Summary  []Summary   `json:"summary"`
+	Started  time.Time   `json:"started"`
+	Updated  time.Time   `json:"updated"`
+}
+
+// Files Run writes into Options.Out.
+const (
+	ResultsFile  = "results.json"
+	ReportFile   = "report.md"
+	ValPlot      = "val_loss.png"
+	RelDiffPlot  = "rel_diff.png"
+	WDPlot       = "weight_decay.png"
+	RunsDir      = "runs"
+	spikeWindow  = 20   // a loss spike is a training loss above
+	spikeFactor  = 1.25 // spikeFactor × the mean of the previous spikeWindow steps
+	logitSeqs    = 2    // validation sequences for the max |attention logit|
+	progressTick = 500 * time.Millisecond
+)
+
+// Run trains every variant of the preset at every seed and writes the results, the report and the
+// plots into o.Out. Results are rewritten after every run, so an interrupted sweep keeps what it
+// finished, and a later Run with the same preset and data skips the finished runs (unless o.Fresh).
+// It returns the results so far and ctx.Err() when ctx is cancelled.
+func Run(ctx context.Context, o Options) (*Results, error) {
+	p := o.Preset
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Seeds == 0 {
+		o.Seeds = p.Seeds
+	}
+	if o.Seeds < 1 {
+		return nil, fmt.Errorf("seeds must be ≥ 1, got %d", o.Seeds)
+	}
+	if o.Data == nil || o.NewBackend == nil || o.VocabSize < 2 {
+		return nil, errors.New("experiment: Options need Data, VocabSize and NewBackend")
+	}
+	if err := os.MkdirAll(filepath.Join(o.Out, RunsDir), 0o755); err != nil {
+		return nil, fmt.Errorf("creating output directory: %w", err)
+	}
+	res := &Results{Preset: p, Data: o.Data.Source, Vocab: o.VocabSize, Variants: Variants(p), Backend: o.Backend, Started: time.Now().UTC()}
+	for s := 0; s < o.Seeds; s++ {
+		res.Seeds = append(res.Seeds, p.Train.Seed+uint64(s))
+	}
+	done := map[string]RunResult{}
+	if !o.Fresh {
+		if prev, err := readResults(filepath.Join(o.Out, ResultsFile)); err == nil && sameSetup(prev, res) {
+			for _, r := range prev.Runs {
+				done[runKey(r.Variant, r.Seed)] = r
+			}
+			res.Started = prev.Started
+		}
+	}
+
+	type job struct {
+		v    Variant
+		seed uint64
+	}
+	var jobs []job
+	for _, seed := range res.Seeds {
+		for _, v := range res.Variants {
+			jobs = append(jobs, job{v, seed})
+		}
+	}
+	pr := &progress{w: o.Progress, total: len(jobs) * p.Train.Steps, runs: len(jobs), start: time.Now()}
+	if len(done) > 0 && o.Progress != nil {
+		fmt.Fprintf(o.Progress, "experiment: reusing %d finished runs from %s (pass --fresh to start over)\n", len(done), filepath.Join(o.Out, ResultsFile))
+	}
+	for i, j := range jobs {
+		if r, ok := done[runKey(j.v.Name, j.seed)]; ok {
+			res.Runs = append(res.Runs, r)
+			pr.skip(p.Train.Steps)
+			continue
+		}
+		pr.begin(i+1, j.v.Name, j.seed)
+		r, err := runOne(ctx, o, j.v, j.seed, pr)
+		if err != nil {
+			pr.end()
+			if werr := res.write(o.Out); werr != nil {
+				return res, errors.Join(err, werr)
+			}
+			return res, err
+		}
+		res.Runs = append(res.Runs, r)
+		pr.finish(r)
+		if err := res.write(o.Out); err != nil {
+			return res, err
+		}
+	}
+	pr.end()
+	return res, nil
+}
+
+// fileName maps a variant name to a portable file name.
+func fileName(name string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_.=^", r) {
+			return r
+		}
+		return '_'
+	}, name)
+}
+
+func runKey(variant string, seed uint64) string { return fmt.Sprintf("%s@%d", variant, seed) }
+
+// sameSetup reports whether an earlier results file was made by the same preset, data and variants.
+func sameSetup(a, b *Results) bool {
+	ja, _ := json.Marshal([]any{a.Preset, a.Data, a.Vocab, a.Variants})
+	jb, _ := json.Marshal([]any{b.Preset, b.Data, b.Vocab, b.Variants})
+	return string(ja) == string(jb)
+}
+
+func readResults(path string) (*Results, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Results
+	if err := json.Unmarshal(b, &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// runOne trains one variant at one seed. A diverged run is a result, not an error; the error is
+// for the sweep as a whole (I/O, a device failure, cancellation).
+func runOne(ctx context.Context, o Options, v Variant, seed uint64, pr *progress) (RunResult, error) {
+	start := time.Now()
+	cfg := v.Config(o.Preset, o.VocabSize)
+	r := RunResult{Variant: v.Name, Seed: seed, Params: cfg.NumParams(), NonEmbParams: NonEmbeddingParams(cfg)}
+	b, err := o.NewBackend()
+	if err != nil {
+		return r, fmt.Errorf("opening the backend: %w", err)
+	}
+	defer b.Close()
+	m, err := gpt.New(cfg, b, seed)
+	if err != nil {
+		return r, fmt.Errorf("%s: %w", v.Name, err)
+	}
+	tc := o.Preset.Train
+	tc.Seed, tc.WeightDecay = seed, v.WeightDecay
+	t, err := gpt.NewTrainer(m, tc, o.Data)
+	if err != nil {
+		return r, fmt.Errorf("%s: %w", v.Name, err)
+	}
+	r.Metrics = filepath.Join(RunsDir, fmt.Sprintf("%s_seed%d.jsonl", fileName(v.Name), seed))
+	f, err := os.Create(filepath.Join(o.Out, r.Metrics))
+	if err != nil {
+		return r, err
+	}
+	defer f.Close()
+	w := bufio.NewWriter(f)
+	enc := json.NewEncoder(w)
+	var recent []float64
+	err = t.Run(ctx, func(mt gpt.Metrics) error {
+		r.MaxGradNorm = math.Max(r.MaxGradNorm, mt.GradNorm)
+		if mt.Step > tc.Warmup && len(recent) == spikeWindow && mt.Loss > spikeFactor*mean(recent) {
+			r.LossSpikes++
+		}
+		recent = append(recent, mt.Loss)
+		if len(recent) > spikeWindow {
+			recent = recent[1:]
+		}
+		if mt.ValLoss != nil {
+			r.EvalSteps = append(r.EvalSteps, mt.Step)
+			r.ValLoss = append(r.ValLoss, *mt.ValLoss)
+			if err := w.Flush(); err != nil { // keep the metrics of every evaluation on disk
+				return err
+			}
+		}
+		pr.step(mt)
+		return enc.Encode(mt)
+	})
+	var nf *gpt.NonFiniteError
+	switch {
+	case errors.As(err, &nf):
+		r.Status = "diverged: " + nf.Error()
+	case err != nil:
+		return r, err
+	default:
+		r.Status = "done"
+		last := r.ValLoss[len(r.ValLoss)-1]
+		r.FinalVal = &last
+		if r.MaxAttnLogit, err = maxAttnLogit(m, o.Data); err != nil {
+			return r, fmt.Errorf("%s: max attention logit: %w", v.Name, err)
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return r, err
+	}
+	if err := f.Close(); err != nil {
+		return r, err
+	}
+	r.Seconds = time.Since(start).Seconds()
+	return r, nil
+}
+
+// maxAttnLogit returns the largest |scale·q·k| of the trained model over the first logitSeqs
+// validation sequences. kvgpt's attention op keeps only the softmax probabilities, so the logits are
+// recomputed from the weights by the float64 reference model (theory.FromGPT), which the theory
+// tests check against the float32 model.
+func maxAttnLogit(m *gpt.Model, d *gpt.Dataset) (float64, error) {
+	ref, err := theory.FromGPT(m)
+	if err != nil {
+		return 0, err
+	}
+	T := m.Config.BlockSize
+	mx := 0.0
+	for s := 0; s < logitSeqs && (s+1)*T <= len(d.Val); s++ {
+		tok := make([]int, T)
+		for i := range tok {
+			tok[i] = int(d.Val[s*T+i])
+		}
+		_, l := ref.Forward(tok)
+		mx = math.Max(mx, l)
+	}
+	return mx, nil
+}
+
+func mean(x []float64) float64 {
+	s := 0.0
+	for _, v := range x {
+		s += v
+	}
+	return s / float64(len(x))
+}
+
+// progress draws one line across the whole sweep.
+type progress struct {
+	w           io.Writer
+	total, runs int // steps and runs in the sweep
+	doneSteps   int // steps finished (or skipped) before the current run
+	cur         int // steps of the current run
+	run         int
+	name        string
+	seed        uint64
+	start       time.Time
+	skipped     int // steps reused from an earlier results file (not timed)
+	last        time.Time
+	lastVal     float64
+	open        bool // a progress line without its newline is on screen
+}
+
+func (p *progress) skip(steps int) { p.doneSteps += steps; p.skipped += steps }
+
+func (p *progress) begin(run int, name string, seed uint64) {
+	p.run, p.name, p.seed, p.cur, p.lastVal = run, name, seed, 0, math.NaN()
+}
+
+func (p *progress) step(mt gpt.Metrics) {
+	p.cur = mt.Step
+	if mt.ValLoss != nil {
+		p.lastVal = *mt.ValLoss
+	}
+	if p.w == nil || (time.Since(p.last) < progressTick && mt.Step != mt.Steps) {
+		return
+	}
+	p.last, p.open = time.Now(), true
+	done := p.doneSteps + p.cur
+	eta := "?"
+	if timed := done - p.skipped; timed > 0 {
+		rate := time.Since(p.start).Seconds() / float64(timed)
+		eta = (time.Duration(rate*float64(p.total-done)) * time.Second).Round(time.Second).String()
+	}
+	val := ""
+	if !math.IsNaN(p.lastVal) {
+		val = fmt.Sprintf(" val %.4f", p.lastVal)
+	}
+	fmt.Fprintf(p.w, "\r[%3.0f%%] run %d/%d %s seed %d: step %d/%d loss %.4f%s | sweep ETA %s\033[K",
+		100*float64(done)/float64(p.total), p.run, p.runs, p.name, p.seed, mt.Step, mt.Steps, mt.Loss, val, eta)
+}
+
+func (p *progress) finish(r RunResult) {
+	p.doneSteps += p.cur
+	if p.w == nil {
+		return
+	}
+	out := r.Status
+	if r.FinalVal != nil {
+		out = fmt.Sprintf("val %.4f", *r.FinalVal)
+	}
+	p.open = false
+	fmt.Fprintf(p.w, "\r[%3.0f%%] run %d/%d %s seed %d: %s (%.0fs)\033[K\n",
+		100*float64(p.doneSteps)/float64(p.total), p.run, p.runs, p.name, p.seed, out, r.Seconds)
+}
+
+func (p *progress) end() {
+	if p.w != nil && p.open {
+		fmt.Fprintln(p.w)
+		p.open = false
+	}
+}
