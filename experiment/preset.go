@@ -32,7 +32,7 @@ func Presets() []Preset {
 	tiny.BatchSize, tiny.Steps, tiny.LR, tiny.MinLR, tiny.Warmup = 8, 30, 3e-3, 3e-4, 5
 	tiny.EvalEvery, tiny.EvalBatches = 10, 2
 	shk := gpt.DefaultTrainConfig()
-	shk.BatchSize, shk.Steps, shk.LR, shk.MinLR, shk.Warmup = 16, 300, 2e-3, 2e-4, 30
+	shk.BatchSize, shk.Steps, shk.LR, shk.MinLR, shk.Warmup = 16, 250, 2e-3, 2e-4, 25
 	shk.EvalEvery, shk.EvalBatches = 25, 8
 	mac := gpt.DefaultTrainConfig()
 	mac.BatchSize, mac.Steps, mac.LR, mac.MinLR, mac.Warmup = 32, 2000, 1e-3, 1e-4, 100

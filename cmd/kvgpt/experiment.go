@@ -94,8 +94,12 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err := checkWritableDir(*out); err != nil {
 		return err
 	}
+	nseeds := p.Seeds
+	if *seeds > 0 {
+		nseeds = *seeds
+	}
 	fmt.Fprintf(stderr, "experiment %s: %d variants × %d seeds on %s, %s; writing to %s\n",
-		p.Name, len(experiment.Variants(p)), max(*seeds, p.Seeds*boolInt(*seeds == 0)), source, bname, *out)
+		p.Name, len(experiment.Variants(p)), nseeds, source, bname, *out)
 	res, err := experiment.Run(ctx, experiment.Options{
 		Preset: p, Data: ds, VocabSize: tok.VocabSize(), Seeds: *seeds, Out: *out, Fresh: *fresh,
 		NewBackend: func() (nn.Backend, error) { return newBackend(*backend, *threads) },
@@ -109,11 +113,4 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(*out, experiment.ReportFile))
 	return nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
 }
