@@ -74,7 +74,9 @@ func BenchmarkAttention(b *testing.B) {
 		be := nn.NewCPU(0)
 		var q, k, v, dq, dk, dv nn.Strided
 		scale := float32(1 / math.Sqrt(float64(dh)))
-		col := func(x nn.View, off, stride int) nn.Strided { return nn.Strided{V: x.Slice(off, x.N-off), Stride: stride} }
+		col := func(x nn.View, off, stride int) nn.Strided {
+			return nn.Strided{V: x.Slice(off, x.N-off), Stride: stride}
+		}
 		if mode == "baseline" {
 			qkv, dqkv := randView(be, N*3*C, 1), be.Alloc(N*3*C)
 			q, k, v = col(qkv, 0, 3*C), col(qkv, C, 3*C), col(qkv, 2*C, 3*C)
