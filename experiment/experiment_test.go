@@ -33,6 +33,7 @@ func TestParamCountIdentities(t *testing.T) {
 			require.Equal(t, count["original"]-L*C*C, count["identity"])
 			require.Equal(t, total["original"], total["identity-wide-mlp"], "identity with MLP 4.5·C = original at 4·C")
 			require.Equal(t, total["identity"], total["original-narrow-mlp"], "original with MLP 3.5·C = identity")
+			require.Equal(t, total["original"]+2*L*C, total["residual-query"], "residual query = original + 2C per layer (norm weights)")
 
 			// original-smaller is the closest baseline width to identity's non-embedding count.
 			best := abs(count["original-smaller"] - count["identity"])
@@ -166,4 +167,29 @@ func TestRunInterrupted(t *testing.T) {
 	report, err := os.ReadFile(filepath.Join(dir, ReportFile))
 	require.NoError(t, err)
 	require.Contains(t, string(report), "Incomplete: 2 of")
+}
+
+// backendOnly hides every method of a backend but those of nn.Backend (so no RMSNorm op).
+type backendOnly struct{ nn.Backend }
+
+func TestResidualSkippedWithoutRMSNorm(t *testing.T) {
+	p, err := LookupPreset("tiny")
+	require.NoError(t, err)
+	p.Train.Steps, p.Train.Warmup, p.Train.EvalEvery = 3, 1, 0
+	ds, err := gpt.NewDataset("test text", strings.Repeat("abcdefghij klmnop\n", 400), gpt.ByteTokenizer{}, p.Model.BlockSize)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	res, err := Run(context.Background(), Options{Preset: p, Data: ds, VocabSize: 256, Out: dir, Seeds: 1,
+		NewBackend: func() (nn.Backend, error) { return backendOnly{nn.NewCPU(1)}, nil }})
+	require.NoError(t, err)
+	for _, r := range res.Runs {
+		if r.Variant == "residual-query" {
+			require.Contains(t, r.Status, "skipped")
+		} else {
+			require.Equal(t, "done", r.Status, r.Variant)
+		}
+	}
+	report, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	require.NoError(t, err)
+	require.Contains(t, string(report), "1 skipped: backend lacks the op")
 }

@@ -150,6 +150,8 @@ func Variants(p Preset) []Variant {
 	vs = append(vs,
 		Variant{Name: "original-smaller", Group: "main", Mode: gpt.Baseline, NEmbd: cs, MLPHidden: 4 * cs, WeightDecay: wdBase,
 			Note: fmt.Sprintf("baseline, C=%d: the width whose count is closest to identity's", cs)},
+		Variant{Name: "residual-query", Group: "main", Mode: gpt.Residual, NEmbd: C, MLPHidden: 4 * C, WeightDecay: wdID,
+			Note: "W_Q replaced by Q = ½(u + f(u)), f a C/2 bottleneck MLP (arXiv 2603.13381): original's count + 2C per layer"},
 		Variant{Name: "identity-scale-1/sqrt(dh)", Group: "scale", Mode: gpt.Identity, NEmbd: C, MLPHidden: 4 * C, WeightDecay: wdID,
 			AttnScale: 1 / math.Sqrt(dh), Note: "identity at the baseline's scale 1/√dh"},
 	)

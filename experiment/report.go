@@ -22,6 +22,7 @@ type Summary struct {
 	NonEmbParams int      `json:"non_embedding_params"`
 	Runs         int      `json:"runs"`     // finished runs (not diverged)
 	Diverged     int      `json:"diverged"` // runs that hit a NaN/Inf
+	Skipped      int      `json:"skipped"`  // runs the backend could not do
 	ValMean      *float64 `json:"final_val_loss_mean"`
 	ValStd       *float64 `json:"final_val_loss_std"` // sample std over seeds; nil for one run
 	RelDiffPct   *float64 `json:"rel_diff_to_original_pct"`
@@ -44,6 +45,10 @@ func (r *Results) summarize() {
 			s.MaxGradNorm = math.Max(s.MaxGradNorm, run.MaxGradNorm)
 			s.LossSpikes += run.LossSpikes
 			s.MaxAttnLogit = math.Max(s.MaxAttnLogit, run.MaxAttnLogit)
+			if strings.HasPrefix(run.Status, "skipped") {
+				s.Skipped++
+				continue
+			}
 			if run.FinalVal == nil {
 				s.Diverged++
 				continue
@@ -142,6 +147,9 @@ func (r *Results) Report() string {
 		if s.Diverged > 0 {
 			val += fmt.Sprintf(" (%d diverged)", s.Diverged)
 		}
+		if s.Skipped > 0 {
+			val += fmt.Sprintf(" (%d skipped: backend lacks the op)", s.Skipped)
+		}
 		if s.RelDiffPct != nil {
 			rel = fmt.Sprintf("%+.2f%%", *s.RelDiffPct)
 		}
@@ -165,7 +173,9 @@ Variants: ` + "`original`" + ` is the baseline (learned W_Q, weight decay 0.1, s
 W_Q = I (weight decay 2⁻⁵, scale 1/(2√dh)); ` + "`identity-wide-mlp`" + ` spends the saved L·C² parameters on
 an MLP of width 4.5·C (the count equals original's); ` + "`original-narrow-mlp`" + ` is the baseline with
 MLP 3.5·C (the count equals identity's); ` + "`original-smaller`" + ` is the baseline at the width whose
-count is closest to identity's.
+count is closest to identity's; ` + "`residual-query`" + ` replaces W_Q by the nonlinear query
+Q = ½(u + f(u)), f(u) = LN(GELU(RMSNorm(u)·W₁)·W₂) with a C/2 bottleneck (arXiv 2603.13381; 2C
+parameters per layer more than original).
 
 `)
 	b.WriteString("## Weight decay\n\nFinal validation loss (mean over seeds) at the mode's default scale and widths:\n\n| weight decay |")

@@ -1,7 +1,9 @@
 // Package gpt is the model of kvgpt: a nanoGPT-style decoder in two query modes — Baseline (the
 // standard W_Q, K, V projection) and Identity (the query-free model of arXiv 2510.23912, where the
 // query of each head is the matching slice of the LayerNorm output itself) — with its training
-// loop, evaluation, sampling, data and checkpoints. It runs on any nn.Backend.
+// loop, evaluation, sampling, data and checkpoints. It runs on any nn.Backend. A third mode,
+// Residual (arXiv 2603.13381's nonlinear query, see residual.go), needs a backend with the RMSNorm
+// op (nn.RMSNormer: the CPU backend).
 //
 // # Model
 //

@@ -37,6 +37,8 @@ type Model struct {
 	lastInputs   nn.IntView
 	lastTargets  nn.IntView
 	haveTargets  bool
+
+	rq residualState // Residual mode only
 }
 
 // New allocates a model of configuration cfg on backend b and initialises it as nanoGPT does,
@@ -51,6 +53,9 @@ func New(cfg Config, b nn.Backend, seed uint64) (*Model, error) {
 	}
 	P := cfg.NumParams()
 	m := &Model{Config: cfg, b: b}
+	if err := m.initResidual(); err != nil {
+		return nil, err
+	}
 	m.params = b.Alloc(P)
 	m.grads = b.Alloc(P)
 	m.m = b.Alloc(P)
@@ -279,7 +284,11 @@ func (m *Model) forward(inputs, targets nn.IntView, losses nn.View, B, T int) {
 		b.LayerNormForward(ln1, ln1Mean, ln1Rstd, residual, ln1w, N, C)
 		b.MatmulForward(qkv, ln1, attnw, N, C, QC)
 		q, k, v := m.qkv(ln1, qkv)
-		b.AttentionForward(atty, att, q, k, v, B, T, C, NH, cfg.Scale())
+		scale := cfg.Scale()
+		if cfg.QueryMode == Residual {
+			q, scale = m.residualQueryForward(l, ln1, B, T), scale/2 // q = 2·Q
+		}
+		b.AttentionForward(atty, att, q, k, v, B, T, C, NH, scale)
 		b.MatmulForward(attproj, atty, attprojw, N, C, C)
 		b.ResidualForward(residual2, residual, attproj, N*C)
 		b.LayerNormForward(ln2, ln2Mean, ln2Rstd, residual2, ln2w, N, C)
@@ -303,7 +312,7 @@ func (m *Model) forward(inputs, targets nn.IntView, losses nn.View, B, T int) {
 func (m *Model) qkv(ln1, qkv nn.View) (q, k, v nn.Strided) {
 	C, QC := m.Config.NEmbd, m.Config.QKVWidth()
 	col := func(c int) nn.Strided { return nn.Strided{V: qkv.Slice(c, qkv.N-c), Stride: QC} }
-	if m.Config.QueryMode == Identity {
+	if m.Config.QueryMode != Baseline { // Identity; Residual replaces q afterwards
 		return nn.Strided{V: ln1, Stride: C}, col(0), col(C)
 	}
 	return col(0), col(C), col(2 * C)
@@ -386,7 +395,15 @@ func (m *Model) backward(dloss float32, B, T int) {
 		b.MatmulBackward(datty, dattprojw, dattproj, atty, attprojw, N, C, C)
 		q, k, v := m.qkv(ln1, qkv)
 		dq, dk, dv := m.qkv(dln1, dqkv) // Identity: dq is dln1 itself, so it accumulates there
-		b.AttentionBackward(dq, dk, dv, datt, datty, att, q, k, v, B, T, C, NH, cfg.Scale())
+		scale := cfg.Scale()
+		if cfg.QueryMode == Residual {
+			q, dq = m.residualQueryOperands(l, B, T)
+			scale /= 2
+		}
+		b.AttentionBackward(dq, dk, dv, datt, datty, att, q, k, v, B, T, C, NH, scale)
+		if cfg.QueryMode == Residual {
+			m.residualQueryBackward(l, ln1, dln1, B, T)
+		}
 		b.MatmulBackward(dln1, dattnw, dqkv, ln1, attnw, N, C, QC)
 		b.LayerNormBackward(dresidual, dln1w, dln1, residual, ln1w, ln1Mean, ln1Rstd, N, C)
 	}

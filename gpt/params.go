@@ -20,12 +20,22 @@ type ParamViews struct {
 	FcW      nn.View // (L, H, C)
 	FcProjW  nn.View // (L, C, H)
 	LNFW     nn.View // (C)
+
+	// The residual query path (Residual mode only; empty views otherwise).
+	QNormW nn.View // (L, C) RMSNorm weight
+	QFcW   nn.View // (L, C/2, C) W₁
+	QProjW nn.View // (L, C, C/2) W₂
+	QLNW   nn.View // (L, C) LayerNorm weight
 }
 
 // paramSizes returns the element counts of the ParamViews fields, in order.
-func paramSizes(c Config) [9]int {
+func paramSizes(c Config) [13]int {
 	C, L, H := c.NEmbd, c.NLayer, c.Hidden()
-	return [9]int{
+	rq := 0 // residual query path
+	if c.QueryMode == Residual {
+		rq = L
+	}
+	return [13]int{
 		c.VocabSize * C,
 		c.BlockSize * C,
 		L * C,
@@ -35,19 +45,20 @@ func paramSizes(c Config) [9]int {
 		L * H * C,
 		L * C * H,
 		C,
+		rq * C, rq * (C / 2) * C, rq * C * (C / 2), rq * C,
 	}
 }
 
 // newParamViews carves the views of cfg out of slab, which must hold cfg.NumParams() elements.
 func newParamViews(cfg Config, slab nn.View) ParamViews {
 	s := paramSizes(cfg)
-	var v [9]nn.View
+	var v [13]nn.View
 	off := 0
 	for i, n := range s {
 		v[i] = slab.Slice(off, n)
 		off += n
 	}
-	return ParamViews{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8]}
+	return ParamViews{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]}
 }
 
 // Tensor is one named tensor of the model: a view into a parameter (or gradient) slab with its
@@ -80,6 +91,15 @@ func tensors(cfg Config, p ParamViews) []Tensor {
 			Tensor{h + "mlp.c_fc.weight", []int{H, C}, p.FcW.Slice(l*H*C, H*C)},
 			Tensor{h + "mlp.c_proj.weight", []int{C, H}, p.FcProjW.Slice(l*C*H, C*H)},
 		)
+		if cfg.QueryMode == Residual {
+			C2 := C / 2
+			ts = append(ts,
+				Tensor{h + "attn.q_norm.weight", []int{C}, p.QNormW.Slice(l*C, C)},
+				Tensor{h + "attn.q_fc.weight", []int{C2, C}, p.QFcW.Slice(l*C2*C, C2*C)},
+				Tensor{h + "attn.q_proj.weight", []int{C, C2}, p.QProjW.Slice(l*C*C2, C*C2)},
+				Tensor{h + "attn.q_ln.weight", []int{C}, p.QLNW.Slice(l*C, C)},
+			)
+		}
 	}
 	ts = append(ts, Tensor{"transformer.ln_f.weight", []int{C}, p.LNFW})
 	return ts

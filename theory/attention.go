@@ -7,6 +7,8 @@ import "math"
 // query is the matching dh-slice of its input.
 type AttnWeights struct {
 	Wq, Wk, Wv, Wo Mat // (C, C)
+	// Residual, if not nil, replaces Wq by the nonlinear residual query Q = ½(x + f(x)).
+	Residual *ResidualQuery
 }
 
 // Attention is causal multi-head self-attention of the sequence x (T, C) with nh heads:
@@ -24,7 +26,10 @@ func Attention(x Mat, w AttnWeights, nh int, scale float64) Mat {
 // attention is Attention that also raises *maxLogit to the largest |logit| it computes (if not nil).
 func attention(x Mat, w AttnWeights, nh int, scale float64, maxLogit *float64) Mat {
 	q := x
-	if w.Wq.D != nil {
+	switch {
+	case w.Residual != nil:
+		q, _ = w.Residual.Forward(x)
+	case w.Wq.D != nil:
 		q = Mul(x, w.Wq)
 	}
 	k, v := Mul(x, w.Wk), Mul(x, w.Wv)

@@ -7,8 +7,8 @@ import (
 )
 
 // FromGPT returns the float64 reference of a kvgpt model: a PreLN Transformer with the model's
-// weights (downloaded from its backend), its query mode (Identity: no query projection) and its
-// attention scale. kvgpt stores PyTorch Linear weights (OC, C) and computes x·Wᵀ; the reference
+// weights (downloaded from its backend), its query mode (Identity: no query projection; Residual:
+// the ResidualQuery) and its attention scale. kvgpt stores PyTorch Linear weights (OC, C) and computes x·Wᵀ; the reference
 // acts with x·W, so every projection is transposed. The LM head is tied: Head = Wteᵀ.
 func FromGPT(m *gpt.Model) (Transformer, error) {
 	cfg := m.Config
@@ -52,7 +52,7 @@ func FromGPT(m *gpt.Model) (Transformer, error) {
 			return t, err
 		}
 		rows := func(i int) Mat { return Transpose(Mat{R: C, C: C, D: attn.D[i*C*C : (i+1)*C*C]}) }
-		if cfg.QueryMode == gpt.Identity {
+		if cfg.QueryMode == gpt.Identity || cfg.QueryMode == gpt.Residual {
 			ly.Attn.Wk, ly.Attn.Wv = rows(0), rows(1)
 		} else {
 			ly.Attn.Wq, ly.Attn.Wk, ly.Attn.Wv = rows(0), rows(1), rows(2)
@@ -62,6 +62,25 @@ func FromGPT(m *gpt.Model) (Transformer, error) {
 			return t, err
 		}
 		ly.Attn.Wo = Transpose(proj)
+		if cfg.QueryMode == gpt.Residual {
+			rq := &ResidualQuery{}
+			if rq.G, err = vec(p + "attn.q_norm.weight"); err != nil {
+				return t, err
+			}
+			if rq.GL, err = vec(p + "attn.q_ln.weight"); err != nil {
+				return t, err
+			}
+			w1, err := get(p+"attn.q_fc.weight", C/2, C)
+			if err != nil {
+				return t, err
+			}
+			w2, err := get(p+"attn.q_proj.weight", C, C/2)
+			if err != nil {
+				return t, err
+			}
+			rq.W1, rq.W2 = Transpose(w1), Transpose(w2)
+			ly.Attn.Residual = rq
+		}
 		fc, err := get(p+"mlp.c_fc.weight", H, C)
 		if err != nil {
 			return t, err

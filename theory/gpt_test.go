@@ -50,7 +50,7 @@ func maxAbsDiff32(a, b []float32) (float64, int) {
 // reference built from its weights, in both query modes: the reference the theory checks use is the
 // model kvgpt trains.
 func TestGPTMatchesReference(t *testing.T) {
-	for _, mode := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
+	for _, mode := range []gpt.QueryMode{gpt.Baseline, gpt.Identity, gpt.Residual} {
 		cfg := gpt.Config{NLayer: 2, NHead: 2, NEmbd: 16, BlockSize: 9, VocabSize: 13, QueryMode: mode}
 		t.Run(fmt.Sprintf("mode=%s/L=2/T=9/C=16/NH=2", mode), func(t *testing.T) {
 			m := newCPUModel(t, cfg, 1)
@@ -197,5 +197,88 @@ func TestIdentityIsBaselineWithFrozenQuery(t *testing.T) {
 		vb, err := tb.Evaluate()
 		require.NoError(t, err)
 		require.InDelta(t, vi, vb, 1e-5)
+	})
+}
+
+// crossEntropy returns the mean −log softmax(logits[t])[targets[t]].
+func crossEntropy(logits Mat, targets []int) float64 {
+	l := 0.0
+	for t, tg := range targets {
+		row := logits.Row(t)
+		m := math.Inf(-1)
+		for _, v := range row {
+			m = math.Max(m, v)
+		}
+		s := 0.0
+		for _, v := range row {
+			s += math.Exp(v - m)
+		}
+		l += m + math.Log(s) - row[tg]
+	}
+	return l / float64(len(targets))
+}
+
+// TestResidualModeGradients checks the gradients of kvgpt's float32 Residual-mode model on the CPU
+// backend against float64 central differences of the reference model's loss, for sampled elements
+// of every tensor of the query path and of the attention input projection.
+func TestResidualModeGradients(t *testing.T) {
+	cfg := gpt.Config{NLayer: 2, NHead: 2, NEmbd: 8, BlockSize: 6, VocabSize: 11, QueryMode: gpt.Residual}
+	t.Run("L=2/T=6/C=8/NH=2", func(t *testing.T) {
+		m := newCPUModel(t, cfg, 8)
+		require.Equal(t, cfg.NumParams(), m.NumParams())
+		base := cfg
+		base.QueryMode = gpt.Baseline
+		require.Equal(t, base.NumParams()+2*cfg.NLayer*cfg.NEmbd, cfg.NumParams(), "residual = baseline + 2C per layer")
+
+		rng := rand.New(rand.NewPCG(9, 10))
+		T := cfg.BlockSize
+		in, tg := make([]int32, T), make([]int32, T)
+		tok, tgt := make([]int, T), make([]int, T)
+		for i := range in {
+			tok[i], tgt[i] = rng.IntN(cfg.VocabSize), rng.IntN(cfg.VocabSize)
+			in[i], tg[i] = int32(tok[i]), int32(tgt[i])
+		}
+		m.ZeroGrad()
+		loss32, err := m.Forward(in, tg, 1, T)
+		require.NoError(t, err)
+		require.NoError(t, m.Backward())
+		ref, err := FromGPT(m)
+		require.NoError(t, err)
+		require.InDelta(t, crossEntropy(ref.Logits(tok), tgt), float64(loss32), 1e-5)
+
+		for l := 0; l < cfg.NLayer; l++ {
+			rq := ref.Layers[l].Attn.Residual
+			p := fmt.Sprintf("transformer.h.%d.attn.", l)
+			for _, c := range []struct {
+				name string
+				w    []float64
+				// index maps an element of the reference tensor to the kvgpt (transposed) layout
+				index func(i int) int
+			}{
+				{"q_norm.weight", rq.G, func(i int) int { return i }},
+				{"q_ln.weight", rq.GL, func(i int) int { return i }},
+				{"q_fc.weight", rq.W1.D, func(i int) int { return (i%rq.W1.C)*rq.W1.R + i/rq.W1.C }},
+				{"q_proj.weight", rq.W2.D, func(i int) int { return (i%rq.W2.C)*rq.W2.R + i/rq.W2.C }},
+				{"c_attn.weight", ref.Layers[l].Attn.Wk.D, func(i int) int { C := cfg.NEmbd; return (i%C)*C + i/C }},
+			} {
+				grad, err := m.Grad(p + c.name)
+				require.NoError(t, err)
+				worst := 0.0
+				for k := 0; k < 6; k++ {
+					i := rng.IntN(len(c.w))
+					old := c.w[i]
+					const h = 1e-5
+					c.w[i] = old + h
+					lp := crossEntropy(ref.Logits(tok), tgt)
+					c.w[i] = old - h
+					lm := crossEntropy(ref.Logits(tok), tgt)
+					c.w[i] = old
+					fd := (lp - lm) / (2 * h)
+					worst = math.Max(worst, math.Abs(fd-float64(grad[c.index(i)])))
+				}
+				t.Logf("layer %d %s: max |float32 gradient − float64 finite difference| = %.2g", l, c.name, worst)
+				require.Less(t, worst, 1e-5, "layer %d %s", l, c.name)
+			}
+		}
 	})
 }

@@ -36,7 +36,7 @@ func TestExperimentCommandTiny(t *testing.T) {
 	code := run([]string{"experiment", "--preset", "tiny", "--data", data, "--seeds", "1", "--steps", "4", "--out", filepath.Join(dir, "out")}, &out, &errb)
 	require.Equal(t, 0, code, errb.String())
 	require.Contains(t, out.String(), "report.md")
-	require.Contains(t, errb.String(), "run 12/12")
+	require.Contains(t, errb.String(), "run 13/13")
 	_, err := os.Stat(filepath.Join(dir, "out", "report.md"))
 	require.NoError(t, err)
 }
