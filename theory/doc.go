@@ -5,7 +5,10 @@
 //   - a reference causal multi-head attention and three reference transformers (no LayerNorm with
 //     the skip around attention only, no LayerNorm with both skips, and nanoGPT's pre-LayerNorm);
 //   - the changes of basis that turn a model with a learned W_Q into one with W_Q = I;
-//   - the statistics of attention logits at initialisation; and
+//   - the statistics of attention logits at initialisation;
+//   - FromGPT, the float64 twin of a kvgpt model (checked against it in the tests, and used by the
+//     experiment runner to measure attention logits), and the residual query of arXiv 2603.13381
+//     (ResidualQuery, with its backward pass checked by finite differences); and
 //   - the ReLU expressivity demo behind `kvgpt expressivity`: a residual block x + W₂·ReLU(W₁x) is
 //     generically not a skip-free ReLU MLP of the same width.
 //
