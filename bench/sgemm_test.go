@@ -2,7 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/kvgpt/kvgpt/cpublas"
@@ -54,9 +53,4 @@ func BenchmarkSgemm(b *testing.B) {
 			})
 		}
 	}
-}
-
-func TestMain(m *testing.M) {
-	fmt.Fprintln(os.Stderr, "bench: BLAS", cpublas.Describe())
-	os.Exit(m.Run())
 }

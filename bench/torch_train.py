@@ -24,8 +24,8 @@ import time
 
 # Presets: the shapes `kvgpt bench` and `kvgpt train --preset` use (vocabulary: 256 bytes).
 PRESETS = {
-    "tiny": dict(n_layer=2, n_head=4, n_embd=64, block_size=64, batch_size=8),
-    "small": dict(n_layer=4, n_head=4, n_embd=128, block_size=128, batch_size=8),
+    "tiny": dict(n_layer=2, n_head=4, n_embd=64, block_size=64, batch_size=16),
+    "small": dict(n_layer=4, n_head=4, n_embd=128, block_size=128, batch_size=16),
     "medium": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=8),
 }
 
