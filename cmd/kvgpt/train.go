@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -216,6 +217,10 @@ func train(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	flagsMode := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
 	if ck != nil {
+		// Keep the records up to the checkpoint; later ones (a crash after it) are redone.
+		if err := truncateMetrics(filepath.Join(o.out, metricsFile), ck.Step); err != nil {
+			return err
+		}
 		flagsMode = os.O_CREATE | os.O_WRONLY | os.O_APPEND
 	}
 	mf, err := os.OpenFile(filepath.Join(o.out, metricsFile), flagsMode, 0o644)
@@ -373,5 +378,27 @@ func checkWritableDir(dir string) error {
 	name := f.Name()
 	f.Close()
 	os.Remove(name)
+	return nil
+}
+
+// truncateMetrics drops the records of a metrics file past step (missing file: nothing to do).
+func truncateMetrics(path string, step int) error {
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading metrics: %w", err)
+	}
+	var keep []byte
+	for _, line := range bytes.SplitAfter(raw, []byte("\n")) {
+		var m gpt.Metrics
+		if json.Unmarshal(line, &m) == nil && m.Step <= step {
+			keep = append(keep, line...)
+		}
+	}
+	if err := os.WriteFile(path, keep, 0o644); err != nil {
+		return fmt.Errorf("rewriting metrics: %w", err)
+	}
 	return nil
 }

@@ -80,14 +80,26 @@ func TestTrainAndSample(t *testing.T) {
 	require.True(t, strings.HasPrefix(stdout, "to be"))
 	require.Len(t, []rune(strings.TrimSuffix(stdout, "\n")), 45)
 
-	// --resume with more steps continues from step 6 and appends to the metrics
+	// --resume with more steps continues from step 6 and appends to the metrics, dropping any
+	// record written after the checkpoint (as a crash would leave)
+	mf, err := os.OpenFile(filepath.Join(out, metricsFile), os.O_APPEND|os.O_WRONLY, 0)
+	require.NoError(t, err)
+	_, err = mf.WriteString(`{"step":7,"steps":6,"loss":9}` + "\n")
+	require.NoError(t, err)
+	require.NoError(t, mf.Close())
 	code, stdout, stderr = runCLI("train", "--out", out, "--resume", "--steps", "8", "--log-every", "1")
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, stdout, "resumed from")
 	require.Contains(t, stdout, "step 8/8")
 	raw, err = os.ReadFile(filepath.Join(out, metricsFile))
 	require.NoError(t, err)
-	require.Len(t, strings.Split(strings.TrimSpace(string(raw)), "\n"), 8)
+	lines = strings.Split(strings.TrimSpace(string(raw)), "\n")
+	require.Len(t, lines, 8)
+	for i, l := range lines {
+		require.NoError(t, json.Unmarshal([]byte(l), &m))
+		require.Equal(t, i+1, m.Step)
+		require.NotEqual(t, 9.0, m.Loss)
+	}
 }
 
 // TestTrainInterrupt sends SIGINT to the process during training: the run stops at a step
