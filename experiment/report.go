@@ -83,8 +83,8 @@ func (r *Results) summarize() {
 	}
 }
 
-// write rewrites results.json, report.md and the plots in dir.
-func (r *Results) write(dir string) error {
+// write rewrites results.json in dir and, with full, report.md and the plots.
+func (r *Results) write(dir string, full bool) error {
 	r.Updated = time.Now().UTC()
 	r.summarize()
 	js, err := json.MarshalIndent(r, "", "  ")
@@ -93,6 +93,9 @@ func (r *Results) write(dir string) error {
 	}
 	if err := writeAtomic(filepath.Join(dir, ResultsFile), append(js, '\n')); err != nil {
 		return err
+	}
+	if !full {
+		return nil
 	}
 	for _, pl := range []struct {
 		name string

@@ -74,6 +74,7 @@ const (
 	spikeFactor  = 1.25 // spikeFactor × the mean of the previous spikeWindow steps
 	logitSeqs    = 2    // validation sequences for the max |attention logit|
 	progressTick = 500 * time.Millisecond
+	reportEvery  = 20 * time.Second
 )
 
 // Run trains every variant of the preset at every seed and writes the results, the report and the
@@ -129,6 +130,16 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 	if len(done) > 0 && o.Progress != nil {
 		fmt.Fprintf(o.Progress, "experiment: reusing %d finished runs from %s (pass --fresh to start over)\n", len(done), filepath.Join(o.Out, ResultsFile))
 	}
+	// results.json is rewritten after every run; the report and the plots after a run when
+	// reportEvery has passed since they were last drawn, and at the end.
+	var drawn time.Time
+	write := func(final bool) error {
+		full := final || time.Since(drawn) >= reportEvery
+		if full {
+			drawn = time.Now()
+		}
+		return res.write(o.Out, full)
+	}
 	for i, j := range jobs {
 		if r, ok := done[runKey(j.v.Name, j.seed)]; ok {
 			res.Runs = append(res.Runs, r)
@@ -139,19 +150,19 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		r, err := runOne(ctx, o, j.v, j.seed, pr)
 		if err != nil {
 			pr.end()
-			if werr := res.write(o.Out); werr != nil {
+			if werr := write(true); werr != nil {
 				return res, errors.Join(err, werr)
 			}
 			return res, err
 		}
 		res.Runs = append(res.Runs, r)
 		pr.finish(r)
-		if err := res.write(o.Out); err != nil {
+		if err := write(false); err != nil {
 			return res, err
 		}
 	}
 	pr.end()
-	return res, nil
+	return res, write(true)
 }
 
 // fileName maps a variant name to a portable file name.
