@@ -36,8 +36,8 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fresh := fs.Bool("fresh", false, "rerun every run, ignoring finished runs of an earlier results.json in --out")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: kvgpt experiment --preset NAME [flags]")
-		fmt.Fprintln(stderr, "\nTrains original, identity, identity-wide-mlp, original-narrow-mlp, original-smaller, a weight-decay")
-		fmt.Fprintln(stderr, "sweep of both modes and a scale ablation with the same seeds and batch order, and writes runs/*.jsonl,")
+		fmt.Fprintln(stderr, "\nTrains original, identity, identity-wide-mlp, original-narrow-mlp, original-smaller, residual-query,")
+		fmt.Fprintln(stderr, "a weight-decay sweep of both modes and a scale ablation with the same seeds and batch order, and writes runs/*.jsonl,")
 		fmt.Fprintln(stderr, "results.json, report.md and PNG plots into --out. Rerunning continues an interrupted sweep.")
 		fmt.Fprintln(stderr, "\nPresets:")
 		for _, p := range experiment.Presets() {
@@ -63,7 +63,8 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		p.Train.Steps = *steps
 		p.Train.Warmup = min(p.Train.Warmup, *steps/10)
 	}
-	if *backend == "" {
+	presetBackend := *backend == ""
+	if presetBackend {
 		*backend = p.Backend
 	}
 	if *out == "" {
@@ -75,6 +76,9 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	// Open one backend up front, so a bad --backend fails before any work.
 	b, err := newBackend(*backend, *threads)
 	if err != nil {
+		if presetBackend && *backend != "cpu" {
+			return fmt.Errorf("%w; the %s preset is meant for --backend %s — pass --backend cpu to run it on the CPU (much slower)", err, p.Name, *backend)
+		}
 		return err
 	}
 	bname := b.Name()
