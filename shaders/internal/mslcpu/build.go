@@ -103,8 +103,8 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%q\n", formatVersion, cxxID, srcHash, flags)
 	type unit struct {
-		name string
-		gen  string
+		name, dir string
+		gen       string
 	}
 	var units []unit
 	var kernels []string
@@ -116,9 +116,10 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 				return nil, fmt.Errorf("mslcpu: %w", err)
 			}
 		}
-		name := s.Name
-		if abs, err := filepath.Abs(name); err == nil {
-			name = abs
+		name := s.Name // as given: diagnostics and #line use it
+		dir := filepath.Dir(name)
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir = abs
 		}
 		gen, ks, err := generate(name, string(code))
 		if err != nil {
@@ -131,11 +132,11 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 			seen[k.Name] = s.Name
 			kernels = append(kernels, k.Name)
 		}
-		fmt.Fprintf(h, "unit %q %d\n%s\n", name, len(gen), gen)
-		if err := hashIncludes(h, string(code), append([]string{filepath.Dir(name)}, opts.IncludeDirs...), map[string]bool{}); err != nil {
+		fmt.Fprintf(h, "unit %q %q %d\n%s\n", name, dir, len(gen), gen)
+		if err := hashIncludes(h, string(code), append([]string{dir}, opts.IncludeDirs...), map[string]bool{}); err != nil {
 			return nil, err
 		}
-		units = append(units, unit{name, gen})
+		units = append(units, unit{name, dir, gen})
 	}
 	key := hex.EncodeToString(h.Sum(nil))[:24]
 	base := strings.TrimSuffix(filepath.Base(srcs[0].Name), filepath.Ext(srcs[0].Name))
@@ -162,7 +163,7 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 				return fmt.Errorf("mslcpu: %w", err)
 			}
 			obj := cpp + ".o"
-			args := append(append([]string{}, flags...), "-I", filepath.Dir(u.name))
+			args := append(append([]string{}, flags...), "-I", u.dir)
 			for _, d := range opts.IncludeDirs {
 				args = append(args, "-I", d)
 			}
