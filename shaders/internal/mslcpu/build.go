@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // csrc holds the compatibility header, the metal_* include shims and the fiber runtime. They are
@@ -143,8 +144,11 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 	base = regexp.MustCompile(`[^A-Za-z0-9_.-]`).ReplaceAllString(base, "_")
 	bin := filepath.Join(dir, "bin", base+"-"+key)
 	prog := &Program{Path: bin, Kernels: kernels, Options: opts}
+	pruneOnce.Do(func() { prune(dir, 14*24*time.Hour) })
 	err = once(bin, func() error {
 		if _, err := os.Stat(bin); err == nil {
+			now := time.Now()
+			os.Chtimes(bin, now, now) // recently used: keep it when pruning
 			return nil
 		}
 		rtObj, err := buildRuntime(dir, cxx, cxxID, srcHash, srcDir, flags)
@@ -214,6 +218,8 @@ func buildRuntime(dir, cxx, cxxID, srcHash, srcDir string, flags []string) (stri
 	obj := filepath.Join(dir, "obj", "rt-"+hex.EncodeToString(h.Sum(nil))[:24]+".o")
 	err := once(obj, func() error {
 		if _, err := os.Stat(obj); err == nil {
+			now := time.Now()
+			os.Chtimes(obj, now, now)
 			return nil
 		}
 		tmp, err := os.MkdirTemp(dir, "tmp-rt-")
@@ -345,6 +351,34 @@ func unpackRuntime(dir string) (string, string, error) {
 		return nil
 	})
 	return final, sum, err
+}
+
+var pruneOnce sync.Once
+
+// prune removes cache entries (programs, runtime objects, unpacked sources, abandoned temporary
+// directories) not used for longer than age. Entries in use by another process are at worst
+// rebuilt.
+func prune(dir string, age time.Duration) {
+	cutoff := time.Now().Add(-age)
+	for _, sub := range []string{"bin", "obj", "."} {
+		ents, err := os.ReadDir(filepath.Join(dir, sub))
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if sub == "." && !strings.HasPrefix(e.Name(), "src-") && !strings.HasPrefix(e.Name(), "tmp-") {
+				continue
+			}
+			info, err := e.Info()
+			if err != nil || info.ModTime().After(cutoff) {
+				continue
+			}
+			if strings.HasPrefix(e.Name(), "src-") {
+				continue // unpacked sources are tiny and rewritten only when missing
+			}
+			os.RemoveAll(filepath.Join(dir, sub, e.Name()))
+		}
+	}
 }
 
 var includeRE = regexp.MustCompile(`(?m)^[ \t]*#[ \t]*include[ \t]*"([^"]+)"`)

@@ -134,16 +134,19 @@ func join(ts []tok) string {
 // maxThreadsAttr is the [[max_total_threads_per_threadgroup(n)]] kernel attribute.
 const maxThreadsAttr = "max_total_threads_per_threadgroup"
 
-// splitTop splits ts at depth-0 occurrences of sep (depth counts (), [], {}).
+// splitTop splits the declaration tokens ts at depth-0 occurrences of sep (depth counts (), [],
+// {} and template brackets <>).
 func splitTop(ts []tok, sep string) [][]tok {
 	var out [][]tok
 	depth, start := 0, 0
 	for i, t := range ts {
 		switch t.s {
-		case "(", "[", "{", "[[":
+		case "(", "[", "{", "[[", "<":
 			depth++
-		case ")", "]", "}", "]]":
+		case ")", "]", "}", "]]", ">":
 			depth--
+		case ">>":
+			depth -= 2
 		}
 		if depth == 0 && t.s == sep {
 			out = append(out, ts[start:i])
@@ -267,6 +270,9 @@ func generate(file, src string) (string, []kernelDecl, error) {
 		}
 		if !isKernel {
 			continue
+		}
+		if i > 0 && ts[i-1].s == ">" {
+			return "", nil, fmt.Errorf("%s:%d: templated kernels are not supported by the harness; write one kernel per variant", file, ts[i].line)
 		}
 		if i+3 >= len(ts) || ts[i+1].s != "void" || ts[i+2].kind != 'i' || ts[i+3].s != "(" {
 			if i > 0 && ts[i-1].s == "template" || i > 0 && ts[i-1].s == ">" || i+1 < len(ts) && ts[i+1].s == "decltype" {
