@@ -43,6 +43,9 @@ type Options struct {
 	Defines []string
 	// IncludeDirs are searched for #include "..." after the directory of the source file.
 	IncludeDirs []string
+	// Headers are files for #include "name" given as bytes (e.g. embedded with go:embed), by
+	// slash-separated relative name; they are searched after the source's own directory.
+	Headers map[string][]byte
 	// CXX is the clang++ to use; empty means $MSLCPU_CXX, then clang++-16, clang++-17, …, clang++.
 	CXX string
 	// UContext selects the old glibc swapcontext fiber switch instead of the assembly one (for
@@ -101,6 +104,14 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 		return nil, err
 	}
 	flags := baseFlags(opts, srcDir)
+	incDirs := append([]string(nil), opts.IncludeDirs...)
+	if len(opts.Headers) > 0 {
+		hdrDir, err := writeHeaders(dir, opts.Headers)
+		if err != nil {
+			return nil, err
+		}
+		incDirs = append([]string{hdrDir}, incDirs...)
+	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%q\n", formatVersion, cxxID, srcHash, flags)
 	type unit struct {
@@ -134,7 +145,7 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 			kernels = append(kernels, k.Name)
 		}
 		fmt.Fprintf(h, "unit %q %q %d\n%s\n", name, dir, len(gen), gen)
-		if err := hashIncludes(h, string(code), append([]string{dir}, opts.IncludeDirs...), map[string]bool{}); err != nil {
+		if err := hashIncludes(h, string(code), append([]string{dir}, incDirs...), map[string]bool{}); err != nil {
 			return nil, err
 		}
 		units = append(units, unit{name, dir, gen})
@@ -168,7 +179,7 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 			}
 			obj := cpp + ".o"
 			args := append(append([]string{}, flags...), "-I", u.dir)
-			for _, d := range opts.IncludeDirs {
+			for _, d := range incDirs {
 				args = append(args, "-I", d)
 			}
 			args = append(args, "-c", cpp, "-o", obj)
@@ -353,6 +364,52 @@ func unpackRuntime(dir string) (string, string, error) {
 	return final, sum, err
 }
 
+// writeHeaders writes Options.Headers into dir/hdr-<hash> (once) and returns that directory.
+func writeHeaders(dir string, hdrs map[string][]byte) (string, error) {
+	names := make([]string, 0, len(hdrs))
+	for n := range hdrs {
+		if n == "" || filepath.IsAbs(n) || strings.HasPrefix(filepath.Clean(n), "..") {
+			return "", fmt.Errorf("mslcpu: Options.Headers: bad header name %q (want a relative path)", n)
+		}
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s %d\n", n, len(hdrs[n]))
+		h.Write(hdrs[n])
+	}
+	final := filepath.Join(dir, "hdr-"+hex.EncodeToString(h.Sum(nil))[:24])
+	err := once(final, func() error {
+		if _, err := os.Stat(final); err == nil {
+			return nil
+		}
+		tmp, err := os.MkdirTemp(dir, "tmp-hdr-")
+		if err != nil {
+			return fmt.Errorf("mslcpu: %w", err)
+		}
+		for _, n := range names {
+			p := filepath.Join(tmp, filepath.FromSlash(n))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+				err = os.WriteFile(p, hdrs[n], 0o644)
+			}
+			if err != nil {
+				os.RemoveAll(tmp)
+				return fmt.Errorf("mslcpu: %w", err)
+			}
+		}
+		if err := os.Rename(tmp, final); err != nil {
+			os.RemoveAll(tmp)
+			if _, serr := os.Stat(final); serr == nil {
+				return nil // another process was faster
+			}
+			return fmt.Errorf("mslcpu: %w", err)
+		}
+		return nil
+	})
+	return final, err
+}
+
 var pruneOnce sync.Once
 
 // prune removes cache entries (programs, runtime objects, unpacked sources, abandoned temporary
@@ -366,15 +423,12 @@ func prune(dir string, age time.Duration) {
 			continue
 		}
 		for _, e := range ents {
-			if sub == "." && !strings.HasPrefix(e.Name(), "src-") && !strings.HasPrefix(e.Name(), "tmp-") {
+			if sub == "." && !strings.HasPrefix(e.Name(), "hdr-") && !strings.HasPrefix(e.Name(), "tmp-") {
 				continue
 			}
 			info, err := e.Info()
 			if err != nil || info.ModTime().After(cutoff) {
 				continue
-			}
-			if strings.HasPrefix(e.Name(), "src-") {
-				continue // unpacked sources are tiny and rewritten only when missing
 			}
 			os.RemoveAll(filepath.Join(dir, sub, e.Name()))
 		}

@@ -158,3 +158,26 @@ func TestFiberSwitchAssemblesForOtherTargets(t *testing.T) {
 		require.NoError(t, err, "%s: %s", target, out)
 	}
 }
+
+func TestHeadersFromBytes(t *testing.T) {
+	NeedCompiler(t)
+	src := []byte("#include <metal_stdlib>\n#include \"common/scale.h\"\nusing namespace metal;\n" +
+		"kernel void scale(device float* y [[buffer(0)]], uint gid [[thread_position_in_grid]]) { y[gid] *= SCALE; }\n")
+	var paths []string
+	for _, scale := range []string{"3.0f", "-2.0f"} {
+		p, err := BuildSource("embedded/scale.metal", src, Options{Headers: map[string][]byte{"common/scale.h": []byte("constant float SCALE = " + scale + ";\n")}})
+		require.NoError(t, err)
+		paths = append(paths, p.Path)
+		r, err := p.Start()
+		require.NoError(t, err)
+		out, err := r.Run(Dispatch{Kernel: "scale", Grid: [3]uint32{2, 1, 1}, Threads: true, Threadgroup: [3]uint32{2, 1, 1},
+			Buffers: map[int][]byte{0: F32([]float32{1, 2})}})
+		r.Close()
+		require.NoError(t, err)
+		want := map[string][]float32{"3.0f": {3, 6}, "-2.0f": {-2, -4}}[scale]
+		require.Equal(t, want, ToF32(out[0]))
+	}
+	require.NotEqual(t, paths[0], paths[1], "header content is part of the cache key")
+	_, err := BuildSource("x.metal", src, Options{Headers: map[string][]byte{"../evil.h": nil}})
+	require.ErrorContains(t, err, "bad header name")
+}

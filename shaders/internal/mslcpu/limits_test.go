@@ -169,3 +169,19 @@ func sum32(v []float32) float64 {
 	}
 	return s
 }
+
+func TestAliasedViews(t *testing.T) {
+	r := StartFile(t, "testdata/limits.metal", Options{})
+	for _, order := range Orders {
+		out, err := r.Run(Dispatch{Kernel: "strided_views", Grid: [3]uint32{4, 1, 1}, Threads: true, Threadgroup: [3]uint32{4, 1, 1},
+			Buffers: map[int][]byte{0: F32(make([]float32, 10))}, Offsets: map[int]int{0: 8, 1: 12}, Alias: map[int]int{1: 0},
+			Order: order})
+		require.NoError(t, err)
+		require.Len(t, out, 1, "only the allocation comes back")
+		require.Equal(t, []float32{0, 0, 0, -0, 1, -1, 2, -2, 3, -3}, ToF32(out[0]))
+	}
+	_, err := r.Run(Dispatch{Kernel: "strided_views", Grid: [3]uint32{1, 1, 1}, Buffers: map[int][]byte{0: make([]byte, 8)}, Alias: map[int]int{1: 2}})
+	require.ErrorContains(t, err, "buffer(1) aliases buffer(2), which is not in Buffers")
+	_, err = r.Run(Dispatch{Kernel: "strided_views", Grid: [3]uint32{1, 1, 1}, Buffers: map[int][]byte{0: make([]byte, 8)}, Offsets: map[int]int{0: 12}})
+	require.ErrorContains(t, err, "offset 12 outside its 8-byte allocation")
+}

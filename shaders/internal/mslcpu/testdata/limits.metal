@@ -102,3 +102,13 @@ kernel void copy(device const float* x [[buffer(0)]],
 {
     if (gid < shape.x) y[gid] = x[gid];
 }
+
+// Writes two interleaved strided views: a[2i] = i and b[2i] = -i. Bound as two views of one
+// allocation (b at a 4-byte offset), the writes interleave in that allocation.
+kernel void strided_views(device float* a [[buffer(0)]],
+                          device float* b [[buffer(1)]],
+                          uint gid [[thread_position_in_grid]])
+{
+    a[2 * gid] = float(gid);
+    b[2 * gid] = -float(gid);
+}
