@@ -271,7 +271,8 @@ type onceRun struct {
 }
 
 // once runs f at most once at a time per key in this process; callers for the same key wait for
-// the running build and share its result. Failed builds are retried by later calls.
+// the running build and share its result. Failed builds are retried by later calls. once may
+// nest (a program build waits for the runtime build) as long as keys do not form a cycle.
 func once(key string, f func() error) error {
 	onceMu.Lock()
 	if r, ok := onceRuns[key]; ok {
@@ -285,9 +286,7 @@ func once(key string, f func() error) error {
 	r := &onceRun{done: make(chan struct{})}
 	onceRuns[key] = r
 	onceMu.Unlock()
-	compileSem <- struct{}{}
 	r.err = f()
-	<-compileSem
 	onceMu.Lock()
 	if r.err != nil {
 		delete(onceRuns, key)
@@ -301,6 +300,8 @@ func once(key string, f func() error) error {
 var compileSem = make(chan struct{}, max(1, runtime.NumCPU()))
 
 func runCompiler(cxx string, args []string) error {
+	compileSem <- struct{}{}
+	defer func() { <-compileSem }()
 	cmd := exec.Command(cxx, args...)
 	var out bytes.Buffer
 	cmd.Stdout = &out
