@@ -8,6 +8,8 @@ package mslcpu
 
 import (
 	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -15,12 +17,19 @@ type tok struct {
 	s    string
 	off  int
 	line int
-	kind byte // 'i' ident, 'n' number, 's' string, 'p' punct
+	kind byte   // 'i' ident, 'n' number, 's' string, 'p' punct
+	file string // from the last #line directive, "" before any
 }
 
+// lineDirective matches `#line 12 "file"` and the short form `# 12 "file"`.
+var lineDirective = regexp.MustCompile(`^#\s*(?:line\s+)?(\d+)(?:\s+"([^"]*)")?\s*$`)
+
+// lex splits src into tokens that carry their line and, after a #line directive naming a file,
+// that file ("" until then).
 func lex(src string) ([]tok, error) {
 	var ts []tok
 	line := 1
+	file := ""
 	for i := 0; i < len(src); {
 		c := src[i]
 		switch {
@@ -40,13 +49,21 @@ func lex(src string) ([]tok, error) {
 			}
 			line += strings.Count(src[i:i+2+j+2], "\n")
 			i += 2 + j + 2
-		case c == '#': // preprocessor line: skip (with continuations)
+		case c == '#': // preprocessor line: skip (with continuations), but follow #line
+			start := i
 			for i < len(src) && src[i] != '\n' {
 				if src[i] == '\\' && i+1 < len(src) && src[i+1] == '\n' {
 					line++
 					i++
 				}
 				i++
+			}
+			if m := lineDirective.FindStringSubmatch(src[start:i]); m != nil {
+				n, _ := strconv.Atoi(m[1])
+				line = n - 1 // the newline ending the directive starts line n
+				if m[2] != "" {
+					file = m[2]
+				}
 			}
 		case c == '"' || c == '\'':
 			j := i + 1
@@ -56,14 +73,14 @@ func lex(src string) ([]tok, error) {
 				}
 				j++
 			}
-			ts = append(ts, tok{src[i : j+1], i, line, 's'})
+			ts = append(ts, tok{src[i : j+1], i, line, 's', file})
 			i = j + 1
 		case c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
 			j := i
 			for j < len(src) && (src[j] == '_' || src[j] >= 'a' && src[j] <= 'z' || src[j] >= 'A' && src[j] <= 'Z' || src[j] >= '0' && src[j] <= '9') {
 				j++
 			}
-			ts = append(ts, tok{src[i:j], i, line, 'i'})
+			ts = append(ts, tok{src[i:j], i, line, 'i', file})
 			i = j
 		case c >= '0' && c <= '9' || c == '.' && i+1 < len(src) && src[i+1] >= '0' && src[i+1] <= '9':
 			j := i
@@ -71,7 +88,7 @@ func lex(src string) ([]tok, error) {
 				(src[j] == '+' || src[j] == '-') && (src[j-1] == 'e' || src[j-1] == 'E')) {
 				j++
 			}
-			ts = append(ts, tok{src[i:j], i, line, 'n'})
+			ts = append(ts, tok{src[i:j], i, line, 'n', file})
 			i = j
 		default:
 			n := 1
@@ -81,7 +98,7 @@ func lex(src string) ([]tok, error) {
 					break
 				}
 			}
-			ts = append(ts, tok{src[i : i+n], i, line, 'p'})
+			ts = append(ts, tok{src[i : i+n], i, line, 'p', file})
 			i += n
 		}
 	}
@@ -92,11 +109,13 @@ func lex(src string) ([]tok, error) {
 type param struct {
 	Type, Name, Attr, AttrArg string
 	Line                      int
+	Loc                       string // file:line for messages
 }
 
 // kernelDecl is one `kernel void name(...)` entry point.
 type kernelDecl struct {
 	Name       string
+	File       string // file of the kernel (after #line directives)
 	Line       int
 	Params     []param
 	MaxThreads string // [[max_total_threads_per_threadgroup(n)]] argument, or ""
@@ -129,6 +148,14 @@ func join(ts []tok) string {
 		b.WriteString(t.s)
 	}
 	return b.String()
+}
+
+// loc formats the position of t for messages: its #line file (or file) and line.
+func loc(file string, t tok) string {
+	if t.file != "" {
+		file = t.file
+	}
+	return fmt.Sprintf("%s:%d", file, t.line)
 }
 
 // maxThreadsAttr is the [[max_total_threads_per_threadgroup(n)]] kernel attribute.
@@ -272,15 +299,18 @@ func generate(file, src string) (string, []kernelDecl, error) {
 			continue
 		}
 		if i > 0 && ts[i-1].s == ">" {
-			return "", nil, fmt.Errorf("%s:%d: templated kernels are not supported by the harness; write one kernel per variant", file, ts[i].line)
+			return "", nil, fmt.Errorf("%s: templated kernels are not supported by the harness; write one kernel per variant", loc(file, ts[i]))
 		}
 		if i+3 >= len(ts) || ts[i+1].s != "void" || ts[i+2].kind != 'i' || ts[i+3].s != "(" {
 			if i > 0 && ts[i-1].s == "template" || i > 0 && ts[i-1].s == ">" || i+1 < len(ts) && ts[i+1].s == "decltype" {
-				return "", nil, fmt.Errorf("%s:%d: templated kernels and [[host_name]] instantiations are not supported by the harness; write one kernel per variant", file, ts[i].line)
+				return "", nil, fmt.Errorf("%s: templated kernels and [[host_name]] instantiations are not supported by the harness; write one kernel per variant", loc(file, ts[i]))
 			}
 			continue
 		}
-		k := kernelDecl{Name: ts[i+2].s, Line: ts[i].line}
+		k := kernelDecl{Name: ts[i+2].s, Line: ts[i].line, File: ts[i].file}
+		if k.File == "" {
+			k.File = file
+		}
 		// [[max_total_threads_per_threadgroup(n)]] right before `kernel`
 		for a := i - 1; a >= 5 && ts[a].s == "]]"; {
 			if ts[a-5].s == "[[" && ts[a-4].s == maxThreadsAttr && ts[a-3].s == "(" && ts[a-1].s == ")" {
@@ -334,7 +364,7 @@ func generate(file, src string) (string, []kernelDecl, error) {
 					attr = attr[:len(attr)-1]
 				}
 				if len(attr) == 0 {
-					return "", nil, fmt.Errorf("%s:%d: kernel %s: empty attribute on parameter %q", file, p[0].line, k.Name, join(p))
+					return "", nil, fmt.Errorf("%s: kernel %s: empty attribute on parameter %q", loc(file, p[0]), k.Name, join(p))
 				}
 				prm.Attr = attr[0].s
 				if len(attr) >= 4 && attr[1].s == "(" {
@@ -342,11 +372,12 @@ func generate(file, src string) (string, []kernelDecl, error) {
 				}
 			}
 			if len(decl) < 2 || decl[len(decl)-1].kind != 'i' {
-				return "", nil, fmt.Errorf("%s:%d: cannot parse parameter %q of kernel %s", file, p[0].line, join(p), k.Name)
+				return "", nil, fmt.Errorf("%s: cannot parse parameter %q of kernel %s", loc(file, p[0]), join(p), k.Name)
 			}
 			prm.Name = decl[len(decl)-1].s
 			prm.Type = join(decl[:len(decl)-1])
 			prm.Line = p[0].line
+			prm.Loc = loc(file, p[0])
 			k.Params = append(k.Params, prm)
 		}
 		ks = append(ks, k)
@@ -364,7 +395,7 @@ func generate(file, src string) (string, []kernelDecl, error) {
 	out.WriteString(src[last:])
 	out.WriteString("\n\n// ---- bindings ----\n")
 	for _, k := range ks {
-		fmt.Fprintf(&out, "#line %d %q\nstatic void mslcpu_wrap_%s(const mslcpu::binding &b, const mslcpu::ids &id) {\n  (void)b; (void)id;\n  %s(", k.Line, file, k.Name, k.Name)
+		fmt.Fprintf(&out, "#line %d %q\nstatic void mslcpu_wrap_%s(const mslcpu::binding &b, const mslcpu::ids &id) {\n  (void)b; (void)id;\n  %s(", k.Line, k.File, k.Name, k.Name)
 		for pi, p := range k.Params {
 			if pi > 0 {
 				out.WriteString(",")
@@ -380,16 +411,16 @@ func generate(file, src string) (string, []kernelDecl, error) {
 					elem := strings.TrimSuffix(typ, "&")
 					fmt.Fprintf(&out, "*(%s*)(uintptr_t)mslcpu::need_buffer(b, %s, sizeof(%s), %q, %q)", elem, p.AttrArg, elem, k.Name, p.Name)
 				default:
-					return "", nil, fmt.Errorf("%s:%d: kernel %s: buffer parameter %s must be a pointer or a reference", file, p.Line, k.Name, p.Name)
+					return "", nil, fmt.Errorf("%s: kernel %s: buffer parameter %s must be a pointer or a reference", p.Loc, k.Name, p.Name)
 				}
 			case p.Attr == "threadgroup":
 				fmt.Fprintf(&out, "(%s)(uintptr_t)mslcpu::need_tgmem(b, %s, %q, %q)", typ, p.AttrArg, k.Name, p.Name)
 			case builtins[p.Attr] != "":
 				fmt.Fprintf(&out, "mslcpu::builtin<%s>(%s)", typ, builtins[p.Attr])
 			case p.Attr == "":
-				return "", nil, fmt.Errorf("%s:%d: kernel %s: parameter %s has no attribute ([[buffer(n)]], [[threadgroup(n)]] or a thread-position attribute)", file, p.Line, k.Name, p.Name)
+				return "", nil, fmt.Errorf("%s: kernel %s: parameter %s has no attribute ([[buffer(n)]], [[threadgroup(n)]] or a thread-position attribute)", p.Loc, k.Name, p.Name)
 			default:
-				return "", nil, fmt.Errorf("%s:%d: kernel %s: parameter %s has the attribute [[%s]], which the harness does not model", file, p.Line, k.Name, p.Name, p.Attr)
+				return "", nil, fmt.Errorf("%s: kernel %s: parameter %s has the attribute [[%s]], which the harness does not model", p.Loc, k.Name, p.Name, p.Attr)
 			}
 		}
 		out.WriteString(");\n}\n")

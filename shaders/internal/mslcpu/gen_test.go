@@ -69,11 +69,11 @@ kernel void first(device const float* x [[buffer(0)]],
 	require.Equal(t, "256", ks[0].MaxThreads)
 	require.Equal(t, 5, ks[0].Line)
 	require.Equal(t, []param{
-		{Type: "device const float *", Name: "x", Attr: "buffer", AttrArg: "0", Line: 5},
-		{Type: "constant uint &", Name: "n", Attr: "buffer", AttrArg: "3", Line: 6},
-		{Type: "threadgroup float *", Name: "s", Attr: "threadgroup", AttrArg: "1", Line: 7},
-		{Type: "uint2", Name: "gid", Attr: "thread_position_in_grid", Line: 8},
-		{Type: "ushort", Name: "lane", Attr: "thread_index_in_simdgroup", Line: 9},
+		{Type: "device const float *", Name: "x", Attr: "buffer", AttrArg: "0", Line: 5, Loc: "k.metal:5"},
+		{Type: "constant uint &", Name: "n", Attr: "buffer", AttrArg: "3", Line: 6, Loc: "k.metal:6"},
+		{Type: "threadgroup float *", Name: "s", Attr: "threadgroup", AttrArg: "1", Line: 7, Loc: "k.metal:7"},
+		{Type: "uint2", Name: "gid", Attr: "thread_position_in_grid", Line: 8, Loc: "k.metal:8"},
+		{Type: "ushort", Name: "lane", Attr: "thread_index_in_simdgroup", Line: 9, Loc: "k.metal:9"},
 	}, ks[0].Params)
 	require.Equal(t, "second", ks[1].Name)
 
@@ -97,6 +97,8 @@ func TestGenerateErrors(t *testing.T) {
 		{"kernel void k(device float* x) {}\n", "parameter x has no attribute"},
 		{"kernel void k(float x [[buffer(0)]]) {}\n", "buffer parameter x must be a pointer or a reference"},
 		{"/* open\nkernel void k() {}\n", "unterminated comment"},
+		{"#line 1 \"a.metal\"\nkernel void a(device float* x [[buffer(0)]]) {}\n#line 40 \"b.metal\"\n\nkernel void b(float x [[buffer(0)]]) {}\n",
+			"b.metal:41: kernel b: buffer parameter x"},
 	} {
 		_, _, err := generate("k.metal", c.src)
 		require.ErrorContains(t, err, c.want)
