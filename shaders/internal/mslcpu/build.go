@@ -206,6 +206,10 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 func baseFlags(opts Options, srcDir string) []string {
 	f := []string{"-std=c++17", "-fwrapv", "-ffp-contract=off", "-fno-strict-aliasing",
 		"-Wno-unknown-attributes", "-Wno-ignored-attributes", "-I", srcDir, "-pthread", "-O1", "-gline-tables-only"}
+	if runtime.GOARCH == "amd64" {
+		// probe large stack frames page by page, so a fiber stack overflow always hits the guard page
+		f = append(f, "-fstack-clash-protection")
+	}
 	if opts.Strict {
 		f = append(f, "-DMSLCPU_STRICT_AS")
 	}

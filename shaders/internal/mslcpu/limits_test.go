@@ -185,3 +185,14 @@ func TestAliasedViews(t *testing.T) {
 	_, err = r.Run(Dispatch{Kernel: "strided_views", Grid: [3]uint32{1, 1, 1}, Buffers: map[int][]byte{0: make([]byte, 8)}, Offsets: map[int]int{0: 12}})
 	require.ErrorContains(t, err, "offset 12 outside its 8-byte allocation")
 }
+
+func TestFiberStackOverflowReported(t *testing.T) {
+	r := StartFile(t, "testdata/limits.metal", Options{})
+	_, err := r.Run(Dispatch{Kernel: "deep_stack", Grid: [3]uint32{1, 1, 1}, Threadgroup: [3]uint32{2, 1, 1},
+		Buffers: map[int][]byte{0: make([]byte, 8), 1: U32(100000)}})
+	require.ErrorContains(t, err, "in kernel deep_stack, thread (0,0,0) of threadgroup (0,0,0): fiber stack overflow")
+	out, err := r.Run(Dispatch{Kernel: "copy", Grid: [3]uint32{2, 1, 1}, Threads: true, Threadgroup: [3]uint32{2, 1, 1},
+		Buffers: map[int][]byte{0: F32([]float32{5, 6}), 1: make([]byte, 8), 2: U32(2, 0, 0, 0)}})
+	require.NoError(t, err, "the restarted runner works")
+	require.Equal(t, []float32{5, 6}, ToF32(out[1]))
+}

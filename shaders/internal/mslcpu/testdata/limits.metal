@@ -112,3 +112,15 @@ kernel void strided_views(device float* a [[buffer(0)]],
     a[2 * gid] = float(gid);
     b[2 * gid] = -float(gid);
 }
+
+// A local array larger than a simulated thread's 256 KiB stack.
+kernel void deep_stack(device float* y [[buffer(0)]],
+                       constant uint& n [[buffer(1)]],
+                       uint gid [[thread_position_in_grid]])
+{
+    float big[100000];
+    for (uint i = 0; i < n; i++) big[i] = float(i ^ gid);
+    float s = 0.0f;
+    for (uint i = 0; i < n; i++) s += big[(i * 7919u) % n];
+    y[gid] = s;
+}
