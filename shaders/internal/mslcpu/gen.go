@@ -126,7 +126,7 @@ var builtins = map[string]string{
 	"thread_position_in_threadgroup":   "id.tptg",
 	"threadgroup_position_in_grid":     "id.tgpig",
 	"threads_per_threadgroup":          "id.tptgs",
-	"dispatch_threads_per_threadgroup": "id.tptgs",
+	"dispatch_threads_per_threadgroup": "id.dtptg",
 	"threadgroups_per_grid":            "id.tgpg",
 	"threads_per_grid":                 "id.tpg",
 	"thread_index_in_threadgroup":      "id.tiitg",

@@ -196,3 +196,23 @@ func TestFiberStackOverflowReported(t *testing.T) {
 	require.NoError(t, err, "the restarted runner works")
 	require.Equal(t, []float32{5, 6}, ToF32(out[1]))
 }
+
+// TestNonUniformThreadgroups checks the thread-position attributes of a dispatchThreads grid of
+// 5×3 threads in threadgroups of 4×2: the edge threadgroups are smaller.
+func TestNonUniformThreadgroups(t *testing.T) {
+	r := StartFile(t, "testdata/limits.metal", Options{})
+	const gx, gy, tx, ty = 5, 3, 4, 2
+	out, err := r.Run(Dispatch{Kernel: "positions", Grid: [3]uint32{gx, gy, 1}, Threads: true, Threadgroup: [3]uint32{tx, ty, 1},
+		Buffers: map[int][]byte{0: make([]byte, 4*8*gx*gy)}})
+	require.NoError(t, err)
+	got := ToU32(out[0])
+	for y := 0; y < gy; y++ {
+		for x := 0; x < gx; x++ {
+			ntx, nty := min(tx, gx-x/tx*tx), min(ty, gy-y/ty*ty)
+			px, py := x%tx, y%ty
+			want := []uint32{uint32(px + 100*py), uint32(x/tx + 100*(y/ty)), uint32(ntx + 100*nty), tx + 100*ty, gx + 100*gy,
+				uint32(py*ntx + px), 2 + 100*2, 1}
+			require.Equal(t, want, got[(y*gx+x)*8:][:8], "thread (%d,%d)", x, y)
+		}
+	}
+}

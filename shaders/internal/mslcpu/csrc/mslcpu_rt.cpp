@@ -408,6 +408,7 @@ static void run_threadgroup(tg_state &t, const dispatch_desc &d, metal::uint3 tg
     id.tptg = metal::uint3(i % tgsize.x, (i / tgsize.x) % tgsize.y, i / (tgsize.x * tgsize.y));
     id.tgpig = tgpos;
     id.tptgs = tgsize;
+    id.dtptg = metal::uint3(d.tg[0], d.tg[1], d.tg[2]);
     id.tgpg = metal::uint3(d.tgs_per_grid[0], d.tgs_per_grid[1], d.tgs_per_grid[2]);
     for (int k = 0; k < 3; k++) id.tpig[k] = tgpos[k] * d.tg[k] + id.tptg[k];
     id.tpg = d.grid_is_threads ? metal::uint3(d.grid[0], d.grid[1], d.grid[2]) : id.tgpg * metal::uint3(d.tg[0], d.tg[1], d.tg[2]);

@@ -124,3 +124,20 @@ kernel void deep_stack(device float* y [[buffer(0)]],
     for (uint i = 0; i < n; i++) s += big[(i * 7919u) % n];
     y[gid] = s;
 }
+
+// Thread-position attributes of a non-uniform (dispatchThreads) grid, 8 values per thread.
+kernel void positions(device uint* out [[buffer(0)]],
+                      uint2 gid   [[thread_position_in_grid]],
+                      uint2 tpos  [[thread_position_in_threadgroup]],
+                      uint2 tg    [[threadgroup_position_in_grid]],
+                      uint2 ntg   [[threads_per_threadgroup]],
+                      uint2 dntg  [[dispatch_threads_per_threadgroup]],
+                      uint2 ngrid [[threads_per_grid]],
+                      ushort idx  [[thread_index_in_threadgroup]],
+                      uint2 ntgs  [[threadgroups_per_grid]])
+{
+    device uint* o = out + (gid.y * ngrid.x + gid.x) * 8;
+    o[0] = tpos.x + 100 * tpos.y;  o[1] = tg.x + 100 * tg.y;   o[2] = ntg.x + 100 * ntg.y;
+    o[3] = dntg.x + 100 * dntg.y;  o[4] = ngrid.x + 100 * ngrid.y;  o[5] = idx;
+    o[6] = ntgs.x + 100 * ntgs.y;  o[7] = 1;
+}
