@@ -216,3 +216,24 @@ func TestNonUniformThreadgroups(t *testing.T) {
 		}
 	}
 }
+
+func TestDispatchValidation(t *testing.T) {
+	r := StartFile(t, "testdata/limits.metal", Options{})
+	for _, c := range []struct {
+		d    Dispatch
+		want string
+	}{
+		{Dispatch{Grid: [3]uint32{1, 1, 1}}, "Dispatch.Kernel is empty"},
+		{Dispatch{Kernel: "copy", Grid: [3]uint32{1, 0, 1}}, "Grid [1 0 1] has a zero dimension"},
+		{Dispatch{Kernel: "copy", Grid: [3]uint32{1, 1, 1}, Order: 9}, "unknown thread order"},
+		{Dispatch{Kernel: "copy", Grid: [3]uint32{1, 1, 1}, Buffers: map[int][]byte{31: nil}}, "buffer index 31 out of range"},
+		{Dispatch{Kernel: "copy", Grid: [3]uint32{1, 1, 1}, TGMemLengths: map[int]int{8: 16}}, "threadgroup memory index 8 out of range"},
+		{Dispatch{Kernel: "copy", Grid: [3]uint32{1, 1, 1}, Buffers: map[int][]byte{0: nil}, Alias: map[int]int{0: 0}}, "both in Buffers and an Alias"},
+	} {
+		_, err := r.Run(c.d)
+		require.ErrorContains(t, err, c.want)
+	}
+	t.Setenv("MSLCPU_ORDER", "sideways")
+	_, err := r.Run(Dispatch{Kernel: "copy", Grid: [3]uint32{1, 1, 1}})
+	require.ErrorContains(t, err, `unknown thread order "sideways"`)
+}

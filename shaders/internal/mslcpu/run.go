@@ -332,6 +332,12 @@ func (d *Dispatch) check() error {
 	if d.Kernel == "" {
 		return errors.New("mslcpu: Dispatch.Kernel is empty")
 	}
+	if d.Order > Random {
+		return fmt.Errorf("mslcpu: %s: unknown thread order %v", d.Kernel, d.Order)
+	}
+	if d.Workers < 0 {
+		return fmt.Errorf("mslcpu: %s: Workers %d is negative", d.Kernel, d.Workers)
+	}
 	n := uint64(1)
 	for i, v := range d.Threadgroup {
 		if v == 0 {
