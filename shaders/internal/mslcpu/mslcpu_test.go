@@ -160,8 +160,10 @@ func TestOutOfBoundsReadCaughtByASan(t *testing.T) {
 	r := StartFile(t, "testdata/buggy.metal", Options{ASan: true})
 	_, err := r.Run(Dispatch{Kernel: "oob_read", Grid: [3]uint32{16, 1, 1}, Threads: true, Threadgroup: [3]uint32{16, 1, 1},
 		Buffers: map[int][]byte{0: make([]byte, 4*16), 1: make([]byte, 4*16)}})
-	require.ErrorContains(t, err, "heap-buffer-overflow")
-	require.ErrorContains(t, err, "buggy.metal:21")
+	require.ErrorContains(t, err, "AddressSanitizer: heap-buffer-overflow")
+	require.ErrorContains(t, err, "READ of size 4")
+	require.ErrorContains(t, err, "in oob_read")
+	require.ErrorContains(t, err, lineOf(t, "testdata/buggy.metal", "OOB"))
 }
 
 func TestStrictAddressSpaces(t *testing.T) {
