@@ -468,10 +468,10 @@ func ToU32(b []byte) []uint32 {
 	return v
 }
 
-// symbolizer finds llvm-symbolizer for AddressSanitizer reports with .metal file:line frames;
-// without one the reports fall back to addr2line.
+// symbolizer finds a symbolizer for AddressSanitizer reports with .metal file:line frames:
+// llvm-symbolizer (also names inlined kernel functions), else binutils' addr2line.
 func symbolizer() string {
-	for _, c := range []string{"llvm-symbolizer-16", "/usr/lib/llvm-16/bin/llvm-symbolizer", "llvm-symbolizer"} {
+	for _, c := range []string{"llvm-symbolizer-16", "/usr/lib/llvm-16/bin/llvm-symbolizer", "llvm-symbolizer", "addr2line"} {
 		if p, err := exec.LookPath(c); err == nil {
 			return p
 		}
