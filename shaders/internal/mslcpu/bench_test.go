@@ -61,3 +61,24 @@ func BenchmarkMatmulTiled(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDispatchOverhead is the round trip of a tiny dispatch (pipe, process, workers).
+func BenchmarkDispatchOverhead(b *testing.B) {
+	NeedCompiler(b)
+	p, err := BuildFile("testdata/limits.metal", Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r, err := p.Start()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer r.Close()
+	d := Dispatch{Kernel: "copy", Grid: [3]uint32{64, 1, 1}, Threads: true, Threadgroup: [3]uint32{32, 1, 1},
+		Buffers: map[int][]byte{0: make([]byte, 256), 1: make([]byte, 256), 2: U32(64, 0, 0, 0)}}
+	for b.Loop() {
+		if _, err := r.Run(d); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -192,6 +192,9 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 		args := append(append(append([]string{}, flags...), rtObj), objs...)
 		args = append(args, "-o", out)
 		if err := runCompiler(cxx, args); err != nil {
+			if opts.ASan && strings.Contains(err.Error(), "clang_rt.asan") {
+				return fmt.Errorf("mslcpu: linking %s: the AddressSanitizer runtime is missing (Debian: apt-get install libclang-rt-16-dev):\n%w", base, err)
+			}
 			return fmt.Errorf("mslcpu: linking %s:\n%w", base, err)
 		}
 		return publish(out, bin)
