@@ -129,9 +129,9 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 			}
 		}
 		name := s.Name // as given: diagnostics and #line use it
-		dir := filepath.Dir(name)
-		if abs, err := filepath.Abs(dir); err == nil {
-			dir = abs
+		srcDirOf := filepath.Dir(name)
+		if abs, err := filepath.Abs(srcDirOf); err == nil {
+			srcDirOf = abs
 		}
 		gen, ks, err := generate(name, string(code))
 		if err != nil {
@@ -144,11 +144,11 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 			seen[k.Name] = s.Name
 			kernels = append(kernels, k.Name)
 		}
-		fmt.Fprintf(h, "unit %q %q %d\n%s\n", name, dir, len(gen), gen)
-		if err := hashIncludes(h, string(code), append([]string{dir}, incDirs...), map[string]bool{}); err != nil {
+		fmt.Fprintf(h, "unit %q %q %d\n%s\n", name, srcDirOf, len(gen), gen)
+		if err := hashIncludes(h, string(code), append([]string{srcDirOf}, incDirs...), map[string]bool{}); err != nil {
 			return nil, err
 		}
-		units = append(units, unit{name, dir, gen})
+		units = append(units, unit{name, srcDirOf, gen})
 	}
 	key := hex.EncodeToString(h.Sum(nil))[:24]
 	base := strings.TrimSuffix(filepath.Base(srcs[0].Name), filepath.Ext(srcs[0].Name))

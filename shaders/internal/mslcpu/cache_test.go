@@ -181,3 +181,27 @@ func TestHeadersFromBytes(t *testing.T) {
 	_, err := BuildSource("x.metal", src, Options{Headers: map[string][]byte{"../evil.h": nil}})
 	require.ErrorContains(t, err, "bad header name")
 }
+
+func TestBuildSourcesSeveralUnits(t *testing.T) {
+	NeedCompiler(t)
+	unit := func(name, op string) Source {
+		return Source{Name: name + ".metal", Code: []byte("#include <metal_stdlib>\nusing namespace metal;\n" +
+			"static float f(float x) { return x " + op + " 1.0f; }\n" + // same helper name in both units
+			"kernel void " + name + "(device float* y [[buffer(0)]], uint i [[thread_position_in_grid]]) {\n" +
+			"    threadgroup float t[2]; t[i] = f(y[i]); threadgroup_barrier(mem_flags::mem_threadgroup); y[i] = t[1 - i];\n}\n")}
+	}
+	p, err := BuildSources([]Source{unit("plus", "+"), unit("minus", "-")}, Options{})
+	require.NoError(t, err)
+	require.Equal(t, []string{"plus", "minus"}, p.Kernels)
+	r, err := p.Start()
+	require.NoError(t, err)
+	defer r.Close()
+	for k, want := range map[string][]float32{"plus": {21, 11}, "minus": {19, 9}} {
+		out, err := r.Run(Dispatch{Kernel: k, Grid: [3]uint32{1, 1, 1}, Threadgroup: [3]uint32{2, 1, 1},
+			Buffers: map[int][]byte{0: F32([]float32{10, 20})}})
+		require.NoError(t, err)
+		require.Equal(t, want, ToF32(out[0]), k)
+	}
+	_, err = BuildSources([]Source{unit("plus", "+"), unit("plus", "-")}, Options{})
+	require.ErrorContains(t, err, "kernel plus is defined in both plus.metal and plus.metal")
+}
