@@ -50,6 +50,12 @@ extern "C" void __sanitizer_finish_switch_fiber(void *fake_stack_save, const voi
 extern "C" void __asan_unpoison_memory_region(void const volatile *addr, size_t size);
 #endif
 
+// Without AddressSanitizer (whose fiber annotations assume a scheduler), the assembly switch lets
+// fibers hand over to each other directly.
+#if defined(MSLCPU_HAVE_ASM_SWITCH) && !defined(MSLCPU_ASAN)
+#define MSLCPU_CHAIN 1
+#endif
+
 namespace mslcpu {
 struct error : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -108,6 +114,8 @@ struct tg_state {
   unsigned long long rng = 0;
   const void *sched_bottom = nullptr;  // scheduler stack, for AddressSanitizer's fiber switches
   size_t sched_size = 0;
+  std::vector<unsigned> round;  // fibers to run in this round, in thread order (MSLCPU_CHAIN)
+  size_t round_pos = 0;
   std::vector<tg_var_slot> vars;
   unsigned long long epoch = 0;
   size_t declared_bytes = 0, dynamic_bytes = 0;
@@ -130,7 +138,20 @@ static void to_scheduler(bool dying) {
 #else
   (void)dying;
 #endif
-#ifdef MSLCPU_HAVE_ASM_SWITCH
+#if defined(MSLCPU_CHAIN)
+  // Hand over directly to the next runnable fiber of this round, if any (one switch instead of
+  // two through the scheduler); a failing fiber goes straight back to the scheduler.
+  if (f->st != FAILED)
+    while (++t->round_pos < t->round.size()) {
+      fiber &next = t->fibers[t->round[t->round_pos]];
+      if (next.st != RUNNABLE) continue;
+      t->cur = &next;
+      mslcpu_switch(&f->sp, next.sp);
+      return;
+    }
+  t->round_pos = t->round.size();
+  mslcpu_switch(&f->sp, t->sched_sp);
+#elif defined(MSLCPU_HAVE_ASM_SWITCH)
   mslcpu_switch(&f->sp, t->sched_sp);
 #else
   swapcontext(&f->ctx, &t->sched_ctx);
@@ -431,11 +452,22 @@ static void run_threadgroup(tg_state &t, const dispatch_desc &d, metal::uint3 tg
     // missing-barrier races become visible.
     if (d.order == 2)
       for (unsigned i = n; i > 1; i--) std::swap(order[i - 1], order[splitmix(t.rng) % i]);
+#ifdef MSLCPU_CHAIN
+    t.round.clear();
+    for (unsigned i : order)
+      if (t.fibers[i].st == RUNNABLE) t.round.push_back(i);
+    if (!t.round.empty()) {
+      t.round_pos = 0;
+      resume(&t, t.fibers[t.round[0]]);  // the fibers of the round hand over to each other
+      if (!t.error.empty()) throw error(t.error);
+    }
+#else
     for (unsigned i : order)
       if (t.fibers[i].st == RUNNABLE) {
         resume(&t, t.fibers[i]);
         if (!t.error.empty()) throw error(t.error);
       }
+#endif
     // Every fiber is now blocked or done. Release the SIMD collectives first: in each simdgroup,
     // the lanes waiting at the call site of its first waiting lane run the collective together.
     bool released = false;
