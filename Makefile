@@ -14,3 +14,5 @@ vet:
 
 gotest:
 	$(GO) test -count=1 ./...
+	@# go test hides the logs of passing packages: show the conformance suite's case count.
+	@$(GO) test -count=1 -run '^TestConformance$$' -v ./nn/ | grep -o 'nntest: .*'
