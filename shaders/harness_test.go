@@ -67,8 +67,9 @@ func program(t *testing.T, flavour string) *mslcpu.Program {
 
 // kernelsRun counts the dispatches of every kernel over the whole test process.
 var (
-	kernelsMu  sync.Mutex
-	kernelsRun = map[string]int{}
+	kernelsMu    sync.Mutex
+	kernelsRun   = map[string]int{}
+	kernelsDynTG = map[string]int{} // largest dynamic threadgroup memory requested, bytes
 )
 
 // hostBuffer is a float32 buffer in Go memory.
@@ -97,6 +98,11 @@ func (e *harnessEncoder) Dispatch(d *shaders.Dispatch) {
 	}
 	kernelsMu.Lock()
 	kernelsRun[d.Kernel]++
+	dyn := 0
+	for _, n := range d.TGMem {
+		dyn += n
+	}
+	kernelsDynTG[d.Kernel] = max(kernelsDynTG[d.Kernel], dyn)
 	kernelsMu.Unlock()
 	md := mslcpu.Dispatch{
 		Kernel:       d.Kernel,
