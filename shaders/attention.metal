@@ -50,7 +50,7 @@ kernel void attention_forward_softmax(device float*           att  [[buffer(0)]]
 {
     const uint t = row % p.T;
     device float* a = att + row * p.T;
-    float mx = -INFINITY;
+    float mx = FLOAT_LOWEST;
     for (uint s = lane; s <= t; s += 32) {
         mx = max(mx, a[s]);
     }
