@@ -116,11 +116,11 @@ func TestOpsPanics(t *testing.T) {
 			s := nn.Strided{V: view(47), Stride: 8}
 			o.AttentionForward(view(48), view(36), s, s, s, 2, 3, 8, 1, 1)
 		},
-		"layernorm w":     func() { o.LayerNormForward(view(12), view(3), view(3), view(12), view(3), 3, 4) },
-		"gradnorm out":    func() { o.GradNorm(view(0), view(4), 4) },
+		"layernorm w":      func() { o.LayerNormForward(view(12), view(3), view(3), view(12), view(3), 3, 4) },
+		"gradnorm out":     func() { o.GradNorm(view(0), view(4), 4) },
 		"gradnorm scratch": func() { (&shaders.Ops{Enc: nopEncoder{}}).GradNorm(view(1), view(4), 4) },
-		"adamw step":      func() { o.AdamW(view(4), view(4), view(4), view(4), view(4), 4, nn.AdamWParams{}) },
-		"crossentropy":    func() { o.CrossEntropyForward(view(2), view(9), intView(2), 2, 5) },
+		"adamw step":       func() { o.AdamW(view(4), view(4), view(4), view(4), view(4), 4, nn.AdamWParams{}) },
+		"crossentropy":     func() { o.CrossEntropyForward(view(2), view(9), intView(2), 2, 5) },
 	} {
 		t.Run(name, func(t *testing.T) {
 			defer func() {
