@@ -49,8 +49,11 @@ func TestStrictAddressSpaces(t *testing.T) {
 // bound view is a heap block of exactly its size, so a read or write one element outside a view
 // fails the dispatch with the sanitizer's report.
 func TestAddressSanitizer(t *testing.T) {
-	b := newHarnessBackend(t, flavourASan, mslcpu.Forward)
-	runMatmulAndAttention(t, b)
+	for _, order := range mslcpu.Orders {
+		t.Run("order="+order.String(), func(t *testing.T) {
+			runMatmulAndAttention(t, newHarnessBackend(t, flavourASan, order))
+		})
+	}
 }
 
 func runMatmulAndAttention(t *testing.T, b nn.Backend) {

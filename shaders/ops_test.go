@@ -267,7 +267,10 @@ func TestGELU(t *testing.T) {
 // TestGELUAccuracy measures the kernel's float erfc (gelu.metal) densely over [−10, 10]: GELU and
 // its derivative agree with math.Erfc to within 2e-7·(1 + |x|) absolutely.
 func TestGELUAccuracy(t *testing.T) {
-	b := newHarnessBackend(t, flavourPlain, mslcpu.Forward)
+	forEachOrder(t, testGELUAccuracy)
+}
+
+func testGELUAccuracy(t *testing.T, b nn.Backend) {
 	const N = 20001
 	in := make([]float64, N)
 	for i := range in {
@@ -441,7 +444,10 @@ func TestGradNorm(t *testing.T) {
 // TestGradNormManyGroups covers the grid cap: more than 1024 chunks' worth of gradients still
 // makes 1024 partial sums, each over a longer chunk.
 func TestGradNormManyGroups(t *testing.T) {
-	b := newHarnessBackend(t, flavourPlain, mslcpu.Reverse)
+	forEachOrder(t, testGradNormManyGroups)
+}
+
+func testGradNormManyGroups(t *testing.T, b nn.Backend) {
 	N := 1<<20 + 5
 	rng := rand.New(rand.NewSource(9))
 	g := vec(rng, N, 1)
