@@ -96,7 +96,7 @@ static void gemm_tile(device float* C, device const float* A, device const float
     C += zo * p.sc0 + zi * p.sc1;
 
     const uint sm = (sg / 2) * 32, sn = (sg % 2) * 32;   // this simdgroup's 32×32 block
-    stage += sg * 64;   // this simdgroup's 8×8 staging block (see the note after gemm_tile)
+    stage += sg * 64;   // this simdgroup's 8×8 staging block
     simdgroup_float8x8 acc[4][4];
     for (uint i = 0; i < 4; ++i) {
         for (uint j = 0; j < 4; ++j) {
@@ -183,10 +183,6 @@ static void gemm_tile(device float* C, device const float* A, device const float
         }
     }
 }
-
-// Note: gemm_tile offsets its parameter `stage` instead of declaring a local
-// `threadgroup float* st = …`: the CPU harness's generator takes a statement that begins with
-// `threadgroup` for a threadgroup variable and would share that pointer across the threadgroup.
 
 // matmul_forward: out = in·wᵀ. M = N rows, N = OC, K = C; B = w stored transposed.
 //   buffer(0) out (N, OC)   buffer(1) in (N, C)   buffer(2) w (OC, C)   buffer(3) GemmParams
