@@ -61,26 +61,30 @@ func down(t *testing.T, b nn.Backend, v nn.View) []float64 {
 	return x
 }
 
-// requireClose fails unless |got−want| ≤ atol + rtol·|want| everywhere, naming the worst element.
+// requireClose fails unless |got−want| ≤ atol + rtol·|want| everywhere (NaN only where want is
+// NaN), naming the first bad element and the largest difference.
 func requireClose(t *testing.T, name string, got, want []float64, atol, rtol float64) {
 	t.Helper()
 	require.Equal(t, len(want), len(got), "%s: length", name)
-	worst, at := 0.0, -1
-	bad := -1
+	worst, at, bad, nans := 0.0, -1, -1, 0
 	for i := range want {
 		d := math.Abs(got[i] - want[i])
-		if math.IsNaN(got[i]) != math.IsNaN(want[i]) || d > atol+rtol*math.Abs(want[i]) {
-			if bad < 0 {
-				bad = i
-			}
+		if math.IsNaN(got[i]) != math.IsNaN(want[i]) {
+			nans++
+			d = math.Inf(1)
+		} else if math.IsNaN(d) {
+			d = 0
 		}
-		if d > worst || math.IsNaN(d) && at < 0 {
+		if d > atol+rtol*math.Abs(want[i]) && bad < 0 {
+			bad = i
+		}
+		if d > worst || at < 0 {
 			worst, at = d, i
 		}
 	}
 	if bad >= 0 {
-		t.Fatalf("%s: element %d = %.7g, want %.7g (max |diff| %.3g at %d; atol %g, rtol %g)",
-			name, bad, got[bad], want[bad], worst, at, atol, rtol)
+		t.Fatalf("%s: element %d = %.7g, want %.7g (max |diff| %.3g at %d; %d NaN mismatches; atol %g, rtol %g)",
+			name, bad, got[bad], want[bad], worst, at, nans, atol, rtol)
 	}
 	t.Logf("%s: %d values, max |diff| %.2e", name, len(want), worst)
 }
