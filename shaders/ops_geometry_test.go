@@ -120,6 +120,7 @@ func TestOpsPanics(t *testing.T) {
 		"gradnorm out":     func() { o.GradNorm(view(0), view(4), 4) },
 		"gradnorm scratch": func() { (&shaders.Ops{Enc: nopEncoder{}}).GradNorm(view(1), view(4), 4) },
 		"adamw step":       func() { o.AdamW(view(4), view(4), view(4), view(4), view(4), 4, nn.AdamWParams{}) },
+		"embed wte":        func() { o.EmbedForward(view(24), intView(2), view(11), view(24), 1, 2, 12) },
 		"crossentropy":     func() { o.CrossEntropyForward(view(2), view(9), intView(2), 2, 5) },
 	} {
 		t.Run(name, func(t *testing.T) {
