@@ -40,9 +40,9 @@ func Source() string {
 
 // Limits of one Dispatch.
 const (
-	MaxArgs        = 8  // buffer bindings per dispatch (the parameter block not counted)
-	MaxParamWords  = 16 // 32-bit words of the scalar parameter block
-	MaxThreadgroup = 4  // dynamic [[threadgroup(i)]] allocations
+	MaxArgs        = 8        // buffer bindings per dispatch (the parameter block not counted)
+	MaxParamWords  = 16       // 32-bit words of the scalar parameter block
+	MaxThreadgroup = 4        // dynamic [[threadgroup(i)]] allocations
 	MaxTGMemory    = 32 << 10 // threadgroup memory of one threadgroup on Apple GPUs, bytes
 )
 
