@@ -5,5 +5,7 @@ go 1.26
 require (
 	github.com/progrium/darwinkit v0.5.0
 	github.com/stretchr/testify v1.12.1
-	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	gonum.org/v1/gonum v0.17.0
 )
+
+require go.yaml.in/yaml/v3 v3.0.5 // indirect

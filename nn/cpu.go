@@ -1,0 +1,199 @@
+package nn
+
+import (
+	"fmt"
+	"runtime"
+)
+
+// CPU is the Backend that runs every op on the host: matrix products through gonum's blas32, the
+// other ops as Go loops split over rows, channels or (batch, head) pairs across a fixed set of
+// worker goroutines. Ops run synchronously; Sync only reports errors (there are none).
+//
+// Once its buffers exist, a CPU does not allocate: the per-op arguments live in the CPU value and
+// are handed to the workers by pointer.
+type CPU struct {
+	// WholeGemm makes every matrix product a single blas32.Gemm call. Leave it false for gonum's
+	// pure-Go BLAS: the backend then cuts each product into 64×64 output tiles and runs them on
+	// its own workers, each tile small enough that gonum multiplies it serially (gonum's own
+	// parallel Sgemm allocates a channel and a goroutine per block on every call). Set it to true
+	// after plugging a multi-threaded cgo BLAS (OpenBLAS, Accelerate) in with blas32.Use, which
+	// threads whole products better than tiles do.
+	WholeGemm bool
+
+	threads int
+	pool    *pool
+	closed  bool
+
+	// Per-op arguments, reused by every call (see pool.run).
+	mm   matmulJob
+	att  attentionJob
+	ln   layerNormJob
+	lnw  layerNormDWJob
+	emb  embedJob
+	embw embedDWJob
+	ew   elementwiseJob
+	ce   crossEntropyJob
+	adam adamWJob
+	norm gradNormJob
+}
+
+// NewCPU returns a CPU backend that runs ops on threads goroutines (0 means runtime.GOMAXPROCS).
+// Call Close to stop its workers.
+func NewCPU(threads int) *CPU {
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	c := &CPU{threads: threads, pool: newPool(threads)}
+	// Stop the workers if the backend is dropped without Close; they hold the pool, not c.
+	runtime.AddCleanup(c, func(p *pool) { p.stop() }, c.pool)
+	return c
+}
+
+// Name reports "cpu (gonum, N threads)".
+func (c *CPU) Name() string {
+	gemm := "64×64 tiles"
+	if c.WholeGemm {
+		gemm = "whole gemm"
+	}
+	return fmt.Sprintf("cpu (gonum blas32, %s, %d threads)", gemm, c.threads)
+}
+
+// Threads reports the number of goroutines the backend runs ops on.
+func (c *CPU) Threads() int { return c.threads }
+
+// cpuBuffer is a CPU float32 allocation.
+type cpuBuffer struct {
+	owner *CPU
+	data  []float32
+}
+
+func (b *cpuBuffer) Len() int { return len(b.data) }
+
+// cpuIntBuffer is a CPU int32 allocation.
+type cpuIntBuffer struct {
+	owner *CPU
+	data  []int32
+}
+
+func (b *cpuIntBuffer) Len() int { return len(b.data) }
+
+// Alloc returns a zeroed view of a new buffer of n float32 elements.
+func (c *CPU) Alloc(n int) View {
+	if n < 0 {
+		panic("nn: Alloc of a negative size")
+	}
+	return View{Buf: &cpuBuffer{owner: c, data: make([]float32, n)}, N: n}
+}
+
+// AllocInt returns a zeroed view of a new buffer of n int32 elements.
+func (c *CPU) AllocInt(n int) IntView {
+	if n < 0 {
+		panic("nn: AllocInt of a negative size")
+	}
+	return IntView{Buf: &cpuIntBuffer{owner: c, data: make([]int32, n)}, N: n}
+}
+
+// Upload copies src into dst.
+func (c *CPU) Upload(dst View, src []float32) {
+	if len(src) != dst.N {
+		panic("nn: Upload length mismatch")
+	}
+	copy(c.f32(dst), src)
+}
+
+// UploadInt copies src into dst.
+func (c *CPU) UploadInt(dst IntView, src []int32) {
+	if len(src) != dst.N {
+		panic("nn: UploadInt length mismatch")
+	}
+	copy(c.i32(dst), src)
+}
+
+// Download copies src into dst.
+func (c *CPU) Download(dst []float32, src View) {
+	if len(dst) != src.N {
+		panic("nn: Download length mismatch")
+	}
+	copy(dst, c.f32(src))
+}
+
+// Sync returns nil: CPU ops finish before they return.
+func (c *CPU) Sync() error { return nil }
+
+// Close stops the backend's workers. The backend must not be used afterwards.
+func (c *CPU) Close() error {
+	if !c.closed {
+		c.closed = true
+		c.pool.stop()
+	}
+	return nil
+}
+
+// Zero sets every element of x to 0.
+func (c *CPU) Zero(x View) { clear(c.f32(x)) }
+
+// f32 returns the elements of v. It panics if v is not a view of a buffer of c.
+func (c *CPU) f32(v View) []float32 {
+	b, ok := v.Buf.(*cpuBuffer)
+	if !ok || b.owner != c {
+		if v.Buf == nil && v.N == 0 {
+			return nil
+		}
+		panic("nn: view of a buffer not allocated by this CPU backend")
+	}
+	if v.Off < 0 || v.N < 0 || v.Off+v.N > len(b.data) {
+		panic("nn: view outside its buffer")
+	}
+	return b.data[v.Off : v.Off+v.N : v.Off+v.N]
+}
+
+// i32 returns the elements of v. It panics if v is not a view of a buffer of c.
+func (c *CPU) i32(v IntView) []int32 {
+	b, ok := v.Buf.(*cpuIntBuffer)
+	if !ok || b.owner != c {
+		if v.Buf == nil && v.N == 0 {
+			return nil
+		}
+		panic("nn: int view of a buffer not allocated by this CPU backend")
+	}
+	if v.Off < 0 || v.N < 0 || v.Off+v.N > len(b.data) {
+		panic("nn: int view outside its buffer")
+	}
+	return b.data[v.Off : v.Off+v.N : v.Off+v.N]
+}
+
+// need returns the elements of v after checking it holds at least n of them.
+func (c *CPU) need(v View, n int, msg string) []float32 {
+	if v.N < n {
+		panic(msg)
+	}
+	return c.f32(v)[:n]
+}
+
+// needInt returns the elements of v after checking it holds at least n of them.
+func (c *CPU) needInt(v IntView, n int, msg string) []int32 {
+	if v.N < n {
+		panic(msg)
+	}
+	return c.i32(v)[:n]
+}
+
+// strided returns the elements of s and its stride after checking it holds rows rows of cols
+// columns.
+func (c *CPU) strided(s Strided, rows, cols int, msg string) ([]float32, int) {
+	if s.Stride < cols || rows > 0 && s.V.N < (rows-1)*s.Stride+cols {
+		panic(msg)
+	}
+	return c.f32(s.V), s.Stride
+}
+
+// checkSizes panics with msg if any size is negative.
+func checkSizes(msg string, sizes ...int) {
+	for _, n := range sizes {
+		if n < 0 {
+			panic(msg)
+		}
+	}
+}
+
+var _ Backend = (*CPU)(nil)

@@ -1,0 +1,75 @@
+package nn
+
+import "math"
+
+// CrossEntropyForward: losses[i] = −log softmax(logits[i,:])[targets[i]]. It panics if a target
+// is not in [0, V).
+//
+//	losses (N), logits (N, V), targets (N)
+func (c *CPU) CrossEntropyForward(losses View, logits View, targets IntView, N, V int) {
+	checkSizes("nn: CrossEntropyForward negative size", N, V)
+	j := &c.ce
+	*j = crossEntropyJob{V: V}
+	j.losses = c.need(losses, N, "nn: CrossEntropyForward losses too short")
+	j.logits = c.need(logits, N*V, "nn: CrossEntropyForward logits too short")
+	j.targets = c.needInt(targets, N, "nn: CrossEntropyForward targets too short")
+	checkTokens(j.targets, V, 1, "nn: CrossEntropyForward target out of range")
+	c.pool.run(j, N, c.pool.grainFor(N, 4))
+	*j = crossEntropyJob{}
+}
+
+// CrossEntropyBackward accumulates dlogits[i,:] += dlosses[i]·(softmax(logits[i,:]) − onehot(targets[i])).
+//
+//	dlogits (N, V), dlosses (N), logits (N, V), targets (N)
+func (c *CPU) CrossEntropyBackward(dlogits View, dlosses View, logits View, targets IntView, N, V int) {
+	checkSizes("nn: CrossEntropyBackward negative size", N, V)
+	j := &c.ce
+	*j = crossEntropyJob{V: V, backward: true}
+	j.dlogits = c.need(dlogits, N*V, "nn: CrossEntropyBackward dlogits too short")
+	j.dlosses = c.need(dlosses, N, "nn: CrossEntropyBackward dlosses too short")
+	j.logits = c.need(logits, N*V, "nn: CrossEntropyBackward logits too short")
+	j.targets = c.needInt(targets, N, "nn: CrossEntropyBackward targets too short")
+	checkTokens(j.targets, V, 1, "nn: CrossEntropyBackward target out of range")
+	c.pool.run(j, N, c.pool.grainFor(N, 4))
+	*j = crossEntropyJob{}
+}
+
+// crossEntropyJob is a cross-entropy forward or backward; items are rows.
+type crossEntropyJob struct {
+	V        int
+	backward bool
+
+	losses, logits, dlogits, dlosses []float32
+	targets                          []int32
+}
+
+func (j *crossEntropyJob) run(lo, hi int) {
+	V := j.V
+	for r := lo; r < hi; r++ {
+		x := j.logits[r*V : (r+1)*V]
+		mx := float32(math.Inf(-1))
+		for _, v := range x {
+			mx = max(mx, v)
+		}
+		var sum float64
+		for _, v := range x {
+			sum += math.Exp(float64(v - mx))
+		}
+		tgt := int(j.targets[r])
+		if !j.backward {
+			// −log(e^(x_t − mx) / sum)
+			j.losses[r] = float32(math.Log(sum) - float64(x[tgt]-mx))
+			continue
+		}
+		dl := float64(j.dlosses[r])
+		dx := j.dlogits[r*V : (r+1)*V]
+		inv := 1 / sum
+		for i, v := range x {
+			p := math.Exp(float64(v-mx)) * inv
+			if i == tgt {
+				p--
+			}
+			dx[i] += float32(dl * p)
+		}
+	}
+}

@@ -1,0 +1,116 @@
+package nn
+
+import "math"
+
+// layerNormEps is the ε of every LayerNorm: rstd = 1/√(var + ε).
+const layerNormEps = 1e-5
+
+// LayerNormForward normalises each row (weight only, no bias) and saves mean and rstd.
+//
+//	out (N, C), mean (N), rstd (N), in (N, C), w (C)
+func (c *CPU) LayerNormForward(out, mean, rstd View, in, w View, N, C int) {
+	checkSizes("nn: LayerNormForward negative size", N, C)
+	j := &c.ln
+	*j = layerNormJob{C: C}
+	j.out = c.need(out, N*C, "nn: LayerNormForward out too short")
+	j.mean = c.need(mean, N, "nn: LayerNormForward mean too short")
+	j.rstd = c.need(rstd, N, "nn: LayerNormForward rstd too short")
+	j.in = c.need(in, N*C, "nn: LayerNormForward in too short")
+	j.w = c.need(w, C, "nn: LayerNormForward w too short")
+	c.pool.run(j, N, c.pool.grainFor(N, 4))
+	*j = layerNormJob{}
+}
+
+// LayerNormBackward accumulates din and dw: din in parallel over rows, then dw in parallel over
+// channel ranges (each channel sums its rows in order, so the result does not depend on threads).
+//
+//	din (N, C), dw (C), dout (N, C), in (N, C), w (C), mean (N), rstd (N)
+func (c *CPU) LayerNormBackward(din, dw View, dout, in, w, mean, rstd View, N, C int) {
+	checkSizes("nn: LayerNormBackward negative size", N, C)
+	j := &c.ln
+	*j = layerNormJob{C: C, backward: true}
+	j.din = c.need(din, N*C, "nn: LayerNormBackward din too short")
+	j.dout = c.need(dout, N*C, "nn: LayerNormBackward dout too short")
+	j.in = c.need(in, N*C, "nn: LayerNormBackward in too short")
+	j.w = c.need(w, C, "nn: LayerNormBackward w too short")
+	j.mean = c.need(mean, N, "nn: LayerNormBackward mean too short")
+	j.rstd = c.need(rstd, N, "nn: LayerNormBackward rstd too short")
+	c.pool.run(j, N, c.pool.grainFor(N, 4))
+
+	k := &c.lnw
+	*k = layerNormDWJob{N: N, C: C, dw: c.need(dw, C, "nn: LayerNormBackward dw too short"),
+		dout: j.dout, in: j.in, mean: j.mean, rstd: j.rstd}
+	c.pool.run(k, C, c.pool.grainFor(C, 16))
+	*j, *k = layerNormJob{}, layerNormDWJob{}
+}
+
+// layerNormJob is a LayerNorm forward or the din part of its backward; items are rows.
+type layerNormJob struct {
+	C        int
+	backward bool
+
+	out, mean, rstd, in, w []float32
+	din, dout              []float32
+}
+
+func (j *layerNormJob) run(lo, hi int) {
+	C := j.C
+	for r := lo; r < hi; r++ {
+		x := j.in[r*C : (r+1)*C]
+		if !j.backward {
+			var m float32
+			for _, v := range x {
+				m += v
+			}
+			m /= float32(C)
+			var vr float32
+			for _, v := range x {
+				vr += (v - m) * (v - m)
+			}
+			vr /= float32(C)
+			s := float32(1 / math.Sqrt(float64(vr)+layerNormEps))
+			y := j.out[r*C : (r+1)*C]
+			for i, v := range x {
+				y[i] = (v - m) * s * j.w[i]
+			}
+			j.mean[r], j.rstd[r] = m, s
+			continue
+		}
+		// With n = (x − mean)·rstd and g = w·dout:
+		//   din = rstd·(g − mean(g) − n·mean(g·n))
+		m, s := j.mean[r], j.rstd[r]
+		dy := j.dout[r*C : (r+1)*C]
+		var gMean, gnMean float32
+		for i, v := range x {
+			g := j.w[i] * dy[i]
+			gMean += g
+			gnMean += g * (v - m) * s
+		}
+		gMean /= float32(C)
+		gnMean /= float32(C)
+		dx := j.din[r*C : (r+1)*C]
+		for i, v := range x {
+			n := (v - m) * s
+			dx[i] += (j.w[i]*dy[i] - gMean - n*gnMean) * s
+		}
+	}
+}
+
+// layerNormDWJob accumulates dw[i] += Σ_r dout[r, i]·n[r, i]; items are channels.
+type layerNormDWJob struct {
+	N, C                     int
+	dw, dout, in, mean, rstd []float32
+}
+
+func (j *layerNormDWJob) run(lo, hi int) {
+	C := j.C
+	dw := j.dw[lo:hi]
+	for r := range j.N {
+		m, s := j.mean[r], j.rstd[r]
+		x := j.in[r*C+lo : r*C+hi]
+		dy := j.dout[r*C+lo : r*C+hi]
+		for i, v := range x {
+			dw[i] += dy[i] * (v - m) * s
+		}
+	}
+}

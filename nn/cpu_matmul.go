@@ -1,0 +1,103 @@
+package nn
+
+import (
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas32"
+)
+
+// gemmTile is the side of the output tiles a matrix product is cut into. gonum's Sgemm runs a
+// product serially (without allocating) when its output has fewer than 4 blocks of 64×64.
+const gemmTile = 64
+
+// MatmulForward: out = in·wᵀ (an nn.Linear without bias).
+//
+//	out (N, OC), in (N, C), w (OC, C)
+func (c *CPU) MatmulForward(out View, in, w View, N, C, OC int) {
+	checkSizes("nn: MatmulForward negative size", N, C, OC)
+	o := c.need(out, N*OC, "nn: MatmulForward out too short")
+	x := c.need(in, N*C, "nn: MatmulForward in too short")
+	wt := c.need(w, OC*C, "nn: MatmulForward w too short")
+	// out (N, OC) = in (N, C) · wᵀ (C, OC)
+	c.gemm(blas.NoTrans, blas.Trans, N, OC, C, x, C, wt, C, 0, o, OC)
+}
+
+// MatmulBackward accumulates din += dout·w and dw += doutᵀ·in.
+//
+//	din (N, C), dw (OC, C), dout (N, OC), in (N, C), w (OC, C)
+func (c *CPU) MatmulBackward(din, dw View, dout, in, w View, N, C, OC int) {
+	checkSizes("nn: MatmulBackward negative size", N, C, OC)
+	dx := c.need(din, N*C, "nn: MatmulBackward din too short")
+	dwt := c.need(dw, OC*C, "nn: MatmulBackward dw too short")
+	dy := c.need(dout, N*OC, "nn: MatmulBackward dout too short")
+	x := c.need(in, N*C, "nn: MatmulBackward in too short")
+	wt := c.need(w, OC*C, "nn: MatmulBackward w too short")
+	// din (N, C) += dout (N, OC) · w (OC, C)
+	c.gemm(blas.NoTrans, blas.NoTrans, N, C, OC, dy, OC, wt, C, 1, dx, C)
+	// dw (OC, C) += doutᵀ (OC, N) · in (N, C)
+	c.gemm(blas.Trans, blas.NoTrans, OC, C, N, dy, OC, x, C, 1, dwt, C)
+}
+
+// gemm computes the m×n matrix cm = op(a)·op(b) + beta·cm with inner size k, either as one
+// blas32.Gemm call (c.WholeGemm) or as gemmTile×gemmTile output tiles spread over the workers.
+func (c *CPU) gemm(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, cm []float32, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	j := &c.mm
+	*j = matmulJob{tA: tA, tB: tB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: cm, ldc: ldc}
+	if c.WholeGemm {
+		j.tilesN = 1
+		j.tile = max(m, n)
+		j.run(0, 1)
+	} else {
+		j.tile = gemmTile
+		j.tilesN = (n + gemmTile - 1) / gemmTile
+		tiles := (m + gemmTile - 1) / gemmTile * j.tilesN
+		c.pool.run(j, tiles, 1)
+	}
+	*j = matmulJob{} // drop the references to the caller's buffers
+}
+
+// matmulJob is one product cut into tiles; item i is tile (i / tilesN, i % tilesN).
+type matmulJob struct {
+	tA, tB  blas.Transpose
+	m, n, k int
+	a, b, c []float32
+	lda     int
+	ldb     int
+	ldc     int
+	beta    float32
+
+	tile, tilesN int
+}
+
+func (j *matmulJob) run(lo, hi int) {
+	for t := lo; t < hi; t++ {
+		i0 := t / j.tilesN * j.tile
+		j0 := t % j.tilesN * j.tile
+		mi := min(j.tile, j.m-i0)
+		nj := min(j.tile, j.n-j0)
+		// Rows i0… of op(a) and columns j0… of op(b).
+		var a, b blas32.General
+		if j.tA == blas.NoTrans {
+			a = sub(j.a, j.lda, i0, 0, mi, j.k)
+		} else {
+			a = sub(j.a, j.lda, 0, i0, j.k, mi)
+		}
+		if j.tB == blas.NoTrans {
+			b = sub(j.b, j.ldb, 0, j0, j.k, nj)
+		} else {
+			b = sub(j.b, j.ldb, j0, 0, nj, j.k)
+		}
+		blas32.Gemm(j.tA, j.tB, 1, a, b, j.beta, sub(j.c, j.ldc, i0, j0, mi, nj))
+	}
+}
+
+// sub returns the rows×cols sub-matrix at (r0, c0) of the row-major matrix data with row stride ld.
+func sub(data []float32, ld, r0, c0, rows, cols int) blas32.General {
+	if rows == 0 || cols == 0 {
+		return blas32.General{Rows: rows, Cols: cols, Stride: max(ld, 1)}
+	}
+	start := r0*ld + c0
+	return blas32.General{Rows: rows, Cols: cols, Stride: ld, Data: data[start : start+(rows-1)*ld+cols]}
+}
