@@ -1,0 +1,343 @@
+package gpt
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"github.com/kvgpt/kvgpt/nn"
+)
+
+// A checkpoint is one safetensors file (https://huggingface.co/docs/safetensors): an 8-byte
+// little-endian header length, a JSON header, then the raw little-endian float32 data. It holds
+//
+//   - the parameters under their nanoGPT names (transformer.wte.weight …, no lm_head.weight: it is
+//     tied to transformer.wte.weight), so PyTorch or MLX can load the weights directly;
+//   - the AdamW moments as two flat tensors, optimizer.exp_avg and optimizer.exp_avg_sq (P), in the
+//     order of the parameter slab;
+//   - metadata (all strings): format, config and train_config (JSON), step, the batch-order seed
+//     (the batch RNG is derived from it and the step, so it is the whole RNG state), the tokenizer,
+//     free-form extras from the caller, and crc32 (Castagnoli) of the data section so corruption is
+//     detected on load.
+//
+// It is written to a temporary file in the same directory, synced, and renamed over the target,
+// so a crash leaves either the old or the new checkpoint, never a torn one.
+
+// CheckpointFormat names the checkpoint layout in the metadata.
+const CheckpointFormat = "kvgpt-checkpoint-1"
+
+// Names of the optimizer-state tensors in a checkpoint.
+const (
+	ExpAvgName   = "optimizer.exp_avg"
+	ExpAvgSqName = "optimizer.exp_avg_sq"
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+type stEntry struct {
+	DType       string   `json:"dtype"`
+	Shape       []int    `json:"shape"`
+	DataOffsets [2]int64 `json:"data_offsets"`
+}
+
+// Checkpoint is the content of a checkpoint file.
+type Checkpoint struct {
+	Config  Config
+	Train   TrainConfig
+	Step    int               // optimizer steps completed
+	Meta    map[string]string // every metadata string, including the ones decoded above
+	Tensors map[string]CheckpointTensor
+}
+
+// CheckpointTensor is one tensor of a checkpoint, on the host.
+type CheckpointTensor struct {
+	Shape []int
+	Data  []float32
+}
+
+// Save writes the trainer's model, optimizer state and step to path atomically. extra adds
+// metadata strings (for example the tokenizer and the data source).
+func (t *Trainer) Save(path string, extra map[string]string) error {
+	m := t.Model
+	meta := map[string]string{}
+	for k, v := range extra {
+		meta[k] = v
+	}
+	cfg, _ := json.Marshal(m.Config)
+	tc, _ := json.Marshal(t.Config)
+	meta["format"] = CheckpointFormat
+	meta["config"] = string(cfg)
+	meta["train_config"] = string(tc)
+	meta["step"] = strconv.Itoa(t.step)
+	meta["batch_seed"] = strconv.FormatUint(t.Table.Seed, 10)
+
+	type named struct {
+		name  string
+		shape []int
+		data  []float32
+	}
+	P := m.params.N
+	all := make([]float32, P)
+	if err := m.b.Sync(); err != nil {
+		return fmt.Errorf("gpt: checkpoint: %w", err)
+	}
+	m.b.Download(all, m.params)
+	var list []named
+	for _, ts := range m.ParamTensors() {
+		off := ts.View.Off - m.params.Off
+		list = append(list, named{ts.Name, ts.Shape, all[off : off+ts.Len()]})
+	}
+	mom, vel := make([]float32, P), make([]float32, P)
+	m.b.Download(mom, m.m)
+	m.b.Download(vel, m.v)
+	list = append(list, named{ExpAvgName, []int{P}, mom}, named{ExpAvgSqName, []int{P}, vel})
+
+	header := map[string]any{}
+	var off int64
+	for _, n := range list {
+		header[n.name] = stEntry{"F32", n.shape, [2]int64{off, off + 4*int64(len(n.data))}}
+		off += 4 * int64(len(n.data))
+	}
+	data := make([]byte, off)
+	pos := 0
+	for _, n := range list {
+		for _, x := range n.data {
+			binary.LittleEndian.PutUint32(data[pos:], math.Float32bits(x))
+			pos += 4
+		}
+	}
+	meta["crc32"] = strconv.FormatUint(uint64(crc32.Checksum(data, castagnoli)), 10)
+	header["__metadata__"] = meta
+	hj, err := json.Marshal(header)
+	if err != nil {
+		return fmt.Errorf("gpt: checkpoint header: %w", err)
+	}
+	for len(hj)%8 != 0 { // align the data section to 8 bytes, as the safetensors writer does
+		hj = append(hj, ' ')
+	}
+	var lenb [8]byte
+	binary.LittleEndian.PutUint64(lenb[:], uint64(len(hj)))
+	return writeAtomic(path, lenb[:], hj, data)
+}
+
+// writeAtomic writes the concatenation of parts to path through a synced temporary file in the
+// same directory and a rename.
+func writeAtomic(path string, parts ...[]byte) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("gpt: cannot write checkpoint in %s: %w", dir, err)
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	for _, p := range parts {
+		if _, err = f.Write(p); err != nil {
+			return fmt.Errorf("gpt: writing checkpoint %s: %w", tmp, err)
+		}
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("gpt: syncing checkpoint %s: %w", tmp, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("gpt: closing checkpoint %s: %w", tmp, err)
+	}
+	if err = os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("gpt: renaming checkpoint into place: %w", err)
+	}
+	if d, derr := os.Open(dir); derr == nil { // make the rename itself durable
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// LoadCheckpoint reads and checks a checkpoint file: structure, sizes, checksum, metadata, and
+// that every parameter tensor of its configuration is present with the right shape.
+func LoadCheckpoint(path string) (*Checkpoint, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("gpt: checkpoint %s does not exist", path)
+		}
+		return nil, fmt.Errorf("gpt: checkpoint: %w", err)
+	}
+	ck, err := parseCheckpoint(raw)
+	if err != nil {
+		return nil, fmt.Errorf("gpt: checkpoint %s is damaged or not a kvgpt checkpoint: %w", path, err)
+	}
+	return ck, nil
+}
+
+func parseCheckpoint(raw []byte) (*Checkpoint, error) {
+	if len(raw) < 8 {
+		return nil, fmt.Errorf("file is %d bytes, shorter than the 8-byte header length", len(raw))
+	}
+	hl := binary.LittleEndian.Uint64(raw[:8])
+	if hl > uint64(len(raw)-8) || hl > 100<<20 {
+		return nil, fmt.Errorf("header length %d exceeds the file (%d bytes): truncated?", hl, len(raw))
+	}
+	var header map[string]json.RawMessage
+	if err := json.Unmarshal(raw[8:8+hl], &header); err != nil {
+		return nil, fmt.Errorf("header is not valid JSON: %v", err)
+	}
+	data := raw[8+hl:]
+	meta := map[string]string{}
+	if mj, ok := header["__metadata__"]; ok {
+		if err := json.Unmarshal(mj, &meta); err != nil {
+			return nil, fmt.Errorf("metadata: %v", err)
+		}
+		delete(header, "__metadata__")
+	}
+	if meta["format"] != CheckpointFormat {
+		return nil, fmt.Errorf("metadata format is %q, want %q", meta["format"], CheckpointFormat)
+	}
+	ck := &Checkpoint{Meta: meta, Tensors: map[string]CheckpointTensor{}}
+	if err := json.Unmarshal([]byte(meta["config"]), &ck.Config); err != nil {
+		return nil, fmt.Errorf("metadata config: %v", err)
+	}
+	if err := ck.Config.Validate(); err != nil {
+		return nil, fmt.Errorf("metadata config: %v", err)
+	}
+	if err := json.Unmarshal([]byte(meta["train_config"]), &ck.Train); err != nil {
+		return nil, fmt.Errorf("metadata train_config: %v", err)
+	}
+	step, err := strconv.Atoi(meta["step"])
+	if err != nil || step < 0 {
+		return nil, fmt.Errorf("metadata step %q is not a step count", meta["step"])
+	}
+	ck.Step = step
+	type span struct {
+		name string
+		e    stEntry
+	}
+	var spans []span
+	for name, rj := range header {
+		var e stEntry
+		if err := json.Unmarshal(rj, &e); err != nil {
+			return nil, fmt.Errorf("tensor %s: %v", name, err)
+		}
+		if e.DType != "F32" {
+			return nil, fmt.Errorf("tensor %s has dtype %s, want F32", name, e.DType)
+		}
+		spans = append(spans, span{name, e})
+	}
+	slices.SortFunc(spans, func(a, b span) int { return int(a.e.DataOffsets[0] - b.e.DataOffsets[0]) })
+	var end int64
+	for _, s := range spans {
+		n := int64(1)
+		for _, d := range s.e.Shape {
+			if d < 0 {
+				return nil, fmt.Errorf("tensor %s has a negative dimension", s.name)
+			}
+			n *= int64(d)
+		}
+		b, e := s.e.DataOffsets[0], s.e.DataOffsets[1]
+		if b != end || e-b != 4*n {
+			return nil, fmt.Errorf("tensor %s: data offsets [%d, %d) do not fit shape %v after offset %d", s.name, b, e, s.e.Shape, end)
+		}
+		end = e
+	}
+	if end != int64(len(data)) {
+		return nil, fmt.Errorf("data section is %d bytes, the header describes %d: truncated?", len(data), end)
+	}
+	if want, ok := meta["crc32"]; ok {
+		if got := strconv.FormatUint(uint64(crc32.Checksum(data, castagnoli)), 10); got != want {
+			return nil, fmt.Errorf("data checksum %s does not match %s: the file is corrupted", got, want)
+		}
+	}
+	for _, s := range spans {
+		b := data[s.e.DataOffsets[0]:s.e.DataOffsets[1]]
+		f := make([]float32, len(b)/4)
+		for i := range f {
+			f[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
+		}
+		ck.Tensors[s.name] = CheckpointTensor{Shape: s.e.Shape, Data: f}
+	}
+	// Every parameter of the configuration must be there with its shape.
+	for _, t := range tensors(ck.Config, newParamViews(ck.Config, fakeSlab(ck.Config.NumParams()))) {
+		got, ok := ck.Tensors[t.Name]
+		if !ok {
+			return nil, fmt.Errorf("tensor %s is missing", t.Name)
+		}
+		if !slices.Equal(got.Shape, t.Shape) {
+			return nil, fmt.Errorf("tensor %s has shape %v, the config says %v", t.Name, got.Shape, t.Shape)
+		}
+	}
+	return ck, nil
+}
+
+// ConfigDiff describes how a and b differ, field by field ("" if they are equal).
+func ConfigDiff(a, b Config) string {
+	var d []string
+	add := func(name string, x, y any) {
+		if x != y {
+			d = append(d, fmt.Sprintf("%s %v vs %v", name, x, y))
+		}
+	}
+	add("mode", a.QueryMode, b.QueryMode)
+	add("n-layer", a.NLayer, b.NLayer)
+	add("n-head", a.NHead, b.NHead)
+	add("n-embd", a.NEmbd, b.NEmbd)
+	add("block-size", a.BlockSize, b.BlockSize)
+	add("vocab size", a.VocabSize, b.VocabSize)
+	add("mlp-hidden", a.Hidden(), b.Hidden())
+	add("attn-scale", a.Scale(), b.Scale())
+	s := ""
+	for i, x := range d {
+		if i > 0 {
+			s += ", "
+		}
+		s += x
+	}
+	return s
+}
+
+// LoadWeights uploads the checkpoint's parameters into m, whose configuration must match.
+func (ck *Checkpoint) LoadWeights(m *Model) error {
+	if d := ConfigDiff(ck.Config, m.Config); d != "" {
+		return fmt.Errorf("gpt: checkpoint is from another configuration (checkpoint vs model: %s)", d)
+	}
+	for _, t := range m.ParamTensors() {
+		m.b.Upload(t.View, ck.Tensors[t.Name].Data)
+	}
+	return nil
+}
+
+// Restore loads the checkpoint into the trainer: parameters, AdamW moments and the step count.
+// The model's configuration must match the checkpoint's.
+func (ck *Checkpoint) Restore(t *Trainer) error {
+	if err := ck.LoadWeights(t.Model); err != nil {
+		return err
+	}
+	m := t.Model
+	for _, x := range []struct {
+		name string
+		dst  nn.View
+	}{{ExpAvgName, m.m}, {ExpAvgSqName, m.v}} {
+		ct, ok := ck.Tensors[x.name]
+		if !ok || len(ct.Data) != m.params.N {
+			return fmt.Errorf("gpt: checkpoint has no optimizer state %s of %d elements; it cannot resume training", x.name, m.params.N)
+		}
+		m.b.Upload(x.dst, ct.Data)
+	}
+	if ck.Step > t.Config.Steps {
+		return fmt.Errorf("gpt: checkpoint is at step %d, past the run's %d steps; raise --steps to continue", ck.Step, t.Config.Steps)
+	}
+	t.step = ck.Step
+	return nil
+}
+
+// fakeSlab is a view of n elements of no buffer, for computing tensor shapes and offsets.
+func fakeSlab(n int) nn.View { return nn.View{N: n} }

@@ -1,0 +1,109 @@
+package gpt
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+)
+
+// SampleConfig controls generation.
+type SampleConfig struct {
+	Tokens      int     // new tokens to generate
+	Temperature float64 // > 0; 1 samples the model's distribution, lower is greedier
+	TopK        int     // keep only the k most likely tokens; 0 keeps all
+	Seed        uint64
+}
+
+// Validate reports the first problem with sc, or nil.
+func (sc SampleConfig) Validate() error {
+	switch {
+	case sc.Tokens < 0:
+		return fmt.Errorf("gpt: tokens must be ≥ 0, got %d", sc.Tokens)
+	case !(sc.Temperature > 0) || math.IsInf(sc.Temperature, 0):
+		return fmt.Errorf("gpt: temperature must be a finite number > 0, got %v", sc.Temperature)
+	case sc.TopK < 0:
+		return fmt.Errorf("gpt: top-k must be ≥ 0, got %d", sc.TopK)
+	}
+	return nil
+}
+
+// Generate continues prompt (token ids, may be empty: generation then starts from token 0) by
+// sc.Tokens tokens sampled from the model, cropping the context to the block size as nanoGPT does,
+// and calls emit (if not nil) with each new token as it is drawn. It returns the new tokens.
+func (m *Model) Generate(prompt []int32, sc SampleConfig, emit func(int32)) ([]int32, error) {
+	if err := sc.Validate(); err != nil {
+		return nil, err
+	}
+	if err := m.checkTokens("prompt", prompt); err != nil {
+		return nil, err
+	}
+	ctx := slices.Clone(prompt)
+	if len(ctx) == 0 {
+		ctx = []int32{0}
+	}
+	rng := rand.New(rand.NewPCG(sc.Seed, 0x73616d706c65)) // "sample"
+	V := m.Config.VocabSize
+	row := make([]float32, V)
+	probs := make([]float64, V)
+	idx := make([]int, V)
+	var out []int32
+	for range sc.Tokens {
+		c := ctx[max(0, len(ctx)-m.Config.BlockSize):]
+		if _, err := m.Forward(c, nil, 1, len(c)); err != nil {
+			return out, err
+		}
+		m.b.Download(row, m.lastAct.Logits.Slice((len(c)-1)*V, V))
+		next, err := pick(row, probs, idx, sc, rng)
+		if err != nil {
+			return out, err
+		}
+		ctx = append(ctx, next)
+		out = append(out, next)
+		if emit != nil {
+			emit(next)
+		}
+	}
+	return out, nil
+}
+
+// pick samples a token from logits with temperature and top-k.
+func pick(logits []float32, probs []float64, idx []int, sc SampleConfig, rng *rand.Rand) (int32, error) {
+	for i := range idx {
+		idx[i] = i
+	}
+	k := len(logits)
+	if sc.TopK > 0 && sc.TopK < k {
+		slices.SortFunc(idx, func(a, b int) int {
+			switch {
+			case logits[a] > logits[b]:
+				return -1
+			case logits[a] < logits[b]:
+				return 1
+			}
+			return a - b
+		})
+		k = sc.TopK
+	}
+	mx := math.Inf(-1)
+	for _, i := range idx[:k] {
+		mx = math.Max(mx, float64(logits[i]))
+	}
+	if math.IsNaN(mx) || math.IsInf(mx, 0) {
+		return 0, errors.New("gpt: the model produced non-finite logits")
+	}
+	sum := 0.0
+	for j, i := range idx[:k] {
+		probs[j] = math.Exp((float64(logits[i]) - mx) / sc.Temperature)
+		sum += probs[j]
+	}
+	r := rng.Float64() * sum
+	for j, i := range idx[:k] {
+		r -= probs[j]
+		if r < 0 {
+			return int32(i), nil
+		}
+	}
+	return int32(idx[k-1]), nil
+}
