@@ -30,6 +30,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"version", "print the kvgpt version", runVersion},
+		{"selftest", "check every op of a backend (--backend metal on a Mac) and short training runs", runSelftest},
 	}
 }
 
