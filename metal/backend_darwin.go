@@ -7,12 +7,16 @@ import (
 	"fmt"
 
 	"github.com/kvgpt/kvgpt/nn"
+	"github.com/kvgpt/kvgpt/shaders"
 	"github.com/progrium/darwinkit/macos/metal"
 	"github.com/progrium/darwinkit/macos/mps"
 )
 
-// Backend is nn.Backend on a Metal GPU. It is not safe for concurrent use.
+// Backend is nn.Backend on a Metal GPU: the ops of shaders.Ops, encoded by the backend's
+// encoder on its command stream, over shared-storage buffers. It is not safe for concurrent use.
 type Backend struct {
+	shaders.Ops // every compute op; Ops.Enc is encoder{b}
+
 	dev       metal.DeviceObject // owned
 	name      string             // "metal (Apple M2 Pro)"
 	lib       *library
@@ -21,6 +25,7 @@ type Backend struct {
 	allocated int                                 // bytes in buffers
 	maxTGMem  int                                 // the device's threadgroup memory limit, bytes
 	mpsMatmul map[[3]int]mps.MatrixMultiplication // MPS kernels by (N, C, OC), owned
+	params    []byte                              // the parameter block being encoded
 	closed    bool
 }
 
@@ -73,13 +78,14 @@ func open() (*Backend, error) {
 		dev.Release()
 		return nil, errors.New("metal: cannot create a command queue")
 	}
-	lib, err := compile(dev, shaderFiles())
+	lib, err := compile(dev, shaders.Source())
 	if err != nil {
 		b.s.queue.Release()
 		dev.Release()
 		return nil, err
 	}
 	b.lib = lib
+	b.Ops = shaders.Ops{Enc: encoder{b}, Scratch: b.Alloc(shaders.ScratchLen)}
 	return b, nil
 }
 

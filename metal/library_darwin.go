@@ -12,46 +12,38 @@ import (
 	"github.com/progrium/darwinkit/macos/metal"
 )
 
-// library holds the compiled kernels: one MTLLibrary per .metal file (each compiles on its own,
-// so a compile error names its file and two op families may share helper names), the file that
-// defines each kernel, and one compute pipeline per kernel name, built on first use.
+// library holds the compiled kernels — one MTLLibrary from shaders.Source, whose #line directives
+// make compiler messages name the .metal file — and one compute pipeline per kernel name, built on
+// first use.
 type library struct {
-	libs      []metal.LibraryObject                       // owned
-	byKernel  map[string]metal.LibraryObject              // kernel name → its library
+	lib       metal.LibraryObject                         // owned
+	names     map[string]bool                             // the library's function names
 	pipelines map[string]metal.ComputePipelineStateObject // owned, by kernel name
 }
 
-// compile compiles each source file into a library, with fast math off: the kernels are checked
-// against the CPU backend with tight tolerances, and fast math changes exp, erf and division. Call
-// it inside a pool.
-func compile(dev metal.DeviceObject, files []sourceFile) (*library, error) {
-	l := &library{byKernel: map[string]metal.LibraryObject{}, pipelines: map[string]metal.ComputePipelineStateObject{}}
+// compile compiles the library source once, with fast math off: the kernels are checked against
+// the CPU backend with tight tolerances, and fast math changes exp, erf and division. Call it
+// inside a pool.
+func compile(dev metal.DeviceObject, source string) (*library, error) {
 	opts := metal.NewCompileOptions() // autoreleased
 	opts.SetFastMathEnabled(false)
-	for _, f := range files {
-		var nsErr foundation.Error
-		lib := dev.NewLibraryWithSourceOptionsError(f.text, opts, unsafe.Pointer(&nsErr))
-		if lib.IsNil() {
-			l.release()
-			return nil, fmt.Errorf("metal: compiling %s: %v", f.name, nsError(nsErr))
-		}
-		// On success nsErr may still hold the compiler's warnings; they are not errors.
-		l.libs = append(l.libs, lib)
-		for _, name := range lib.FunctionNames() {
-			if _, dup := l.byKernel[name]; dup {
-				l.release()
-				return nil, fmt.Errorf("metal: kernel %s is defined twice (again in %s)", name, f.name)
-			}
-			l.byKernel[name] = lib
-		}
+	var nsErr foundation.Error
+	lib := dev.NewLibraryWithSourceOptionsError(source, opts, unsafe.Pointer(&nsErr)) // owned (+1)
+	if lib.IsNil() {
+		return nil, fmt.Errorf("metal: compiling the kernels of package shaders: %v", nsError(nsErr))
+	}
+	// On success nsErr may still hold the compiler's warnings; they are not errors.
+	l := &library{lib: lib, names: map[string]bool{}, pipelines: map[string]metal.ComputePipelineStateObject{}}
+	for _, name := range lib.FunctionNames() {
+		l.names[name] = true
 	}
 	return l, nil
 }
 
 // kernels returns the names of every compiled kernel, sorted.
 func (l *library) kernels() []string {
-	names := make([]string, 0, len(l.byKernel))
-	for name := range l.byKernel {
+	names := make([]string, 0, len(l.names))
+	for name := range l.names {
 		names = append(names, name)
 	}
 	sort.Strings(names)
@@ -64,12 +56,11 @@ func (l *library) pipeline(dev metal.DeviceObject, kernel string) (metal.Compute
 	if p, ok := l.pipelines[kernel]; ok {
 		return p, nil
 	}
-	lib, ok := l.byKernel[kernel]
-	if !ok {
+	if !l.names[kernel] {
 		return metal.ComputePipelineStateObject{}, fmt.Errorf("metal: no kernel named %q in the compiled shaders (have %s)",
 			kernel, strings.Join(l.kernels(), ", "))
 	}
-	fn := lib.NewFunctionWithName(kernel) // owned (+1)
+	fn := l.lib.NewFunctionWithName(kernel) // owned (+1)
 	if fn.IsNil() {
 		return metal.ComputePipelineStateObject{}, fmt.Errorf("metal: the library has no function %q", kernel)
 	}
@@ -83,15 +74,13 @@ func (l *library) pipeline(dev metal.DeviceObject, kernel string) (metal.Compute
 	return p, nil
 }
 
-// release releases every pipeline and library. Call it inside a pool.
+// release releases every pipeline and the library. Call it inside a pool.
 func (l *library) release() {
 	for name, p := range l.pipelines {
 		p.Release()
 		delete(l.pipelines, name)
 	}
-	for _, lib := range l.libs {
-		lib.Release()
-	}
-	l.libs = nil
-	clear(l.byKernel)
+	l.lib.Release()
+	l.lib = metal.LibraryObject{}
+	clear(l.names)
 }

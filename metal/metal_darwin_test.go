@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kvgpt/kvgpt/nn"
+	"github.com/kvgpt/kvgpt/shaders"
 )
 
 // newTestBackend opens the Metal backend, failing the test if this Mac cannot run it, and closes
@@ -23,24 +24,19 @@ func newTestBackend(t *testing.T) *Backend {
 	return b
 }
 
-// TestLibraryNamesEveryKernel checks that the compiled library's function list is what the backend
-// indexed, and that each kernel builds a pipeline.
-func TestLibraryNamesEveryKernel(t *testing.T) {
+// TestEveryKernelResolves checks that every kernel-name constant of package shaders names a
+// function of the compiled library, that the library has no kernel without a constant, and that
+// each kernel builds a compute pipeline.
+func TestEveryKernelResolves(t *testing.T) {
 	b := newTestBackend(t)
-	n := 0
-	inPool(func() {
-		for _, lib := range b.lib.libs {
-			for _, name := range lib.FunctionNames() {
-				require.Contains(t, b.lib.byKernel, name)
-				n++
-			}
-		}
-	})
-	require.Equal(t, len(b.lib.byKernel), n)
-	for _, name := range b.lib.kernels() {
+	var names []string
+	inPool(func() { names = b.lib.lib.FunctionNames() })
+	require.ElementsMatch(t, shaders.Kernels, names, "shaders.Kernels vs the compiled library's functions")
+	for _, name := range shaders.Kernels {
 		inPool(func() {
-			_, err := b.lib.pipeline(b.dev, name)
+			p, err := b.lib.pipeline(b.dev, name)
 			require.NoError(t, err, name)
+			require.Positive(t, int(p.MaxTotalThreadsPerThreadgroup()), name)
 		})
 	}
 }
@@ -69,15 +65,13 @@ func TestSharedBuffers(t *testing.T) {
 // the next Sync (and only that one) fail with a message naming the kernel.
 func TestDispatchErrorsReachSync(t *testing.T) {
 	b := newTestBackend(t)
-	b.dispatch("no_such_kernel", [3]int{1, 1, 1}, [3]int{32, 1, 1}, nil, nil, 0, nil)
+	b.dispatch(&shaders.Dispatch{Kernel: "no_such_kernel", Groups: [3]int{1, 1, 1}, Threads: [3]int{32, 1, 1}})
 	err := b.Sync()
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "no_such_kernel")
 	require.NoError(t, b.Sync(), "Sync reports an error once")
 
-	kernels := b.lib.kernels()
-	require.NotEmpty(t, kernels)
-	b.dispatch(kernels[0], [3]int{1, 1, 1}, [3]int{4096, 1, 1}, nil, nil, 0, nil)
+	b.dispatch(&shaders.Dispatch{Kernel: shaders.KernelZeroForward, Groups: [3]int{1, 1, 1}, Threads: [3]int{4096, 1, 1}})
 	err = b.Sync()
 	require.Error(t, err)
 	require.Contains(t, err.Error(), "at most")
