@@ -29,17 +29,17 @@ func (b *Backend) dispatch(d *shaders.Dispatch) {
 	b.live()
 	b.params = d.ParamBytes(b.params[:0])
 	inPool(func() {
-		pso, err := b.lib.pipeline(b.dev, d.Kernel)
+		p, err := b.lib.pipeline(b.dev, d.Kernel)
 		if err != nil {
 			b.s.fail(err)
 			return
 		}
-		if err := b.checkLimits(d.Kernel, pso, d.Groups, d.Threads, b.params, d.TGMem[:]); err != nil {
+		if err := b.checkLimits(d.Kernel, p, d.Groups, d.Threads, b.params, d.TGMem[:]); err != nil {
 			b.s.fail(err)
 			return
 		}
 		enc := b.s.encoder()
-		enc.SetComputePipelineState(pso)
+		enc.SetComputePipelineState(p.pso)
 		for _, a := range d.Args[:d.NArgs] {
 			buf, off := b.bufferOf(a)
 			if buf == nil {
@@ -86,7 +86,7 @@ func (b *Backend) bufferOf(a shaders.Arg) (*buffer, int) {
 }
 
 // checkLimits checks a dispatch against the pipeline's and the device's limits.
-func (b *Backend) checkLimits(kernel string, pso metal.ComputePipelineStateObject, groups, threads [3]int, params []byte, tgMem []int) error {
+func (b *Backend) checkLimits(kernel string, p *pipeline, groups, threads [3]int, params []byte, tgMem []int) error {
 	total := 1
 	for i := range 3 {
 		if groups[i] < 1 || threads[i] < 1 {
@@ -94,11 +94,11 @@ func (b *Backend) checkLimits(kernel string, pso metal.ComputePipelineStateObjec
 		}
 		total *= threads[i]
 	}
-	if limit := int(pso.MaxTotalThreadsPerThreadgroup()); total > limit {
+	if total > p.maxThreads {
 		return fmt.Errorf("metal: kernel %s: threadgroups of %d threads, but its pipeline allows at most %d on %s",
-			kernel, total, limit, b.name)
+			kernel, total, p.maxThreads, b.name)
 	}
-	mem := int(pso.StaticThreadgroupMemoryLength())
+	mem := p.staticMem
 	for _, n := range tgMem {
 		if n > 0 {
 			mem += (n + 15) &^ 15

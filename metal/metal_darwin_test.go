@@ -36,7 +36,8 @@ func TestEveryKernelResolves(t *testing.T) {
 		inPool(func() {
 			p, err := b.lib.pipeline(b.dev, name)
 			require.NoError(t, err, name)
-			require.Positive(t, int(p.MaxTotalThreadsPerThreadgroup()), name)
+			require.Positive(t, p.maxThreads, name)
+			require.Equal(t, p.maxThreads, int(p.pso.MaxTotalThreadsPerThreadgroup()), name)
 		})
 	}
 }

@@ -3,6 +3,8 @@
 package metal
 
 import (
+	"fmt"
+
 	"github.com/kvgpt/kvgpt/nn"
 	"github.com/progrium/darwinkit/macos/mps"
 )
@@ -28,12 +30,18 @@ func (b *Backend) MatmulForwardMPS(out nn.View, in, w nn.View, N, C, OC int) {
 			// result (N, OC) = left (N, C) · rightᵀ, right = w (OC, C); alpha 1, beta 0.
 			k = mps.NewMatrixMultiplicationWithDeviceTransposeLeftTransposeRightResultRowsResultColumnsInteriorColumnsAlphaBeta(
 				b.dev, false, true, uint(N), uint(OC), uint(C), 1, 0)
+			if k.IsNil() {
+				panic(fmt.Sprintf("metal: MPSMatrixMultiplication of N=%d, C=%d, OC=%d is not available on %s", N, C, OC, b.name))
+			}
 			k = mps.MatrixMultiplicationFrom(k.Retain().Ptr()) // autoreleased: keep it for later calls
 			b.mpsMatmul[key] = k
 		}
 		left := mpsMatrix(inBuf, in.Off, N, C)
 		right := mpsMatrix(wBuf, w.Off, OC, C)
 		result := mpsMatrix(outBuf, out.Off, N, OC)
+		if left.IsNil() || right.IsNil() || result.IsNil() {
+			panic("metal: MPSMatrix over a buffer view could not be created")
+		}
 		b.s.endEncoding() // MPS encodes its own commands into the command buffer
 		k.EncodeToCommandBufferLeftMatrixRightMatrixResultMatrix(b.s.commandBuffer(), left, right, result)
 		b.s.encoded()
