@@ -8,34 +8,33 @@ import (
 	"github.com/kvgpt/kvgpt/nn"
 )
 
-// backendNames lists the values of --backend.
-const backendNames = "auto, cpu or metal"
+// backendNames lists the values --backend accepts.
+const backendNames = "auto (metal where available, else cpu), cpu or metal"
 
-// openBackend returns the backend named by --backend — "auto" (Metal where it is available, else
-// the CPU), "cpu" or "metal" — and prints which one runs, with its device, to w.
-func openBackend(name string, w io.Writer) (nn.Backend, error) {
-	var be nn.Backend
+// newBackend returns the backend named by --backend: "auto" (Metal where it is available — a Mac
+// with Apple silicon and a cgo build — else the CPU), "cpu" or "metal". threads (0 = all cores)
+// sizes the CPU backend's worker pool.
+func newBackend(name string, threads int) (nn.Backend, error) {
 	switch name {
 	case "auto":
 		if metal.Available() {
-			b, err := metal.New()
-			if err != nil {
-				return nil, err
-			}
-			be = b
-		} else {
-			be = nn.NewCPU(0)
+			return metal.New()
 		}
+		return nn.NewCPU(threads), nil
 	case "cpu":
-		be = nn.NewCPU(0)
+		return nn.NewCPU(threads), nil
 	case "metal":
-		b, err := metal.New()
-		if err != nil {
-			return nil, err
-		}
-		be = b
-	default:
-		return nil, fmt.Errorf("unknown --backend %q (want %s)", name, backendNames)
+		return metal.New()
+	}
+	return nil, fmt.Errorf("unknown backend %q (want %s)", name, backendNames)
+}
+
+// openBackend is newBackend that also prints the chosen backend and its device to w, so a run
+// says where it computes before it starts.
+func openBackend(name string, threads int, w io.Writer) (nn.Backend, error) {
+	be, err := newBackend(name, threads)
+	if err != nil {
+		return nil, err
 	}
 	fmt.Fprintf(w, "backend: %s\n", be.Name())
 	return be, nil

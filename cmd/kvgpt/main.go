@@ -29,6 +29,8 @@ type command struct {
 // Each command lives in its own file (train.go, sample.go, …) and adds one line here.
 func commands() []command {
 	return []command{
+		{"train", "train a baseline or query-free GPT", runTrain},
+		{"sample", "generate text from a checkpoint", runSample},
 		{"version", "print the kvgpt version", runVersion},
 		{"selftest", "check every op of a backend (--backend metal on a Mac) and short training runs", runSelftest},
 	}
@@ -59,6 +61,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 0
 		default:
 			fmt.Fprintf(stderr, "kvgpt %s: %v\n", c.name, err)
+			var ec interface{ ExitCode() int }
+			if errors.As(err, &ec) {
+				return ec.ExitCode()
+			}
 			return 1
 		}
 	}

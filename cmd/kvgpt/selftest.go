@@ -48,7 +48,7 @@ func runSelftest(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--tol-scale must be a finite number > 0, got %v", *tolScale)
 	}
 
-	be, err := openBackend(*backend, stdout)
+	be, err := openBackend(*backend, 0, stdout)
 	if err != nil {
 		return err
 	}

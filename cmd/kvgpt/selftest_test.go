@@ -80,7 +80,7 @@ func TestSelftestCatchesBrokenBackends(t *testing.T) {
 func TestSelftestBackendErrors(t *testing.T) {
 	var out, errOut bytes.Buffer
 	require.Equal(t, 1, run([]string{"selftest", "--backend", "tpu"}, &out, &errOut))
-	require.Contains(t, errOut.String(), `unknown --backend "tpu"`)
+	require.Contains(t, errOut.String(), `unknown backend "tpu"`)
 
 	if metal.Available() {
 		t.Logf("Metal is available on %s: the error path of --backend metal is not reachable here", runtime.GOOS)

@@ -100,6 +100,7 @@ type gptState struct {
 type MiniGPT struct {
 	cfg GPTConfig
 	be  nn.Backend
+	np  int // number of parameters
 
 	params, grads, m, v, decay nn.View // (NumParams)
 	acts, dacts                nn.View // every activation, every activation gradient
@@ -120,7 +121,7 @@ func NewMiniGPT(be nn.Backend, cfg GPTConfig, params []float32, tokens, targets 
 	if params == nil {
 		params = f32(cfg.initParams(newEnv(be, "minigpt", 1)))
 	}
-	g := &MiniGPT{cfg: cfg, be: be}
+	g := &MiniGPT{cfg: cfg, be: be, np: np}
 	g.params, g.grads, g.m, g.v, g.decay = be.Alloc(np), be.Alloc(np), be.Alloc(np), be.Alloc(np), be.Alloc(np)
 	be.Upload(g.params, params)
 	decay := make([]float32, np)
@@ -281,7 +282,7 @@ func (g *MiniGPT) Backward() {
 // Update clips the gradient to norm 1 and takes AdamW step t (lr 1e-3, betas (0.9, 0.95),
 // weight decay 0.1 on matrices). It waits for the device to read the gradient norm.
 func (g *MiniGPT) Update(t int) {
-	n := g.cfg.NumParams()
+	n := g.np
 	g.be.GradNorm(g.norm, g.grads, n)
 	g.be.Download(g.normHost, g.norm)
 	scale := float32(1)

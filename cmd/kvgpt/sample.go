@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/kvgpt/kvgpt/gpt"
+)
+
+func runSample(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("sample", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	ckptPath := fs.String("checkpoint", filepath.Join("out", checkpointFile), "checkpoint `file` written by kvgpt train")
+	prompt := fs.String("prompt", "", "text to continue (default: start from token 0)")
+	sc := gpt.SampleConfig{Tokens: 500, Temperature: 0.8, Seed: 1}
+	fs.IntVar(&sc.Tokens, "tokens", sc.Tokens, "tokens to generate")
+	fs.Float64Var(&sc.Temperature, "temperature", sc.Temperature, "softmax temperature (> 0; lower is more conservative)")
+	fs.IntVar(&sc.TopK, "top-k", sc.TopK, "sample from the k most likely tokens only (0: all)")
+	fs.Uint64Var(&sc.Seed, "seed", sc.Seed, "random seed")
+	backend := fs.String("backend", "auto", "compute backend: "+backendNames)
+	threads := fs.Int("threads", 0, "CPU threads (0: all cores)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (all options are flags; see -h)", fs.Arg(0))
+	}
+	if err := sc.Validate(); err != nil {
+		return err
+	}
+	ck, err := gpt.LoadCheckpoint(*ckptPath)
+	if err != nil {
+		return err
+	}
+	var tok gpt.Tokenizer
+	switch ck.Meta["tokenizer"] {
+	case "byte":
+		tok = gpt.ByteTokenizer{}
+	case "char":
+		if tok, err = gpt.CharTokenizerFromChars(ck.Meta["chars"]); err != nil {
+			return fmt.Errorf("checkpoint %s: %w", *ckptPath, err)
+		}
+	default:
+		return fmt.Errorf("checkpoint %s names no known tokenizer (%q)", *ckptPath, ck.Meta["tokenizer"])
+	}
+	if tok.VocabSize() != ck.Config.VocabSize {
+		return fmt.Errorf("checkpoint %s: tokenizer has %d tokens, the model %d", *ckptPath, tok.VocabSize(), ck.Config.VocabSize)
+	}
+	ids, err := tok.Encode(*prompt)
+	if err != nil {
+		return fmt.Errorf("prompt: %w", err)
+	}
+	be, err := openBackend(*backend, *threads, stderr)
+	if err != nil {
+		return err
+	}
+	defer be.Close()
+	m, err := gpt.New(ck.Config, be, 0)
+	if err != nil {
+		return err
+	}
+	if err := ck.LoadWeights(m); err != nil {
+		return err
+	}
+	w := bufio.NewWriter(stdout)
+	defer w.Flush()
+	fmt.Fprint(w, *prompt)
+	// Byte tokens may split a UTF-8 character: print bytes as they come, the terminal joins them.
+	_, err = m.Generate(ids, sc, func(id int32) {
+		fmt.Fprint(w, tok.Decode([]int32{id}))
+		if id == '\n' {
+			w.Flush()
+		}
+	})
+	fmt.Fprintln(w)
+	return err
+}

@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"image/png"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kvgpt/kvgpt/gpt"
+)
+
+// writeData writes a small learnable text file and returns its path.
+func writeData(t *testing.T) string {
+	t.Helper()
+	var sb strings.Builder
+	for i := 0; sb.Len() < 8000; i++ {
+		sb.WriteString([]string{"to be or not to be. ", "that is the question.\n", "whether tis nobler. "}[i%3])
+	}
+	p := filepath.Join(t.TempDir(), "data.txt")
+	require.NoError(t, os.WriteFile(p, []byte(sb.String()), 0o644))
+	return p
+}
+
+// tinyArgs are the flags of a training run that takes a second or two.
+func tinyArgs(data, out string, extra ...string) []string {
+	args := []string{"train", "--data", data, "--vocab", "char", "--n-layer", "1", "--n-head", "2",
+		"--n-embd", "16", "--block-size", "16", "--batch-size", "4", "--steps", "6", "--warmup", "2",
+		"--eval-every", "3", "--eval-batches", "1", "--log-every", "1", "--checkpoint-every", "2",
+		"--threads", "2", "--out", out}
+	return append(args, extra...)
+}
+
+func runCLI(args ...string) (code int, stdout, stderr string) {
+	var o, e bytes.Buffer
+	code = run(args, &o, &e)
+	return code, o.String(), e.String()
+}
+
+func TestTrainAndSample(t *testing.T) {
+	data, out := writeData(t), t.TempDir()
+	code, stdout, stderr := runCLI(tinyArgs(data, out)...)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "data: "+data)
+	require.Contains(t, stdout, "model: identity")
+	require.Regexp(t, `step 6/6 \| loss \d+\.\d+ \| lr [0-9.e+-]+ \| \d+ tok/s \| ETA 0s \| val loss \d+\.\d+`, stdout)
+
+	// metrics: one JSON line per step, validation every 3 steps
+	raw, err := os.ReadFile(filepath.Join(out, metricsFile))
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	require.Len(t, lines, 6)
+	var m gpt.Metrics
+	require.NoError(t, json.Unmarshal([]byte(lines[2]), &m))
+	require.Equal(t, 3, m.Step)
+	require.NotNil(t, m.ValLoss)
+
+	// the loss plot is a real PNG
+	f, err := os.Open(filepath.Join(out, plotFile))
+	require.NoError(t, err)
+	img, err := png.Decode(f)
+	f.Close()
+	require.NoError(t, err)
+	require.Greater(t, img.Bounds().Dx(), 100)
+
+	ck, err := gpt.LoadCheckpoint(filepath.Join(out, checkpointFile))
+	require.NoError(t, err)
+	require.Equal(t, 6, ck.Step)
+	require.Equal(t, "char", ck.Meta["tokenizer"])
+
+	code, stdout, stderr = runCLI("sample", "--checkpoint", filepath.Join(out, checkpointFile), "--prompt", "to be", "--tokens", "40", "--top-k", "5")
+	require.Equal(t, 0, code, stderr)
+	require.True(t, strings.HasPrefix(stdout, "to be"))
+	require.Len(t, []rune(strings.TrimSuffix(stdout, "\n")), 45)
+
+	// --resume with more steps continues from step 6 and appends to the metrics
+	code, stdout, stderr = runCLI("train", "--out", out, "--resume", "--steps", "8", "--log-every", "1")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "resumed from")
+	require.Contains(t, stdout, "step 8/8")
+	raw, err = os.ReadFile(filepath.Join(out, metricsFile))
+	require.NoError(t, err)
+	require.Len(t, strings.Split(strings.TrimSpace(string(raw)), "\n"), 8)
+}
+
+// TestTrainInterrupt sends SIGINT to the process during training: the run stops at a step
+// boundary, writes a loadable checkpoint and exits with 130.
+func TestTrainInterrupt(t *testing.T) {
+	data, out := writeData(t), t.TempDir()
+	args := tinyArgs(data, out, "--steps", "100000", "--checkpoint-every", "0")
+	go func() {
+		// Wait for training to start, then interrupt.
+		for range 600 {
+			if b, _ := os.ReadFile(filepath.Join(out, metricsFile)); len(b) > 0 {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		syscall.Kill(os.Getpid(), syscall.SIGINT)
+	}()
+	code, stdout, stderr := runCLI(args...)
+	require.Equal(t, 130, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+	require.Contains(t, stderr, "interrupted after step")
+	require.Contains(t, stderr, "--resume")
+	ck, err := gpt.LoadCheckpoint(filepath.Join(out, checkpointFile))
+	require.NoError(t, err)
+	require.Greater(t, ck.Step, 0)
+	require.Less(t, ck.Step, 100000)
+}
+
+func TestTrainBadInput(t *testing.T) {
+	data := writeData(t)
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.txt")
+	require.NoError(t, os.WriteFile(empty, nil, 0o644))
+	short := filepath.Join(dir, "short.txt")
+	require.NoError(t, os.WriteFile(short, []byte("just a few bytes of text"), 0o644))
+	aFile := filepath.Join(dir, "file")
+	require.NoError(t, os.WriteFile(aFile, []byte("x"), 0o644))
+
+	// a finished identity run to resume from in the checkpoint cases
+	good := t.TempDir()
+	code, _, stderr := runCLI(tinyArgs(data, good)...)
+	require.Equal(t, 0, code, stderr)
+	ckpt, err := os.ReadFile(filepath.Join(good, checkpointFile))
+	require.NoError(t, err)
+	withCheckpoint := func(b []byte) string {
+		d := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(d, checkpointFile), b, 0o644))
+		return d
+	}
+	corrupted := append([]byte(nil), ckpt...)
+	corrupted[len(corrupted)-7] ^= 0xff
+
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing data file", tinyArgs(filepath.Join(dir, "nope.txt"), t.TempDir()), "does not exist"},
+		{"empty data file", tinyArgs(empty, t.TempDir()), "is empty"},
+		{"too-short data file", tinyArgs(short, t.TempDir()), "too short for block size 16"},
+		{"block size larger than the data", tinyArgs(data, t.TempDir(), "--block-size", "4096"), "too short for block size 4096"},
+		{"n-embd not divisible by n-head", tinyArgs(data, t.TempDir(), "--n-head", "3"), "n-embd 16 is not divisible by n-head 3"},
+		{"unknown mode", tinyArgs(data, t.TempDir(), "--mode", "query"), "unknown query mode"},
+		{"unknown vocab", tinyArgs(data, t.TempDir(), "--vocab", "word"), "unknown vocabulary"},
+		{"unknown backend", tinyArgs(data, t.TempDir(), "--backend", "tpu"), "unknown backend"},
+		{"negative lr", tinyArgs(data, t.TempDir(), "--lr", "-1"), "lr must be"},
+		{"zero batch", tinyArgs(data, t.TempDir(), "--batch-size", "0"), "batch-size must be"},
+		{"unwritable output directory", tinyArgs(data, filepath.Join(aFile, "out")), "cannot create output directory"},
+		{"resume without checkpoint", tinyArgs(data, t.TempDir(), "--resume"), "does not exist"},
+		{"truncated checkpoint", []string{"train", "--resume", "--out", withCheckpoint(ckpt[:len(ckpt)/2])}, "truncated"},
+		{"corrupted checkpoint", []string{"train", "--resume", "--out", withCheckpoint(corrupted)}, "corrupted"},
+		{"checkpoint from another mode", []string{"train", "--resume", "--mode", "baseline", "--out", withCheckpoint(ckpt)}, "another configuration"},
+		{"checkpoint from another size", []string{"train", "--resume", "--n-embd", "32", "--out", withCheckpoint(ckpt)}, "another configuration"},
+		{"sample: truncated checkpoint", []string{"sample", "--checkpoint", filepath.Join(withCheckpoint(ckpt[:100]), checkpointFile)}, "truncated"},
+		{"sample: bad temperature", []string{"sample", "--checkpoint", filepath.Join(good, checkpointFile), "--temperature", "0"}, "temperature"},
+		{"sample: prompt outside the vocabulary", []string{"sample", "--checkpoint", filepath.Join(good, checkpointFile), "--prompt", "XYZ€"}, "not in the vocabulary"},
+		{"stray argument", []string{"train", "extra"}, "unexpected argument"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			code, _, stderr := runCLI(c.args...)
+			require.NotEqual(t, 0, code)
+			require.Contains(t, stderr, c.want)
+			require.NotContains(t, stderr, "panic")
+		})
+	}
+
+	// The runs that failed on a checkpoint left it untouched.
+	after, err := os.ReadFile(filepath.Join(good, checkpointFile))
+	require.NoError(t, err)
+	require.Equal(t, ckpt, after)
+}
+
+// TestTrainDivergence drives the loss to NaN with an absurd learning rate: the run stops with an
+// error that names the step, and the checkpoint on disk is the last good one.
+func TestTrainDivergence(t *testing.T) {
+	data, out := writeData(t), t.TempDir()
+	code, stdout, stderr := runCLI(tinyArgs(data, out, "--lr", "1e30", "--min-lr", "0", "--warmup", "0", "--checkpoint-every", "1", "--steps", "20")...)
+	require.Equal(t, 1, code, stdout)
+	require.Regexp(t, `diverged at step (\d+)`, stderr)
+	require.Contains(t, stderr, "the last good checkpoint (step")
+	ck, err := gpt.LoadCheckpoint(filepath.Join(out, checkpointFile))
+	require.NoError(t, err)
+	require.Contains(t, stderr, "diverged at step "+strconv.Itoa(ck.Step+1))
+}
