@@ -136,7 +136,7 @@ func TestCheckCatchesMutations(t *testing.T) {
 // pass.
 func TestCheckReportsGoListErrors(t *testing.T) {
 	res, err := darwincheck.Check(darwincheck.Config{Dir: moduleRoot(t), Patterns: []string{"./no/such/package"}})
-	if err == nil {
-		require.False(t, res.OK(), "a missing package must be reported")
-	}
+	require.NoError(t, err)
+	require.False(t, res.OK(), "a missing package must be reported")
+	require.Contains(t, strings.Join(res.Errors, "\n"), "no/such/package")
 }
