@@ -19,8 +19,10 @@ gotest:
 
 # darwincheck type-checks every package, with its tests, as the darwin/arm64 cgo build sees it: the
 # Metal backend (metal/, darwin && cgo only) is compiled on a Mac only, so this is its compiler here.
+# The second run covers the Accelerate build of the CPU backend (cpublas, -tags accelerate).
 darwincheck:
 	$(GO) run ./cmd/darwincheck -test ./...
+	$(GO) run ./cmd/darwincheck -test -tags accelerate ./...
 
 # crossbuild builds what runs where cgo is off: macOS without cgo, and this platform without cgo.
 crossbuild:
