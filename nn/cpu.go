@@ -13,7 +13,7 @@ import (
 // are handed to the workers by pointer.
 type CPU struct {
 	// WholeGemm makes every matrix product a single blas32.Gemm call. Leave it false for gonum's
-	// pure-Go BLAS: the backend then cuts each product into 64×64 output tiles and runs them on
+	// pure-Go BLAS: the backend then cuts each product into 64×128 output tiles and runs them on
 	// its own workers, each tile small enough that gonum multiplies it serially (gonum's own
 	// parallel Sgemm allocates a channel and a goroutine per block on every call). Set it to true
 	// after plugging a multi-threaded cgo BLAS (OpenBLAS, Accelerate) in with blas32.Use, which
@@ -51,7 +51,7 @@ func NewCPU(threads int) *CPU {
 
 // Name reports "cpu (gonum, N threads)".
 func (c *CPU) Name() string {
-	gemm := "64×64 tiles"
+	gemm := "64×128 tiles"
 	if c.WholeGemm {
 		gemm = "whole gemm"
 	}
