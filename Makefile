@@ -1,9 +1,9 @@
 # kvgpt — make test runs exactly what CI runs (after .ci/run installs the system packages).
 GO ?= go
 
-.PHONY: test fmtcheck vet gotest
+.PHONY: test fmtcheck vet gotest darwincheck crossbuild
 
-test: fmtcheck vet gotest
+test: fmtcheck vet darwincheck crossbuild gotest
 
 fmtcheck:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -14,3 +14,13 @@ vet:
 
 gotest:
 	$(GO) test -count=1 ./...
+
+# darwincheck type-checks every package, with its tests, as the darwin/arm64 cgo build sees it: the
+# Metal backend (metal/, darwin && cgo only) is compiled on a Mac only, so this is its compiler here.
+darwincheck:
+	$(GO) run ./cmd/darwincheck -test ./...
+
+# crossbuild builds what runs where cgo is off: macOS without cgo, and this platform without cgo.
+crossbuild:
+	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) build ./...
+	CGO_ENABLED=0 $(GO) build ./...
