@@ -5,7 +5,7 @@ Trains the model kvgpt trains (nanoGPT-style, no biases, weight-only LayerNorm, 
 embeddings, baseline or identity/query-free attention, N(0, 0.02) init with the two output
 projections at 0.02/sqrt(2L), AdamW (0.9, 0.95, eps 1e-8) with decay on rank >= 2 tensors,
 gradient clipping at 1.0) in float32 on the CPU, and prints one JSON object with the measured
-training tokens/s.
+training tokens/s (of the median step).
 
     /usr/bin/python3 bench/torch_train.py --preset medium --mode identity --threads 2
 
@@ -19,6 +19,7 @@ Run it with Debian's /usr/bin/python3 (python3-torch); a python3 without torch g
 import argparse
 import json
 import math
+import statistics
 import sys
 import time
 
@@ -196,10 +197,13 @@ def main(argv):
         return loss.item()  # waits for the step, as kvgpt's loss read does
 
     losses = [step() for _ in range(a.warmup_steps)]
-    t0 = time.perf_counter()
-    losses += [step() for _ in range(a.steps)]
-    dt = time.perf_counter() - t0
-    tokens = B * T * a.steps
+    times = []
+    for _ in range(a.steps):
+        t0 = time.perf_counter()
+        losses.append(step())
+        times.append(time.perf_counter() - t0)
+    # The median step, as kvgpt bench reports: robust to steps another process slowed down.
+    med = statistics.median(times)
     print(json.dumps({
         "framework": "pytorch",
         "torch": torch.__version__,
@@ -209,9 +213,10 @@ def main(argv):
         "params": n_params,
         "steps": a.steps,
         "tokens_per_step": B * T,
-        "seconds": dt,
-        "ms_per_step": 1e3 * dt / a.steps,
-        "tokens_per_sec": tokens / dt,
+        "seconds": med,
+        "ms_per_step": 1e3 * med,
+        "tokens_per_sec": B * T / med,
+        "tokens_per_sec_mean": B * T * a.steps / sum(times),
         "loss_first": losses[0],
         "loss_last": losses[-1],
     }))

@@ -1,0 +1,86 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/kvgpt/kvgpt/gpt"
+)
+
+// TorchScript is bench/torch_train.py, the PyTorch trainer of the same presets.
+//
+//go:embed torch_train.py
+var TorchScript []byte
+
+// ErrNoTorch is returned by FindTorchPython when no python3 on the machine imports torch.
+var ErrNoTorch = errors.New("bench: no python3 with torch (Debian: apt-get install python3-torch, for /usr/bin/python3)")
+
+// FindTorchPython returns a python3 that imports torch: Debian's /usr/bin/python3 first (where
+// python3-torch installs), then python3 on PATH.
+func FindTorchPython(ctx context.Context) (string, error) {
+	cands := []string{"/usr/bin/python3"}
+	if p, err := exec.LookPath("python3"); err == nil {
+		cands = append(cands, p)
+	}
+	for _, py := range cands {
+		if exec.CommandContext(ctx, py, "-c", "import torch").Run() == nil {
+			return py, nil
+		}
+	}
+	return "", ErrNoTorch
+}
+
+// TorchResult is what bench/torch_train.py measured.
+type TorchResult struct {
+	Torch        string  `json:"torch"`   // torch version
+	Threads      int     `json:"threads"` // torch.get_num_threads()
+	Params       int     `json:"params"`
+	Steps        int     `json:"steps"`
+	Seconds      float64 `json:"seconds"`        // median step
+	TokensPerSec float64 `json:"tokens_per_sec"` // of the median step
+}
+
+// RunTorch trains preset p in mode m for steps timed steps (after one warm-up step) with PyTorch on
+// threads threads, running TorchScript with python, and returns what it measured. The script gets
+// every field of the configuration, so it trains exactly kvgpt's shape.
+func RunTorch(ctx context.Context, python string, p Preset, m gpt.QueryMode, threads, steps int) (TorchResult, error) {
+	dir, err := os.MkdirTemp("", "kvgpt-torch-")
+	if err != nil {
+		return TorchResult{}, err
+	}
+	defer os.RemoveAll(dir)
+	script := filepath.Join(dir, "torch_train.py")
+	if err := os.WriteFile(script, TorchScript, 0o644); err != nil {
+		return TorchResult{}, err
+	}
+	c := p.With(m)
+	args := []string{script, "--mode", string(m),
+		"--n-layer", strconv.Itoa(c.NLayer), "--n-head", strconv.Itoa(c.NHead), "--n-embd", strconv.Itoa(c.NEmbd),
+		"--block-size", strconv.Itoa(c.BlockSize), "--batch-size", strconv.Itoa(p.Batch),
+		"--mlp-hidden", strconv.Itoa(c.Hidden()), "--vocab-size", strconv.Itoa(c.VocabSize),
+		"--threads", strconv.Itoa(threads), "--steps", strconv.Itoa(max(steps, 1)), "--warmup-steps", "1"}
+	var out, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, python, args...)
+	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if err := cmd.Run(); err != nil {
+		return TorchResult{}, fmt.Errorf("bench: %s %s: %w: %s", python, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+	}
+	var r TorchResult
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
+		return TorchResult{}, fmt.Errorf("bench: torch_train.py printed %q: %w", out.String(), err)
+	}
+	if r.Params != c.NumParams() {
+		return TorchResult{}, fmt.Errorf("bench: torch_train.py built %d parameters, kvgpt's %s %s model has %d: the scripts disagree on the model",
+			r.Params, p.Name, m, c.NumParams())
+	}
+	return r, nil
+}

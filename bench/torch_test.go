@@ -1,0 +1,40 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kvgpt/kvgpt/gpt"
+)
+
+// torchPython returns a python3 with torch, skipping the test where there is none — except in CI
+// (CI set), where .ci/run installs python3-torch and the test must run.
+func torchPython(t *testing.T) string {
+	py, err := FindTorchPython(context.Background())
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI is set but %v", err)
+		}
+		t.Skip(err)
+	}
+	return py
+}
+
+func TestTorchScriptTrainsTheSameModel(t *testing.T) {
+	py := torchPython(t)
+	p := Preset{"test", gpt.Config{NLayer: 2, NHead: 2, NEmbd: 16, BlockSize: 16, VocabSize: 256, MLPHidden: 72}, 2}
+	for _, m := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
+		t.Run("L=2/C=16/T=16/H=72/mode="+string(m), func(t *testing.T) {
+			r, err := RunTorch(context.Background(), py, p, m, 1, 2)
+			require.NoError(t, err) // includes: the parameter count equals gpt.Config.NumParams
+			require.Equal(t, p.With(m).NumParams(), r.Params)
+			require.Equal(t, 1, r.Threads)
+			require.Equal(t, 2, r.Steps)
+			require.Greater(t, r.TokensPerSec, 0.0)
+			require.InDelta(t, 32/r.Seconds, r.TokensPerSec, 1e-6*r.TokensPerSec)
+		})
+	}
+}
