@@ -44,7 +44,7 @@ func BenchmarkOp(b *testing.B) {
 		for _, s := range benchShapes() {
 			ops = append(ops, Ops(s)...)
 		}
-		for _, op := range dedupe(ops) {
+		for _, op := range Dedupe(ops) {
 			b.Run("backend="+name+"/"+op.Name(), func(b *testing.B) {
 				call := op.Setup(be)
 				for b.Loop() {

@@ -34,8 +34,8 @@ func measure(loop func(reps int) time.Duration, t Timing) time.Duration {
 	return best
 }
 
-// timeCalls returns the time per call of f.
-func timeCalls(f func(), t Timing) time.Duration {
+// TimeCalls returns the time per call of f.
+func TimeCalls(f func(), t Timing) time.Duration {
 	return measure(func(reps int) time.Duration {
 		t0 := time.Now()
 		for range reps {
@@ -59,7 +59,7 @@ func randomFloats(r *rand.Rand, n int) []float32 {
 func TimeSgemm(impl blas.Float32, m, n, k int, t Timing) time.Duration {
 	r := rand.New(rand.NewPCG(1, uint64(m*n*k)))
 	a, b, c := randomFloats(r, m*k), randomFloats(r, n*k), make([]float32, m*n)
-	return timeCalls(func() {
+	return TimeCalls(func() {
 		impl.Sgemm(blas.NoTrans, blas.Trans, m, n, k, 1, a, k, b, k, 0, c, n)
 	}, t)
 }
