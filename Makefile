@@ -1,7 +1,7 @@
 # kvgpt — make test runs exactly what CI runs (after .ci/run installs the system packages).
 GO ?= go
 
-.PHONY: test fmtcheck vet gotest darwincheck crossbuild
+.PHONY: test fmtcheck vet gotest darwincheck crossbuild bench
 
 test: fmtcheck vet darwincheck crossbuild gotest
 
@@ -24,3 +24,15 @@ darwincheck:
 crossbuild:
 	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) build ./...
 	CGO_ENABLED=0 $(GO) build ./...
+
+# bench runs the testing.B benchmarks of bench/ — every op of a training step, whole training steps
+# of the presets, raw Sgemm — BENCH_COUNT times into BENCH_OUT, a file for benchstat
+# (`benchstat old.txt new.txt`). TAGS=openblas measures the OpenBLAS build; BENCH narrows the set,
+# e.g. BENCH=TrainStep. Machine-wide numbers: run it on an idle machine.
+BENCH ?= .
+BENCH_COUNT ?= 6
+BENCH_OUT ?= out/bench-$(shell date -u +%Y%m%dT%H%M%S)$(if $(TAGS),-$(TAGS)).txt
+bench:
+	@mkdir -p $(dir $(BENCH_OUT))
+	$(GO) test -tags '$(TAGS)' -run '^$$' -bench '$(BENCH)' -count $(BENCH_COUNT) -timeout 2h ./bench | tee $(BENCH_OUT)
+	@echo "wrote $(BENCH_OUT) (compare runs with: benchstat A.txt B.txt)"
