@@ -14,6 +14,8 @@ vet:
 
 gotest:
 	$(GO) test -count=1 ./...
+	@# go test hides the logs of passing packages: show the conformance suite's case count.
+	@$(GO) test -count=1 -run '^TestConformance$$' -v ./nn/ | grep -o 'nntest: .*'
 
 # darwincheck type-checks every package, with its tests, as the darwin/arm64 cgo build sees it: the
 # Metal backend (metal/, darwin && cgo only) is compiled on a Mac only, so this is its compiler here.

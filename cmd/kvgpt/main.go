@@ -34,6 +34,7 @@ func commands() []command {
 		{"version", "print the kvgpt version", runVersion},
 		{"bench", "measure ops and training throughput of each backend (and PyTorch's)", runBench},
 		{"selftest", "check every op of a backend (--backend metal on a Mac) and short training runs", runSelftest},
+		{"expressivity", "ReLU demo: a residual block is generically not a skip-free MLP of its width", runExpressivity},
 	}
 }
 
