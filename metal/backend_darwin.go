@@ -67,11 +67,12 @@ func open() (*Backend, error) {
 	if dev.IsNil() {
 		return nil, errors.New("metal: this Mac reports no Metal GPU")
 	}
-	b := &Backend{dev: dev, name: "metal (" + dev.Name() + ")", mpsMatmul: map[[3]int]mps.MatrixMultiplication{}}
+	gpu := dev.Name()
 	if !dev.SupportsFamily(gpuFamily) {
 		dev.Release()
-		return nil, fmt.Errorf("metal: the GPU %q is not an Apple-silicon GPU (Apple7 family, M1 or later), which kvgpt's kernels need; use the cpu backend", b.name)
+		return nil, fmt.Errorf("metal: the GPU %q is not an Apple-silicon GPU (Apple7 family, M1 or later), which kvgpt's kernels need; use the cpu backend", gpu)
 	}
+	b := &Backend{dev: dev, name: "metal (" + gpu + ")", mpsMatmul: map[[3]int]mps.MatrixMultiplication{}}
 	b.maxTGMem = int(dev.MaxThreadgroupMemoryLength())
 	b.s.queue = dev.NewCommandQueue() // owned (+1)
 	if b.s.queue.IsNil() {

@@ -106,6 +106,7 @@ func TestCheckCatchesMutations(t *testing.T) {
 		{"EndEncoding on the compute encoder", "*_darwin.go", "metal.CommandEncoderObject{Object: s.enc.Object}.EndEncoding()", "s.enc.EndEncoding()", "EndEncoding"},
 		{"int where darwinkit takes uint", "*_darwin.go", "NewBufferWithLengthOptions(uint(bytes),", "NewBufferWithLengthOptions(bytes,", "bytes"},
 		{"wrong method in a darwin test file", "*_darwin_test.go", ".FunctionNames()", ".FunctionNamez()", "FunctionNamez"},
+		{"wrong name in an external darwin test file", "conformance_darwin_test.go", "nntest.Run(t,", "nntest.Runn(t,", "Runn"},
 	}
 	dir := copyModule(t, root, "metal")
 	type site struct {
@@ -116,8 +117,14 @@ func TestCheckCatchesMutations(t *testing.T) {
 	for i, m := range mutations {
 		sites[i].file, sites[i].line = mutate(t, filepath.Join(dir, "metal"), m.glob, m.old, m.new)
 	}
+	// A file the darwin build does not compile must not be checked either.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "metal", "broken_linux.go"),
+		[]byte("package metal\n\nvar brokenOnLinux int = \"not an int\"\n"), 0o644))
+
 	res = check(t, dir)
 	require.False(t, res.OK(), "no mutation was reported")
+	require.NotContains(t, strings.Join(res.Errors, "\n"), "broken_linux.go", "a linux-only file was checked for darwin")
+	require.Len(t, res.Errors, len(mutations), "one error per mutation:\n%s", strings.Join(res.Errors, "\n"))
 	for i, m := range mutations {
 		t.Run(m.name, func(t *testing.T) {
 			at := fmt.Sprintf("%s:%d:", filepath.Join(dir, "metal", sites[i].file), sites[i].line)
@@ -136,7 +143,7 @@ func TestCheckCatchesMutations(t *testing.T) {
 // pass.
 func TestCheckReportsGoListErrors(t *testing.T) {
 	res, err := darwincheck.Check(darwincheck.Config{Dir: moduleRoot(t), Patterns: []string{"./no/such/package"}})
-	if err == nil {
-		require.False(t, res.OK(), "a missing package must be reported")
-	}
+	require.NoError(t, err)
+	require.False(t, res.OK(), "a missing package must be reported")
+	require.Contains(t, strings.Join(res.Errors, "\n"), "no/such/package")
 }
