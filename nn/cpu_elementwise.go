@@ -1,7 +1,5 @@
 package nn
 
-import "math"
-
 // GELUForward: out = ½·in·(1 + erf(in/√2)) (exact GELU).
 //
 //	out (N), in (N)
@@ -75,16 +73,15 @@ func (j *elementwiseJob) run(lo, hi int) {
 	switch j.op {
 	case geluForward:
 		out, in := j.x[lo:hi], j.y[lo:hi]
-		for i, v := range in {
-			x := float64(v)
-			out[i] = float32(0.5 * x * (1 + math.Erf(x*invSqrt2)))
+		for i, x := range in {
+			cdf, _ := normalCDF(x)
+			out[i] = x * cdf
 		}
 	case geluBackward:
 		din, dout, in := j.x[lo:hi], j.y[lo:hi], j.z[lo:hi]
-		for i, v := range in {
-			x := float64(v)
-			d := 0.5*(1+math.Erf(x*invSqrt2)) + x*invSqrt2Pi*math.Exp(-0.5*x*x)
-			din[i] += dout[i] * float32(d)
+		for i, x := range in {
+			cdf, pdf := normalCDF(x) // GELU'(x) = Φ(x) + x·φ(x)
+			din[i] += dout[i] * (cdf + x*pdf)
 		}
 	case residualForward:
 		out, a, b := j.x[lo:hi], j.y[lo:hi], j.z[lo:hi]
