@@ -74,60 +74,120 @@ func (j *attentionJob) run(lo, hi int) {
 	}
 }
 
-// head returns rows b·T … b·T+n−1, columns of head h, of the strided matrix data as an n×dh matrix.
-func (j *attentionJob) head(data []float32, stride, b, h, n int) blas32.General {
+// attBlock is the number of query rows handled together: block rows t0…t0+attBlock−1 attend to
+// keys 0…t0+attBlock−1 only, so the products of a block skip the masked keys beyond it.
+const attBlock = gemmTile
+
+// head returns rows t0 … t0+n−1 of batch b, columns of head h, of the strided matrix data as an
+// n×dh matrix.
+func (j *attentionJob) head(data []float32, stride, b, h, t0, n int) blas32.General {
 	dh := j.C / j.NH
-	return sub(data, stride, b*j.T, h*dh, n, dh)
+	return sub(data, stride, b*j.T+t0, h*dh, n, dh)
 }
 
-// row returns row t of batch b, columns of head h, of the strided matrix data as a vector.
-func (j *attentionJob) row(data []float32, stride, b, h, t int) blas32.Vector {
-	dh := j.C / j.NH
-	start := (b*j.T+t)*stride + h*dh
-	return blas32.Vector{N: dh, Inc: 1, Data: data[start : start+dh]}
+// attBlockRows returns rows t0 … t0+n−1, columns 0 … m−1 of the (T, T) attention matrix of (b, h)
+// in data.
+func (j *attentionJob) attBlockRows(data []float32, b, h, t0, n, m int) blas32.General {
+	return sub(data, j.T, (b*j.NH+h)*j.T+t0, 0, n, m)
 }
 
-// attRow returns entries 0…n−1 of row t of the (T, T) attention matrix of (b, h) in data.
-func (j *attentionJob) attRow(data []float32, b, h, t, n int) blas32.Vector {
-	start := ((b*j.NH+h)*j.T + t) * j.T
-	return blas32.Vector{N: n, Inc: 1, Data: data[start : start+n]}
-}
-
+// forwardHead computes attention for (b, h) a block of query rows at a time: the block's logits
+// against the keys it can see as one product, a causal softmax per row, then the block's output
+// as one product with the values.
 func (j *attentionJob) forwardHead(b, h int) {
 	T := j.T
-	for t := range T {
-		n := t + 1
-		// att[t, :n] = softmax(scale · K[:n] · q_t), att[t, n:] = 0
-		row := j.attRow(j.att, b, h, t, T)
-		p := blas32.Vector{N: n, Inc: 1, Data: row.Data[:n]}
-		blas32.Gemv(blas.NoTrans, j.scale, j.head(j.k, j.ks, b, h, n), j.row(j.q, j.qs, b, h, t), 0, p)
-		softmaxInPlace(p.Data)
-		clear(row.Data[n:])
-		// out_t = V[:n]ᵀ · att[t, :n]
-		blas32.Gemv(blas.Trans, 1, j.head(j.v, j.vs, b, h, n), p, 0, j.row(j.out, j.C, b, h, t))
+	for t0 := 0; t0 < T; t0 += attBlock {
+		n := min(attBlock, T-t0)
+		m := t0 + n // keys visible to the last row of the block
+		p := j.attBlockRows(j.att, b, h, t0, n, m)
+		// att[t0:t0+n, :m] = scale · Q[t0:t0+n] · K[:m]ᵀ
+		gemmTiled(blas.NoTrans, blas.Trans, j.scale, j.head(j.q, j.qs, b, h, t0, n), j.head(j.k, j.ks, b, h, 0, m), 0, p)
+		for i := range n {
+			row := j.att[((b*j.NH+h)*T+t0+i)*T:][:T]
+			softmaxInPlace(row[:t0+i+1])
+			clear(row[t0+i+1:]) // masked: zero, also in the block's product below
+		}
+		// out[t0:t0+n] = att[t0:t0+n, :m] · V[:m]
+		gemmTiled(blas.NoTrans, blas.NoTrans, 1, p, j.head(j.v, j.vs, b, h, 0, m), 0, j.head(j.out, j.C, b, h, t0, n))
 	}
 }
 
+// backwardHead accumulates dq, dk and dv of (b, h), a block of query rows at a time, with datt as
+// the block's scratch.
 func (j *attentionJob) backwardHead(b, h int) {
-	for t := range j.T {
-		n := t + 1
-		p := j.attRow(j.att, b, h, t, n)
-		dp := j.attRow(j.datt, b, h, t, n)
-		dy := j.row(j.dout, j.C, b, h, t)
-		// datt[t, s] = dout_t · v_s;  dv_s += att[t, s] · dout_t
-		blas32.Gemv(blas.NoTrans, 1, j.head(j.v, j.vs, b, h, n), dy, 0, dp)
-		blas32.Ger(1, p, dy, j.head(j.dv, j.dvs, b, h, n))
-		// Softmax backward: dlogit[t, s] = att[t, s] · (datt[t, s] − Σ_u att[t, u] · datt[t, u])
-		var dot float32
-		for s, a := range p.Data {
-			dot += a * dp.Data[s]
+	T := j.T
+	for t0 := 0; t0 < T; t0 += attBlock {
+		n := min(attBlock, T-t0)
+		m := t0 + n
+		p := j.attBlockRows(j.att, b, h, t0, n, m)
+		dp := j.attBlockRows(j.datt, b, h, t0, n, m)
+		dy := j.head(j.dout, j.C, b, h, t0, n)
+		// datt = dout · V[:m]ᵀ;  dV[:m] += attᵀ · dout
+		gemmTiled(blas.NoTrans, blas.Trans, 1, dy, j.head(j.v, j.vs, b, h, 0, m), 0, dp)
+		gemmTiled(blas.Trans, blas.NoTrans, 1, p, dy, 1, j.head(j.dv, j.dvs, b, h, 0, m))
+		// Softmax backward per row: dlogit[t, s] = att[t, s] · (datt[t, s] − Σ_u att[t, u] · datt[t, u]);
+		// masked entries have att = 0, so their dlogit is 0.
+		for i := range n {
+			off := ((b*j.NH+h)*T + t0 + i) * T
+			pr, dr := j.att[off:off+m], j.datt[off:off+m]
+			var dot float32
+			for s, a := range pr[:t0+i+1] {
+				dot += a * dr[s]
+			}
+			for s, a := range pr {
+				dr[s] = a * (dr[s] - dot)
+			}
 		}
-		for s, a := range p.Data {
-			dp.Data[s] = a * (dp.Data[s] - dot)
+		// dQ[t0:t0+n] += scale · dlogit · K[:m];  dK[:m] += scale · dlogitᵀ · Q[t0:t0+n]
+		gemmTiled(blas.NoTrans, blas.NoTrans, j.scale, dp, j.head(j.k, j.ks, b, h, 0, m), 1, j.head(j.dq, j.dqs, b, h, t0, n))
+		gemmTiled(blas.Trans, blas.NoTrans, j.scale, dp, j.head(j.q, j.qs, b, h, t0, n), 1, j.head(j.dk, j.dks, b, h, 0, m))
+	}
+}
+
+// gemmTiled computes c = alpha·op(a)·op(b) + beta·c as products no larger than gemmTile in any
+// dimension (the inner one summed over with beta = 1 after the first piece). Attention calls it
+// from every worker at once: pieces this small run serially and without allocating in gonum, and
+// on the calling thread in OpenBLAS, so the workers never contend for a BLAS's own threads.
+func gemmTiled(tA, tB blas.Transpose, alpha float32, a, b blas32.General, beta float32, c blas32.General) {
+	k := a.Cols
+	if tA != blas.NoTrans {
+		k = a.Rows
+	}
+	for i0 := 0; i0 < c.Rows; i0 += gemmTile {
+		mi := min(gemmTile, c.Rows-i0)
+		for j0 := 0; j0 < c.Cols; j0 += gemmTile {
+			nj := min(gemmTile, c.Cols-j0)
+			ct := sub(c.Data, c.Stride, i0, j0, mi, nj)
+			bt := beta
+			for p0 := 0; p0 < k; p0 += gemmTile {
+				kp := min(gemmTile, k-p0)
+				var at, btile blas32.General
+				if tA == blas.NoTrans {
+					at = sub(a.Data, a.Stride, i0, p0, mi, kp)
+				} else {
+					at = sub(a.Data, a.Stride, p0, i0, kp, mi)
+				}
+				if tB == blas.NoTrans {
+					btile = sub(b.Data, b.Stride, p0, j0, kp, nj)
+				} else {
+					btile = sub(b.Data, b.Stride, j0, p0, nj, kp)
+				}
+				blas32.Gemm(tA, tB, alpha, at, btile, bt, ct)
+				bt = 1
+			}
+			if k == 0 && beta != 1 { // no inner pieces: c = beta·c, as BLAS (beta = 0 writes zeros)
+				for r := range mi {
+					row := ct.Data[r*ct.Stride : r*ct.Stride+nj]
+					for x := range row {
+						if beta == 0 {
+							row[x] = 0
+						} else {
+							row[x] *= beta
+						}
+					}
+				}
+			}
 		}
-		// dq_t += scale · K[:n]ᵀ · dlogit[t, :n];  dk_s += scale · dlogit[t, s] · q_t
-		blas32.Gemv(blas.Trans, j.scale, j.head(j.k, j.ks, b, h, n), dp, 1, j.row(j.dq, j.dqs, b, h, t))
-		blas32.Ger(j.scale, dp, j.row(j.q, j.qs, b, h, t), j.head(j.dk, j.dks, b, h, n))
 	}
 }
 
@@ -139,7 +199,7 @@ func softmaxInPlace(x []float32) {
 	}
 	var sum float32
 	for i, v := range x {
-		e := float32(math.Exp(float64(v - mx)))
+		e := expf(v - mx)
 		x[i] = e
 		sum += e
 	}
