@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"gonum.org/v1/gonum/blas"
+
+	"github.com/kvgpt/kvgpt/cpublas"
 )
 
 // Timing says how long to measure one thing.
@@ -65,13 +67,16 @@ func TimeSgemm(impl blas.Float32, m, n, k int, t Timing) time.Duration {
 }
 
 // TimeDirectSgemm returns the time of one m×n×k product C = A·Bᵀ by cblas_sgemm called from a
-// loop in C on C memory; it fails in a build without a BLAS tag (see HaveDirectCBLAS).
-func TimeDirectSgemm(m, n, k int, t Timing) (time.Duration, error) {
+// loop in C on C memory, with the library on threads threads (0: as it is set); it fails in a
+// build without a BLAS tag (see HaveDirectCBLAS). The library's thread count is restored after.
+func TimeDirectSgemm(m, n, k, threads int, t Timing) (time.Duration, error) {
 	d, err := newDirectGemm(m, n, k)
 	if err != nil {
 		return 0, err
 	}
 	defer d.free()
+	defer cpublas.SetThreads(cpublas.Describe().Threads)
+	cpublas.SetThreads(threads)
 	return measure(d.run, t), nil
 }
 

@@ -120,7 +120,7 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "peak: %.1f GFLOP/s (matmul_forward BT=%d/C=%d/OC=%d), %.1f GB/s (residual_forward N=%d)\n",
 			b.Peak.GFLOPS, p.N, p.C, p.OC, b.Peak.GBps, PeakBandwidthLen)
 		for _, ref := range b.References {
-			fmt.Fprintf(w, "  %-28s %8.1f GFLOP/s   kvgpt matmul = %5.1f%% of it\n", ref.Name, ref.GFLOPS, ref.MatmulPct)
+			fmt.Fprintf(w, "  %-40s %8.1f GFLOP/s   kvgpt matmul = %5.1f%% of it\n", ref.Name, ref.GFLOPS, ref.MatmulPct)
 		}
 		if len(b.Ops) > 0 {
 			fmt.Fprintln(w)

@@ -165,11 +165,15 @@ func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []b
 	p := bench.PeakShape
 	if name == "cpu" {
 		if bench.HaveDirectCBLAS {
-			d, err := bench.TimeDirectSgemm(p.N, p.OC, p.C, t)
+			threads := 0 // as many as the backend has
+			if c, ok := be.(interface{ Threads() int }); ok {
+				threads = c.Threads()
+			}
+			d, err := bench.TimeDirectSgemm(p.N, p.OC, p.C, threads, t)
 			if err != nil {
 				return br, err
 			}
-			br.References = append(br.References, bench.NewReference("cblas_sgemm (direct, from C)", bench.GFLOPS(2*float64(p.N*p.C*p.OC), d), br.Peak))
+			br.References = append(br.References, bench.NewReference(fmt.Sprintf("cblas_sgemm (direct, from C, %d threads)", threads), bench.GFLOPS(2*float64(p.N*p.C*p.OC), d), br.Peak))
 		}
 		d := bench.TimeSgemm(gonum.Implementation{}, p.N, p.OC, p.C, t)
 		br.References = append(br.References, bench.NewReference("gonum Sgemm (pure Go)", bench.GFLOPS(2*float64(p.N*p.C*p.OC), d), br.Peak))
