@@ -1,9 +1,9 @@
 # kvgpt — make test runs exactly what CI runs (after .ci/run installs the system packages).
 GO ?= go
 
-.PHONY: test fmtcheck vet gotest darwincheck crossbuild bench
+.PHONY: test fmtcheck vet gotest darwincheck crossbuild blastest bench
 
-test: fmtcheck vet darwincheck crossbuild gotest
+test: fmtcheck vet darwincheck crossbuild gotest blastest
 
 fmtcheck:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -26,6 +26,18 @@ darwincheck:
 crossbuild:
 	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) build ./...
 	CGO_ENABLED=0 $(GO) build ./...
+
+# blastest checks the BLAS builds: the OpenBLAS build (-tags openblas) runs cpublas against gonum,
+# the backend conformance suite and bench on OpenBLAS, and `kvgpt bench` on a tiny configuration;
+# the Accelerate build (-tags accelerate) is type-checked as darwin/arm64 sees it. Without
+# libopenblas-dev the OpenBLAS part is skipped with a message, except in CI (CI set), where it fails.
+blastest:
+	$(GO) run ./cmd/darwincheck -test -tags accelerate ./cpublas ./bench ./cmd/kvgpt
+	@if printf '#include <cblas.h>\nint main(void){return 0;}\n' | $${CC:-cc} -x c - -lopenblas -o /dev/null 2>/dev/null; then \
+		$(GO) test -count=1 -tags openblas ./cpublas ./bench && \
+		$(GO) test -count=1 -tags openblas -run 'Bench' ./cmd/kvgpt; \
+	elif [ -n "$$CI" ]; then echo "blastest: libopenblas-dev is missing (.ci/run installs it)"; exit 1; \
+	else echo "blastest: OpenBLAS build skipped: no libopenblas-dev (apt-get install libopenblas-dev)"; fi
 
 # bench runs the testing.B benchmarks of bench/ — every op of a training step, whole training steps
 # of the presets, raw Sgemm — BENCH_COUNT times into BENCH_OUT, a file for benchstat
