@@ -66,22 +66,17 @@ type elementwiseJob struct {
 	x, y, z []float32
 }
 
-const invSqrt2 = 0.70710678118654752440   // 1/√2
-const invSqrt2Pi = 0.39894228040143267794 // 1/√(2π)
-
 func (j *elementwiseJob) run(lo, hi int) {
 	switch j.op {
 	case geluForward:
 		out, in := j.x[lo:hi], j.y[lo:hi]
 		for i, x := range in {
-			cdf, _ := normalCDF(x)
-			out[i] = x * cdf
+			out[i] = x * geluLookup(geluCDF, x)
 		}
 	case geluBackward:
 		din, dout, in := j.x[lo:hi], j.y[lo:hi], j.z[lo:hi]
 		for i, x := range in {
-			cdf, pdf := normalCDF(x) // GELU'(x) = Φ(x) + x·φ(x)
-			din[i] += dout[i] * (cdf + x*pdf)
+			din[i] += dout[i] * geluLookup(geluGrad, x) // GELU'(x) = Φ(x) + x·φ(x)
 		}
 	case residualForward:
 		out, a, b := j.x[lo:hi], j.y[lo:hi], j.z[lo:hi]
