@@ -169,7 +169,9 @@ def main(argv):
         {"params": [p for p in params if p.dim() >= 2], "weight_decay": wd},
         {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
     ]
-    opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
+    # foreach: one multi-tensor update instead of a Python loop over the parameters (PyTorch's
+    # fastest CPU AdamW in 1.13; later versions pick it by default).
+    opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.95), eps=1e-8, foreach=True)
 
     B, T, V = cfg["batch_size"], cfg["block_size"], cfg["vocab_size"]
     g = torch.Generator().manual_seed(a.seed)
