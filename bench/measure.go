@@ -18,8 +18,8 @@ type Timing struct {
 	Rounds int
 }
 
-// DefaultTiming is what `kvgpt bench` uses per op: 3 rounds of about 100 ms.
-var DefaultTiming = Timing{MinTime: 300 * time.Millisecond, Rounds: 3}
+// DefaultTiming is what `kvgpt bench` uses per op: 3 rounds of about 50 ms.
+var DefaultTiming = Timing{MinTime: 150 * time.Millisecond, Rounds: 3}
 
 // measure returns the time per call of loop, which runs the measured function reps times and
 // returns the wall time it took.

@@ -39,9 +39,10 @@ func FindTorchPython(ctx context.Context) (string, error) {
 	return "", ErrNoTorch
 }
 
-// TorchResult is what bench/torch_train.py measured.
+// TorchResult is what bench/torch_train.py measured for one query mode.
 type TorchResult struct {
 	Torch        string  `json:"torch"`   // torch version
+	Mode         string  `json:"mode"`    // baseline or identity
 	Threads      int     `json:"threads"` // torch.get_num_threads()
 	Params       int     `json:"params"`
 	Steps        int     `json:"steps"`
@@ -49,21 +50,27 @@ type TorchResult struct {
 	TokensPerSec float64 `json:"tokens_per_sec"` // of the median step
 }
 
-// RunTorch trains preset p in mode m for steps timed steps (after one warm-up step) with PyTorch on
-// threads threads, running TorchScript with python, and returns what it measured. The script gets
-// every field of the configuration, so it trains exactly kvgpt's shape.
-func RunTorch(ctx context.Context, python string, p Preset, m gpt.QueryMode, threads, steps int) (TorchResult, error) {
+// RunTorch trains preset p in each of modes for steps timed steps (after one warm-up step) with
+// PyTorch on threads threads, running TorchScript with python (one process, torch imported once),
+// and returns what it measured, in the order of modes. The script gets every field of the
+// configuration, so it trains exactly kvgpt's shape; a parameter count that differs from kvgpt's
+// is an error.
+func RunTorch(ctx context.Context, python string, p Preset, modes []gpt.QueryMode, threads, steps int) ([]TorchResult, error) {
 	dir, err := os.MkdirTemp("", "kvgpt-torch-")
 	if err != nil {
-		return TorchResult{}, err
+		return nil, err
 	}
 	defer os.RemoveAll(dir)
 	script := filepath.Join(dir, "torch_train.py")
 	if err := os.WriteFile(script, TorchScript, 0o644); err != nil {
-		return TorchResult{}, err
+		return nil, err
 	}
-	c := p.With(m)
-	args := []string{script, "--mode", string(m),
+	c := p.Config
+	ms := make([]string, len(modes))
+	for i, m := range modes {
+		ms[i] = string(m)
+	}
+	args := []string{script, "--mode", strings.Join(ms, ","),
 		"--n-layer", strconv.Itoa(c.NLayer), "--n-head", strconv.Itoa(c.NHead), "--n-embd", strconv.Itoa(c.NEmbd),
 		"--block-size", strconv.Itoa(c.BlockSize), "--batch-size", strconv.Itoa(p.Batch),
 		"--mlp-hidden", strconv.Itoa(c.Hidden()), "--vocab-size", strconv.Itoa(c.VocabSize),
@@ -72,15 +79,25 @@ func RunTorch(ctx context.Context, python string, p Preset, m gpt.QueryMode, thr
 	cmd := exec.CommandContext(ctx, python, args...)
 	cmd.Stdout, cmd.Stderr = &out, &stderr
 	if err := cmd.Run(); err != nil {
-		return TorchResult{}, fmt.Errorf("bench: %s %s: %w: %s", python, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("bench: %s %s: %w: %s", python, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
-	var r TorchResult
-	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
-		return TorchResult{}, fmt.Errorf("bench: torch_train.py printed %q: %w", out.String(), err)
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != len(modes) {
+		return nil, fmt.Errorf("bench: torch_train.py printed %d lines for %d modes: %q", len(lines), len(modes), out.String())
 	}
-	if r.Params != c.NumParams() {
-		return TorchResult{}, fmt.Errorf("bench: torch_train.py built %d parameters, kvgpt's %s %s model has %d: the scripts disagree on the model",
-			r.Params, p.Name, m, c.NumParams())
+	res := make([]TorchResult, len(modes))
+	for i, line := range lines {
+		r := &res[i]
+		if err := json.Unmarshal([]byte(line), r); err != nil {
+			return nil, fmt.Errorf("bench: torch_train.py printed %q: %w", line, err)
+		}
+		if r.Mode != string(modes[i]) {
+			return nil, fmt.Errorf("bench: torch_train.py trained mode %q, asked for %q", r.Mode, modes[i])
+		}
+		if want := p.With(modes[i]).NumParams(); r.Params != want {
+			return nil, fmt.Errorf("bench: torch_train.py built %d parameters, kvgpt's %s %s model has %d: the two disagree on the model",
+				r.Params, p.Name, modes[i], want)
+		}
 	}
-	return r, nil
+	return res, nil
 }

@@ -26,15 +26,18 @@ func torchPython(t *testing.T) string {
 func TestTorchScriptTrainsTheSameModel(t *testing.T) {
 	py := torchPython(t)
 	p := Preset{"test", gpt.Config{NLayer: 2, NHead: 2, NEmbd: 16, BlockSize: 16, VocabSize: 256, MLPHidden: 72}, 2}
-	for _, m := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
-		t.Run("L=2/C=16/T=16/H=72/mode="+string(m), func(t *testing.T) {
-			r, err := RunTorch(context.Background(), py, p, m, 1, 2)
-			require.NoError(t, err) // includes: the parameter count equals gpt.Config.NumParams
-			require.Equal(t, p.With(m).NumParams(), r.Params)
-			require.Equal(t, 1, r.Threads)
-			require.Equal(t, 2, r.Steps)
-			require.Greater(t, r.TokensPerSec, 0.0)
-			require.InDelta(t, 32/r.Seconds, r.TokensPerSec, 1e-6*r.TokensPerSec)
-		})
+	modes := []gpt.QueryMode{gpt.Baseline, gpt.Identity}
+	res, err := RunTorch(context.Background(), py, p, modes, 1, 2)
+	require.NoError(t, err) // includes: each parameter count equals gpt.Config.NumParams
+	require.Len(t, res, 2)
+	for i, r := range res {
+		require.Equal(t, string(modes[i]), r.Mode)
+		require.Equal(t, p.With(modes[i]).NumParams(), r.Params)
+		require.Equal(t, 1, r.Threads)
+		require.Equal(t, 2, r.Steps)
+		require.Greater(t, r.TokensPerSec, 0.0)
+		require.InDelta(t, 32/r.Seconds, r.TokensPerSec, 1e-6*r.TokensPerSec)
 	}
+	require.Less(t, res[1].Params, res[0].Params, "the query-free model has L·C² fewer parameters")
+	require.Equal(t, 2*16*16, res[0].Params-res[1].Params)
 }

@@ -202,8 +202,10 @@ func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []b
 	if c, ok := be.(interface{ Threads() int }); ok {
 		threads = c.Threads()
 	}
+	modes := []gpt.QueryMode{gpt.Baseline, gpt.Identity}
 	for _, pr := range presets {
-		for _, m := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
+		steps := 0
+		for _, m := range modes {
 			if err := ctx.Err(); err != nil {
 				return br, err
 			}
@@ -212,18 +214,22 @@ func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []b
 			if err != nil {
 				return br, err
 			}
-			tr := bench.TrainResult{StepResult: r}
-			if python != "" && name == "cpu" {
-				say("training %s %s with PyTorch", pr.Name, m)
-				tor, err := bench.RunTorch(ctx, python, pr, m, threads, r.Steps)
-				if err != nil {
-					tr.PyTorchError = err.Error()
-				} else {
-					tr.PyTorch = &tor
-					tr.Ratio = r.TokensPerSec / tor.TokensPerSec
-				}
+			br.Training = append(br.Training, bench.TrainResult{StepResult: r})
+			steps = max(steps, r.Steps)
+		}
+		if python == "" || name != "cpu" {
+			continue
+		}
+		say("training %s with PyTorch (%d threads)", pr.Name, threads)
+		tor, err := bench.RunTorch(ctx, python, pr, modes, threads, steps)
+		for i := range modes {
+			tr := &br.Training[len(br.Training)-len(modes)+i]
+			if err != nil {
+				tr.PyTorchError = err.Error()
+				continue
 			}
-			br.Training = append(br.Training, tr)
+			tr.PyTorch = &tor[i]
+			tr.Ratio = tr.TokensPerSec / tor[i].TokensPerSec
 		}
 	}
 	return br, nil

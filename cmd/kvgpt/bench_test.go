@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -87,4 +88,30 @@ func TestBenchMetalUnavailableHere(t *testing.T) {
 	code, _, stderr := runCLI("bench", "--backend", "metal", "--pytorch", "off")
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "kvgpt bench: metal: ")
+}
+
+func TestBenchWithPyTorch(t *testing.T) {
+	if _, err := bench.FindTorchPython(context.Background()); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI is set but %v", err)
+		}
+		t.Skip(err)
+	}
+	out := filepath.Join(t.TempDir(), "bench.json")
+	code, stdout, stderr := runCLI("bench", "--backend", "cpu", "--ops", "none", "--presets", "tiny",
+		"--step-time", "0", "--min-steps", "1", "--pytorch", "on", "--threads", "1", "--json", out)
+	require.Equal(t, 0, code, stderr)
+	require.Regexp(t, `(?m)^tiny +baseline +16×64 +119104 +\S+ +\d+ +\d+\.\d% +\d+ +\d+\.\d\d×$`, stdout)
+	require.Regexp(t, `(?m)^tiny +identity +16×64 +110912 +\S+ +\d+ +\d+\.\d% +\d+ +\d+\.\d\d×$`, stdout)
+	raw, err := os.ReadFile(out)
+	require.NoError(t, err)
+	var rep bench.Report
+	require.NoError(t, json.Unmarshal(raw, &rep))
+	for _, tr := range rep.Backends[0].Training {
+		require.NotNil(t, tr.PyTorch, tr.PyTorchError)
+		require.Equal(t, tr.Mode, tr.PyTorch.Mode)
+		require.Equal(t, 1, tr.PyTorch.Threads)
+		require.Equal(t, tr.Params, tr.PyTorch.Params)
+		require.InDelta(t, tr.TokensPerSec/tr.PyTorch.TokensPerSec, tr.Ratio, 1e-9)
+	}
 }
