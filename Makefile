@@ -16,11 +16,15 @@ gotest:
 	$(GO) test -count=1 ./...
 	@# go test hides the logs of passing packages: show the conformance suite's case count.
 	@$(GO) test -count=1 -run '^TestConformance$$' -v ./nn/ | grep -o 'nntest: .*'
+	@# ... and how many of the shader kernels the harness ran (TestMain fails a full run that misses one).
+	@$(GO) test -count=1 -run '^TestConformance$$' -v ./shaders/ | grep -o 'shaders: ran .*'
 
 # darwincheck type-checks every package, with its tests, as the darwin/arm64 cgo build sees it: the
 # Metal backend (metal/, darwin && cgo only) is compiled on a Mac only, so this is its compiler here.
+# The second run covers the Accelerate build of the CPU backend (cpublas, -tags accelerate).
 darwincheck:
 	$(GO) run ./cmd/darwincheck -test ./...
+	$(GO) run ./cmd/darwincheck -test -tags accelerate ./...
 
 # crossbuild builds what runs where cgo is off: macOS without cgo, and this platform without cgo.
 crossbuild:

@@ -101,6 +101,12 @@ func TestTorchParity(t *testing.T) {
 			require.NoError(t, err)
 			logits := m.Logits()
 			require.NoError(t, m.Backward())
+			grads := map[string][]float32{}
+			for _, p := range m.GradTensors() {
+				grads[p.Name], err = m.Grad(p.Name)
+				require.NoError(t, err)
+				in["adamw.grad/"+p.Name] = stTensor{shape: p.Shape, f32: grads[p.Name]}
+			}
 
 			dir := t.TempDir()
 			inPath, outPath := filepath.Join(dir, "in.safetensors"), filepath.Join(dir, "out.safetensors")
@@ -109,6 +115,9 @@ func TestTorchParity(t *testing.T) {
 				"block_size": strconv.Itoa(cfg.BlockSize), "vocab_size": strconv.Itoa(cfg.VocabSize),
 				"mlp_hidden": strconv.Itoa(cfg.MLPHidden), "query_mode": string(cfg.QueryMode),
 				"attn_scale": strconv.FormatFloat(cfg.AttnScale, 'g', -1, 64), // 0: the script's own default
+			}
+			for k, v := range adamwMeta {
+				meta["adamw_"+k] = v
 			}
 			require.NoError(t, writeSafetensors(inPath, in, meta))
 			cmd := exec.Command(py, filepath.Join("testdata", "torch_parity.py"), inPath, outPath)
@@ -129,12 +138,73 @@ func TestTorchParity(t *testing.T) {
 				compare("loss", []float32{loss}, "loss")
 				compare("logits", logits, "logits")
 				for _, p := range m.GradTensors() {
-					g, err := m.Grad(p.Name)
-					require.NoError(t, err)
-					compare("grad "+p.Name, g, "grad/"+p.Name)
+					compare("grad "+p.Name, grads[p.Name], "grad/"+p.Name)
 				}
 			}
+			adamwParity(t, be, m, grads, ref)
 		})
+	}
+}
+
+// adamwMeta are the optimizer settings of the AdamW parity check, as the script reads them.
+var adamwMeta = map[string]string{"lr": "0.01", "beta1": "0.9", "beta2": "0.95", "eps": "1e-08", "wd": "0.1", "clip": "1", "steps": "3"}
+
+// adamwParity runs the backend's GradNorm and AdamW ops on the model's parameters — steps of
+// AdamW on the gradients grads clipped to norm 1, weight decay on matrices only — and compares
+// each parameter's update with torch.optim.AdamW's (ref "float64/adamw/<name>", computed from the
+// same gradients).
+func adamwParity(t *testing.T, be nn.Backend, m *gpt.Model, grads map[string][]float32, ref map[string][]float64) {
+	t.Helper()
+	h := nn.AdamWParams{LR: 0.01, Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1}
+	steps, _ := strconv.Atoi(adamwMeta["steps"])
+	params, gradTs := m.ParamTensors(), m.GradTensors()
+	before := map[string][]float32{}
+	type state struct{ m, v, decay nn.View }
+	st := make([]state, len(params))
+	for i, p := range params {
+		before[p.Name], _ = m.Param(p.Name)
+		st[i] = state{be.Alloc(p.Len()), be.Alloc(p.Len()), be.Alloc(p.Len())}
+		if len(p.Shape) >= 2 {
+			ones := make([]float32, p.Len())
+			for j := range ones {
+				ones[j] = 1
+			}
+			be.Upload(st[i].decay, ones)
+		}
+	}
+	// The global gradient norm from the GradNorm op, per tensor, combined.
+	var sq float64
+	norm, host := be.Alloc(1), make([]float32, 1)
+	for _, g := range gradTs {
+		be.GradNorm(norm, g.View, g.Len())
+		be.Download(host, norm)
+		sq += float64(host[0]) * float64(host[0])
+	}
+	total := math.Sqrt(sq)
+	h.GradScale = float32(min(1, 1/(total+1e-6))) // as torch.nn.utils.clip_grad_norm_
+	require.Less(t, h.GradScale, float32(1), "the check should exercise clipping (norm %.3g)", total)
+	for step := 1; step <= steps; step++ {
+		h.Step = step
+		for i, p := range params {
+			be.AdamW(p.View, st[i].m, st[i].v, gradTs[i].View, st[i].decay, p.Len(), h)
+		}
+	}
+	require.NoError(t, be.Sync())
+	for _, p := range params {
+		after, err := m.Param(p.Name)
+		require.NoError(t, err)
+		want, ok := ref["float64/adamw/"+p.Name]
+		require.True(t, ok, "torch output lacks float64/adamw/%s", p.Name)
+		// Compare the updates, which are small next to the weights.
+		got, wantUpd := make([]float32, len(after)), make([]float64, len(after))
+		for i := range after {
+			got[i] = after[i] - before[p.Name][i]
+			wantUpd[i] = want[i] - float64(before[p.Name][i])
+		}
+		rel, at := relErr(got, wantUpd)
+		require.LessOrEqual(t, rel, parityTol, "AdamW update of %s after %d steps vs torch.optim.AdamW: relative error %.3g at [%d] (kvgpt %.9g, torch %.9g)",
+			p.Name, steps, rel, at, got[at], wantUpd[at])
+		t.Logf("%-40s AdamW update vs torch: relative error %.2g", p.Name, rel)
 	}
 }
 

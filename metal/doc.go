@@ -27,6 +27,19 @@
 // MatmulForwardMPS runs the same product through Apple's MPSMatrixMultiplication: the reference
 // that kvgpt's own matmul kernel is measured against in bench (see MPSReference).
 //
+// # darwinkit v0.5.0 traps (the type-check cannot see these)
+//
+//   - objc.Call returns a zero value, silently, when the receiver does not implement the selector,
+//     and panics on a nil receiver: every object Metal may fail to create is checked with IsNil.
+//   - Ownership follows Cocoa's rules: new…/alloc/copy results (device, queue, library, function,
+//     pipeline, buffer) are owned and released; commandBuffer, computeCommandEncoder…, NSStrings
+//     made from Go strings, NSErrors and darwinkit's New…/…With… convenience constructors are
+//     autoreleased, so the command buffer and encoder kept across calls are retained.
+//   - setBuffer:offset:atIndex: is SetBufferOffsetAtIndex_ (with the underscore; the name without it
+//     is setBufferOffset:atIndex:), and ComputeCommandEncoderObject does not embed the base
+//     protocol, so endEncoding goes through metal.CommandEncoderObject{Object: enc.Object}.
+//   - …Error methods take the NSError out-pointer as unsafe.Pointer(&e), e a foundation.Error.
+//
 // # Verification without a Mac
 //
 // Nobody builds this package on a Mac in CI. On Linux, `make test` type-checks it, with its

@@ -37,7 +37,7 @@ func compile(dev metal.DeviceObject, source string) (*library, error) {
 	var nsErr foundation.Error
 	lib := dev.NewLibraryWithSourceOptionsError(source, opts, unsafe.Pointer(&nsErr)) // owned (+1)
 	if lib.IsNil() {
-		return nil, fmt.Errorf("metal: compiling the kernels of package shaders: %v", nsError(nsErr))
+		return nil, fmt.Errorf("metal: compiling the kernels of package shaders: %w", nsErrorOrUnknown(nsErr))
 	}
 	// On success nsErr may still hold the compiler's warnings; they are not errors.
 	l := &library{lib: lib, names: map[string]bool{}, pipelines: map[string]*pipeline{}}
@@ -75,7 +75,7 @@ func (l *library) pipeline(dev metal.DeviceObject, kernel string) (*pipeline, er
 	var nsErr foundation.Error
 	pso := dev.NewComputePipelineStateWithFunctionError(fn, unsafe.Pointer(&nsErr)) // owned (+1)
 	if pso.IsNil() {
-		return nil, fmt.Errorf("metal: building the pipeline of kernel %s: %v", kernel, nsError(nsErr))
+		return nil, fmt.Errorf("metal: building the pipeline of kernel %s: %w", kernel, nsErrorOrUnknown(nsErr))
 	}
 	p := &pipeline{
 		pso:        pso,

@@ -147,11 +147,7 @@ func commandBufferError(cb metal.CommandBufferObject) error {
 	case metal.CommandBufferStatusCompleted:
 		return nil
 	case metal.CommandBufferStatusError:
-		err := nsError(cb.Error())
-		if err == nil {
-			err = errors.New("no error description")
-		}
-		return fmt.Errorf("metal: a command buffer failed on the GPU: %w", err)
+		return fmt.Errorf("metal: a command buffer failed on the GPU: %w", nsErrorOrUnknown(cb.Error()))
 	default:
 		return fmt.Errorf("metal: a command buffer ended in status %d instead of completed", st)
 	}
@@ -164,6 +160,15 @@ func nsError(e foundation.Error) error {
 		return nil
 	}
 	return fmt.Errorf("%s (%s error %d)", e.LocalizedDescription(), e.Domain(), e.Code())
+}
+
+// nsErrorOrUnknown is nsError for a call that failed: a missing NSError becomes an error that
+// says so rather than nil.
+func nsErrorOrUnknown(e foundation.Error) error {
+	if err := nsError(e); err != nil {
+		return err
+	}
+	return errors.New("Metal gave no error description")
 }
 
 // release ends and releases what the stream holds, after waiting for the GPU. Call it inside a pool.

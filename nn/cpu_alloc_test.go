@@ -22,7 +22,7 @@ func batch(B, T, V int) (tokens, targets []int32) {
 }
 
 // TestStepDoesNotAllocate proves that a whole training step — embedding, LayerNorm, matmuls
-// larger than one 64×64 tile, attention, GELU, residuals, cross-entropy, gradient norm and AdamW —
+// larger than one 64×128 tile, attention, GELU, residuals, cross-entropy, gradient norm and AdamW —
 // allocates nothing on the CPU backend once its buffers exist, in both attention modes. (With
 // WholeGemm, gonum's own parallel Sgemm allocates; that mode is for a cgo BLAS.)
 func TestStepDoesNotAllocate(t *testing.T) {

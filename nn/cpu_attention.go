@@ -13,7 +13,7 @@ import (
 //
 //	out (B, T, C), att (B, NH, T, T), q, k, v (B·T rows of C)
 func (c *CPU) AttentionForward(out, att View, q, k, v Strided, B, T, C, NH int, scale float32) {
-	j := c.attentionArgs(B, T, C, NH, scale, q, k, v, "nn: AttentionForward")
+	j := c.attentionArgs(B, T, C, NH, scale, q, k, v)
 	j.out = c.need(out, B*T*C, "nn: AttentionForward out too short")
 	j.att = c.need(att, B*NH*T*T, "nn: AttentionForward att too short")
 	j.backward = false
@@ -25,7 +25,7 @@ func (c *CPU) AttentionForward(out, att View, q, k, v Strided, B, T, C, NH int, 
 //
 //	dq, dk, dv (B·T rows of C), datt (B, NH, T, T), dout (B, T, C), att (B, NH, T, T)
 func (c *CPU) AttentionBackward(dq, dk, dv Strided, datt View, dout, att View, q, k, v Strided, B, T, C, NH int, scale float32) {
-	j := c.attentionArgs(B, T, C, NH, scale, q, k, v, "nn: AttentionBackward")
+	j := c.attentionArgs(B, T, C, NH, scale, q, k, v)
 	j.dq, j.dqs = c.strided(dq, B*T, C, "nn: AttentionBackward dq too short")
 	j.dk, j.dks = c.strided(dk, B*T, C, "nn: AttentionBackward dk too short")
 	j.dv, j.dvs = c.strided(dv, B*T, C, "nn: AttentionBackward dv too short")
@@ -37,7 +37,7 @@ func (c *CPU) AttentionBackward(dq, dk, dv Strided, datt View, dout, att View, q
 	*j = attentionJob{}
 }
 
-func (c *CPU) attentionArgs(B, T, C, NH int, scale float32, q, k, v Strided, op string) *attentionJob {
+func (c *CPU) attentionArgs(B, T, C, NH int, scale float32, q, k, v Strided) *attentionJob {
 	checkSizes("nn: Attention negative size", B, T, C)
 	if NH <= 0 || C%NH != 0 {
 		panic("nn: Attention C is not a multiple of NH")
@@ -74,9 +74,12 @@ func (j *attentionJob) run(lo, hi int) {
 	}
 }
 
+// attTile bounds every dimension of the products attention makes (see gemmTiled).
+const attTile = 64
+
 // attBlock is the number of query rows handled together: block rows t0…t0+attBlock−1 attend to
 // keys 0…t0+attBlock−1 only, so the products of a block skip the masked keys beyond it.
-const attBlock = gemmTile
+const attBlock = attTile
 
 // head returns rows t0 … t0+n−1 of batch b, columns of head h, of the strided matrix data as an
 // n×dh matrix.
@@ -144,7 +147,7 @@ func (j *attentionJob) backwardHead(b, h int) {
 	}
 }
 
-// gemmTiled computes c = alpha·op(a)·op(b) + beta·c as products no larger than gemmTile in any
+// gemmTiled computes c = alpha·op(a)·op(b) + beta·c as products no larger than attTile in any
 // dimension (the inner one summed over with beta = 1 after the first piece). Attention calls it
 // from every worker at once: pieces this small run serially and without allocating in gonum, and
 // on the calling thread in OpenBLAS, so the workers never contend for a BLAS's own threads.
@@ -153,14 +156,14 @@ func gemmTiled(tA, tB blas.Transpose, alpha float32, a, b blas32.General, beta f
 	if tA != blas.NoTrans {
 		k = a.Rows
 	}
-	for i0 := 0; i0 < c.Rows; i0 += gemmTile {
-		mi := min(gemmTile, c.Rows-i0)
-		for j0 := 0; j0 < c.Cols; j0 += gemmTile {
-			nj := min(gemmTile, c.Cols-j0)
+	for i0 := 0; i0 < c.Rows; i0 += attTile {
+		mi := min(attTile, c.Rows-i0)
+		for j0 := 0; j0 < c.Cols; j0 += attTile {
+			nj := min(attTile, c.Cols-j0)
 			ct := sub(c.Data, c.Stride, i0, j0, mi, nj)
 			bt := beta
-			for p0 := 0; p0 < k; p0 += gemmTile {
-				kp := min(gemmTile, k-p0)
+			for p0 := 0; p0 < k; p0 += attTile {
+				kp := min(attTile, k-p0)
 				var at, btile blas32.General
 				if tA == blas.NoTrans {
 					at = sub(a.Data, a.Stride, i0, p0, mi, kp)

@@ -5,9 +5,16 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 )
 
-// gemmTile is the side of the output tiles a matrix product is cut into. gonum's Sgemm runs a
-// product serially (without allocating) when its output has fewer than 4 blocks of 64×64.
-const gemmTile = 64
+// A matrix product is cut into output tiles of gemmTileM rows and gemmTileN columns. gonum's
+// Sgemm runs a product serially (without allocating) when its output has fewer than 4 blocks of
+// 64×64; a 64×128 tile has 2. The wider rows give gonum's axpy-based kernels (the two backward
+// products) longer vectors: about 20% faster than 64×64 tiles in a quick, noisy measurement at
+// BT=2048, C=384, OC=1536. Tiles do not change the order in which any output element is summed,
+// so results are the same for every tile shape and thread count.
+const (
+	gemmTileM = 64
+	gemmTileN = 128
+)
 
 // MatmulForward: out = in·wᵀ (an nn.Linear without bias).
 //
@@ -39,7 +46,7 @@ func (c *CPU) MatmulBackward(din, dw View, dout, in, w View, N, C, OC int) {
 
 // gemm computes the m×n matrix cm = op(a)·op(b) + beta·cm with inner size k, either as one
 // blas32.Gemm call (c.WholeGemm), as one block of rows per worker (c.SplitGemm) or as
-// gemmTile×gemmTile output tiles spread over the workers.
+// gemmTileM×gemmTileN output tiles spread over the workers.
 func (c *CPU) gemm(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, cm []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
@@ -54,9 +61,9 @@ func (c *CPU) gemm(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b [
 		j.tileM, j.tileN, j.tilesN = (m+c.threads-1)/c.threads, n, 1
 		c.pool.run(j, (m+j.tileM-1)/j.tileM, 1)
 	default:
-		j.tileM, j.tileN = gemmTile, gemmTile
-		j.tilesN = (n + gemmTile - 1) / gemmTile
-		tiles := (m + gemmTile - 1) / gemmTile * j.tilesN
+		j.tileM, j.tileN = gemmTileM, gemmTileN
+		j.tilesN = (n + gemmTileN - 1) / gemmTileN
+		tiles := (m + gemmTileM - 1) / gemmTileM * j.tilesN
 		c.pool.run(j, tiles, 1)
 	}
 	*j = matmulJob{} // drop the references to the caller's buffers

@@ -18,7 +18,7 @@ func newCPU(threads int, wholeGemm bool) func(t *testing.T) nn.Backend {
 	}
 }
 
-// TestConformance runs the shared suite on the CPU backend with all cores and 64×64 gemm tiles.
+// TestConformance runs the shared suite on the CPU backend with all cores and gemm tiles.
 func TestConformance(t *testing.T) {
 	nntest.Run(t, newCPU(0, false))
 }

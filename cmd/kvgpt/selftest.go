@@ -78,6 +78,7 @@ type selftestOptions struct {
 type selftestRow struct {
 	op, shape, mode string
 	maxErr          float64 // largest |got − want| (op cases) or relative loss difference (training)
+	cpuErr          float64 // the CPU backend's largest |got − want| on the same case; NaN for training rows
 	pass            bool
 	detail          string // the worst output, or why the row failed
 }
@@ -92,7 +93,12 @@ func selftest(be, cpu nn.Backend, o selftestOptions) ([]selftestRow, error) {
 		}
 		n++
 		r := c.Run(be, nntest.Options{TolScale: o.tolScale})
-		row := selftestRow{op: c.Op, shape: c.Shape, mode: c.Mode, maxErr: r.MaxDiff(), pass: r.Pass()}
+		rc := c.Run(cpu, nntest.Options{})
+		cpuErr := rc.MaxDiff()
+		if rc.Err != nil {
+			cpuErr = math.NaN()
+		}
+		row := selftestRow{op: c.Op, shape: c.Shape, mode: c.Mode, maxErr: r.MaxDiff(), cpuErr: cpuErr, pass: r.Pass()}
 		switch {
 		case r.Err != nil:
 			row.detail = r.Err.Error()
@@ -146,7 +152,7 @@ func trainCompare(be, cpu nn.Backend, mode gpt.QueryMode, steps int) []selftestR
 	cfg := selftestModel(mode)
 	shape := fmt.Sprintf("L=%d/NH=%d/C=%d/T=%d/B=4", cfg.NLayer, cfg.NHead, cfg.NEmbd, cfg.BlockSize)
 	fail := func(err error) []selftestRow {
-		return []selftestRow{{op: "train", shape: shape, mode: string(mode), maxErr: math.NaN(), detail: err.Error()}}
+		return []selftestRow{{op: "train", shape: shape, mode: string(mode), maxErr: math.NaN(), cpuErr: math.NaN(), detail: err.Error()}}
 	}
 	got, err := trainLosses(be, cfg, steps)
 	if err != nil {
@@ -160,7 +166,7 @@ func trainCompare(be, cpu nn.Backend, mode gpt.QueryMode, steps int) []selftestR
 	for i := range steps {
 		rel := math.Abs(got[i]-want[i]) / math.Abs(want[i])
 		rows[i] = selftestRow{
-			op: fmt.Sprintf("train step %d", i+1), shape: shape, mode: string(mode), maxErr: rel,
+			op: fmt.Sprintf("train step %d", i+1), shape: shape, mode: string(mode), maxErr: rel, cpuErr: math.NaN(),
 			pass:   rel <= selftestLossTol, // false for NaN
 			detail: fmt.Sprintf("loss %.6f, cpu %.6f (relative difference, tolerance %g)", got[i], want[i], selftestLossTol),
 		}
@@ -203,10 +209,12 @@ func trainLosses(be nn.Backend, cfg gpt.Config, steps int) (losses []float64, er
 }
 
 // printSelftest prints the table and, below it, the details of every failed row; it returns the
-// number of failed rows.
+// number of failed rows. "max error" is the largest |got − want| against nntest's float64
+// reference (for training rows: the relative difference of the loss from the CPU backend's), "cpu"
+// the CPU backend's own max error on the same case, for scale.
 func printSelftest(w io.Writer, rows []selftestRow) int {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "op\tshape\tmode\tmax error\tpass\t")
+	fmt.Fprintln(tw, "op\tshape\tmode\tmax error\tcpu\tpass\t")
 	failed := 0
 	for _, r := range rows {
 		verdict := "ok"
@@ -218,7 +226,11 @@ func printSelftest(w io.Writer, rows []selftestRow) int {
 		if mode == "" {
 			mode = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3g\t%s\t\n", r.op, r.shape, mode, r.maxErr, verdict)
+		cpuErr := "-"
+		if !math.IsNaN(r.cpuErr) {
+			cpuErr = fmt.Sprintf("%.3g", r.cpuErr)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.3g\t%s\t%s\t\n", r.op, r.shape, mode, r.maxErr, cpuErr, verdict)
 	}
 	tw.Flush()
 	if failed > 0 {

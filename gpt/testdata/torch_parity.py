@@ -15,6 +15,13 @@ and in float64, and writes to OUT, for each dtype D in (float32, float64):
     D/logits          (B, T, V)
     D/grad/<name>     the gradient of the loss for every parameter <name>
 
+When IN also holds gradients "adamw.grad/<name>" (kvgpt's own, so that both optimizers see the
+same input), it runs torch.optim.AdamW in float64 from the weights for adamw_steps steps, each on
+those gradients clipped by torch.nn.utils.clip_grad_norm_ to adamw_clip, with weight decay
+adamw_wd on tensors of rank ≥ 2 only, and writes the parameters afterwards as
+
+    float64/adamw/<name>
+
 It reads and writes safetensors itself, so it needs only torch (and numpy, which torch brings).
 """
 import json
@@ -151,8 +158,10 @@ def main():
     if len(sys.argv) != 3:
         sys.exit("usage: torch_parity.py IN.safetensors OUT.safetensors")
     tensors, meta = read_safetensors(sys.argv[1])
-    cfg = {k: (v if k == "query_mode" else (float(v) if k == "attn_scale" else int(v))) for k, v in meta.items()}
+    cfg = {k: (v if k == "query_mode" else (float(v) if k == "attn_scale" else int(v)))
+           for k, v in meta.items() if not k.startswith("adamw_")}
     idx, targets = tensors.pop("idx").long(), tensors.pop("targets").long()
+    adamw_grads = {k[len("adamw.grad/"):]: tensors.pop(k) for k in list(tensors) if k.startswith("adamw.grad/")}
     out = {}
     for dtype, label in ((torch.float32, "float32"), (torch.float64, "float64")):
         model = GPT(cfg).to(dtype)
@@ -165,7 +174,28 @@ def main():
         out[f"{label}/logits"] = logits.detach()
         for name, p in model.named_parameters():  # lm_head.weight is wte (tied): listed once
             out[f"{label}/grad/{name}"] = p.grad
+    if adamw_grads:
+        out.update(adamw(cfg, tensors, adamw_grads, {k[len("adamw_"):]: float(v) for k, v in meta.items() if k.startswith("adamw_")}))
     write_safetensors(sys.argv[2], out)
+
+
+def adamw(cfg, weights, grads, h):
+    model = GPT(cfg).to(torch.float64)
+    state = {k: v.to(torch.float64) for k, v in weights.items()}
+    state["lm_head.weight"] = state["transformer.wte.weight"]
+    model.load_state_dict(state, strict=True)
+    named = dict(model.named_parameters())
+    groups = [
+        {"params": [p for p in named.values() if p.dim() >= 2], "weight_decay": h["wd"]},
+        {"params": [p for p in named.values() if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    opt = torch.optim.AdamW(groups, lr=h["lr"], betas=(h["beta1"], h["beta2"]), eps=h["eps"])
+    for _ in range(int(h["steps"])):
+        for name, p in named.items():
+            p.grad = grads[name].to(torch.float64).clone()
+        torch.nn.utils.clip_grad_norm_(list(named.values()), h["clip"])
+        opt.step()
+    return {f"float64/adamw/{name}": p.detach() for name, p in named.items()}
 
 
 if __name__ == "__main__":
