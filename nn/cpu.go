@@ -10,7 +10,8 @@ import (
 // worker goroutines. Ops run synchronously; Sync only reports errors (there are none).
 //
 // Once its buffers exist, a CPU does not allocate: the per-op arguments live in the CPU value and
-// are handed to the workers by pointer.
+// are handed to the workers by pointer. Results do not depend on the number of threads: work is
+// split so that every sum runs in one fixed order (not so with WholeGemm, where the BLAS decides).
 type CPU struct {
 	// WholeGemm makes every matrix product a single blas32.Gemm call. Leave it false for gonum's
 	// pure-Go BLAS: the backend then cuts each product into 64×128 output tiles and runs them on
