@@ -1,7 +1,7 @@
 # kvgpt — make test runs exactly what CI runs (after .ci/run installs the system packages).
 GO ?= go
 
-.PHONY: test fmtcheck vet gotest
+.PHONY: test fmtcheck vet gotest train
 
 test: fmtcheck vet gotest
 
@@ -14,3 +14,11 @@ vet:
 
 gotest:
 	$(GO) test -count=1 ./...
+
+# train: the query-free model on the default corpus (Go standard library sources) on the CPU,
+# a few minutes on two cores, then a sample. The flags are kvgpt train's defaults.
+train:
+	$(GO) build -o kvgpt ./cmd/kvgpt
+	./kvgpt train --out out/train
+	@echo "--- sample (kvgpt sample --checkpoint out/train/ckpt.safetensors --prompt 'func ') ---"
+	./kvgpt sample --checkpoint out/train/ckpt.safetensors --prompt 'func ' --tokens 400

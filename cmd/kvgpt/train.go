@@ -42,11 +42,11 @@ type trainOptions struct {
 // < 3 nats/byte on the default corpus in a few minutes on two CPU cores.
 func defaultTrainOptions() trainOptions {
 	tc := gpt.DefaultTrainConfig()
-	tc.BatchSize, tc.Steps, tc.LR, tc.MinLR, tc.Warmup = 16, 600, 3e-3, 3e-4, 50
+	tc.BatchSize, tc.Steps, tc.LR, tc.MinLR, tc.Warmup = 16, 400, 3e-3, 3e-4, 30
 	tc.EvalEvery, tc.EvalBatches = 100, 8
 	return trainOptions{
 		vocab: "byte", mode: "identity", backend: "cpu", out: "out",
-		cfg:      gpt.Config{NLayer: 2, NHead: 4, NEmbd: 64, BlockSize: 64},
+		cfg:      gpt.Config{NLayer: 3, NHead: 4, NEmbd: 96, BlockSize: 128},
 		tc:       tc,
 		logEvery: 10, ckptEvery: 200, corpusBytes: gpt.DefaultCorpusBytes,
 	}
