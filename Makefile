@@ -14,6 +14,8 @@ vet:
 
 gotest:
 	$(GO) test -count=1 ./...
+	@# go test hides the logs of passing packages: show the conformance suite's case count.
+	@$(GO) test -count=1 -run '^TestConformance$$' -v ./nn/ | grep -o 'nntest: .*'
 
 # train: the query-free model on the default corpus (Go standard library sources) on the CPU,
 # a few minutes on two cores, then a sample. The flags are kvgpt train's defaults.

@@ -1,0 +1,93 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"testing"
+
+	"github.com/kvgpt/kvgpt/cpublas"
+	"github.com/kvgpt/kvgpt/gpt"
+	"github.com/kvgpt/kvgpt/nn"
+)
+
+// blasInfo is this test binary's BLAS, installed once by TestMain.
+var blasInfo cpublas.Info
+
+func TestMain(m *testing.M) {
+	blasInfo = cpublas.Use()
+	fmt.Fprintln(os.Stderr, "bench: BLAS", blasInfo)
+	os.Exit(m.Run())
+}
+
+// backends returns the backends this build can benchmark, by name.
+func backends(tb testing.TB) map[string]nn.Backend {
+	cpu := NewCPU(0, blasInfo)
+	tb.Cleanup(func() { cpu.Close() })
+	return map[string]nn.Backend{"cpu": cpu}
+}
+
+// benchShapes are the op shapes benchmarked: the small and medium presets in both modes.
+func benchShapes() []Shape {
+	var s []Shape
+	for _, name := range []string{"small", "medium"} {
+		p, _ := PresetByName(name)
+		s = append(s, p.Shape(gpt.Baseline), p.Shape(gpt.Identity))
+	}
+	return s
+}
+
+// BenchmarkOp times every op of a training step at the shapes of the small and medium presets,
+// with Sync after every call: BenchmarkOp/backend=cpu/op=matmul_forward/BT=2048/C=384/OC=1536.
+func BenchmarkOp(b *testing.B) {
+	for name, be := range backends(b) {
+		var ops []OpCase
+		for _, s := range benchShapes() {
+			ops = append(ops, Ops(s)...)
+		}
+		for _, op := range dedupe(ops) {
+			b.Run("backend="+name+"/"+op.Name(), func(b *testing.B) {
+				call := op.Setup(be)
+				for b.Loop() {
+					call()
+					if err := be.Sync(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				sec := b.Elapsed().Seconds() / float64(b.N)
+				if op.Compute() {
+					b.ReportMetric(op.FLOPs/sec/1e9, "GFLOP/s")
+				}
+				b.ReportMetric(op.Bytes/sec/1e9, "GB/s")
+			})
+		}
+	}
+}
+
+// BenchmarkTrainStep times whole training steps (forward, backward, gradient norm, AdamW, the loss
+// read back) of every preset in both modes: BenchmarkTrainStep/backend=cpu/preset=small/mode=identity.
+func BenchmarkTrainStep(b *testing.B) {
+	for name, be := range backends(b) {
+		for _, p := range Presets {
+			for _, m := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
+				b.Run(fmt.Sprintf("backend=%s/preset=%s/mode=%s", name, p.Name, m), func(b *testing.B) {
+					tr, err := NewTrainer(be, p.With(m), p.Batch)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if _, err := tr.Step(); err != nil { // warm-up
+						b.Fatal(err)
+					}
+					for b.Loop() {
+						if _, err := tr.Step(); err != nil { // Step syncs: it reads the loss
+							b.Fatal(err)
+						}
+					}
+					sec := b.Elapsed().Seconds() / float64(b.N)
+					tok := float64(tr.TokensPerStep())
+					b.ReportMetric(tok/sec, "tok/s")
+					b.ReportMetric(tok*FLOPsPerToken(p.With(m))/sec/1e9, "GFLOP/s")
+				})
+			}
+		}
+	}
+}

@@ -1,0 +1,7 @@
+//go:build cgo && openblas
+
+package bench
+
+// #cgo CFLAGS: -DKVGPT_OPENBLAS
+// #cgo LDFLAGS: -lopenblas
+import "C"

@@ -1,0 +1,221 @@
+#!/usr/bin/python3
+"""torch_train.py — PyTorch reference for kvgpt's training throughput.
+
+Trains the model kvgpt trains (nanoGPT-style, no biases, weight-only LayerNorm, exact GELU, tied
+embeddings, baseline or identity/query-free attention, N(0, 0.02) init with the two output
+projections at 0.02/sqrt(2L), AdamW (0.9, 0.95, eps 1e-8) with decay on rank >= 2 tensors,
+gradient clipping at 1.0) in float32 on the CPU, and prints one JSON object with the measured
+training tokens/s.
+
+    /usr/bin/python3 bench/torch_train.py --preset medium --mode identity --threads 2
+
+The presets mirror kvgpt's; any field can be overridden (kvgpt bench passes every field
+explicitly, so the two always train the same shape). The data is a byte file (--data) or, by
+default, uniform random bytes: throughput does not depend on the text.
+
+Run it with Debian's /usr/bin/python3 (python3-torch); a python3 without torch gets a clear error.
+"""
+
+import argparse
+import json
+import math
+import sys
+import time
+
+# Presets: the shapes `kvgpt bench` and `kvgpt train --preset` use (vocabulary: 256 bytes).
+PRESETS = {
+    "tiny": dict(n_layer=2, n_head=4, n_embd=64, block_size=64, batch_size=16),
+    "small": dict(n_layer=4, n_head=4, n_embd=128, block_size=128, batch_size=16),
+    "medium": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=8),
+}
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--preset", choices=sorted(PRESETS), default="small")
+    p.add_argument("--mode", choices=["baseline", "identity", "reduced"], default="baseline")
+    p.add_argument("--n-layer", type=int)
+    p.add_argument("--n-head", type=int)
+    p.add_argument("--n-embd", type=int)
+    p.add_argument("--block-size", type=int, help="sequence length T (and rows of wpe)")
+    p.add_argument("--batch-size", type=int, help="B, sequences per step")
+    p.add_argument("--mlp-hidden", type=int, default=0, help="MLP width; 0 means 4·n_embd")
+    p.add_argument("--vocab-size", type=int, default=256)
+    p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads; 0 keeps torch's default")
+    p.add_argument("--steps", type=int, default=10, help="timed optimizer steps")
+    p.add_argument("--warmup-steps", type=int, default=2, help="untimed steps first")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--weight-decay", type=float, default=-1, help="< 0: the mode's default (0.1 / 2^-5)")
+    p.add_argument("--data", help="a text file read as bytes; default: random bytes")
+    p.add_argument("--seed", type=int, default=1337)
+    a = p.parse_args(argv)
+    cfg = dict(PRESETS[a.preset])
+    for k in cfg:
+        v = getattr(a, k)
+        if v is not None:
+            cfg[k] = v
+    cfg["mode"] = "identity" if a.mode == "reduced" else a.mode
+    cfg["mlp_hidden"] = a.mlp_hidden or 4 * cfg["n_embd"]
+    cfg["vocab_size"] = a.vocab_size
+    for k in ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "vocab_size"):
+        if cfg[k] < 1:
+            p.error(f"--{k.replace('_', '-')} must be >= 1, got {cfg[k]}")
+    if cfg["n_embd"] % cfg["n_head"]:
+        p.error(f"n_embd {cfg['n_embd']} is not divisible by n_head {cfg['n_head']}")
+    if a.steps < 1 or a.warmup_steps < 0:
+        p.error("--steps must be >= 1 and --warmup-steps >= 0")
+    return a, cfg
+
+
+def build(torch, cfg):
+    nn, F = torch.nn, torch.nn.functional
+    C, NH, L, H = cfg["n_embd"], cfg["n_head"], cfg["n_layer"], cfg["mlp_hidden"]
+    dh = C // NH
+    identity = cfg["mode"] == "identity"
+    scale = 1 / math.sqrt(dh) / (2 if identity else 1)
+
+    class LayerNorm(nn.Module):
+        """LayerNorm with a weight and no bias (torch 1.13's nn.LayerNorm always has a bias)."""
+
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.ones(C))
+
+        def forward(self, x):
+            return F.layer_norm(x, (C,), self.weight, None, 1e-5)
+
+    class Attention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c_attn = nn.Linear(C, (2 if identity else 3) * C, bias=False)
+            self.c_proj = nn.Linear(C, C, bias=False)
+
+        def forward(self, u):  # u = LN1(x), (B, T, C)
+            B, T, _ = u.shape
+            if identity:  # W_Q = I: the query is u itself
+                k, v = self.c_attn(u).split(C, dim=2)
+                q = u
+            else:
+                q, k, v = self.c_attn(u).split(C, dim=2)
+            q, k, v = (t.view(B, T, NH, dh).transpose(1, 2) for t in (q, k, v))  # (B, NH, T, dh)
+            att = (q @ k.transpose(-2, -1)) * scale
+            att = att.masked_fill(self.mask[:T, :T], float("-inf")).softmax(dim=-1)
+            y = (att @ v).transpose(1, 2).reshape(B, T, C)
+            return self.c_proj(y)
+
+    class Block(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.ln_1, self.attn = LayerNorm(), Attention()
+            self.ln_2 = LayerNorm()
+            self.mlp = nn.Sequential()
+            self.mlp.c_fc = nn.Linear(C, H, bias=False)
+            self.mlp.gelu = nn.GELU()  # exact (erf)
+            self.mlp.c_proj = nn.Linear(H, C, bias=False)
+
+        def forward(self, x):
+            x = x + self.attn(self.ln_1(x))
+            return x + self.mlp(self.ln_2(x))
+
+    class GPT(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.transformer = nn.ModuleDict(dict(
+                wte=nn.Embedding(cfg["vocab_size"], C),
+                wpe=nn.Embedding(cfg["block_size"], C),
+                h=nn.ModuleList(Block() for _ in range(L)),
+                ln_f=LayerNorm(),
+            ))
+            self.lm_head = nn.Linear(C, cfg["vocab_size"], bias=False)
+            self.lm_head.weight = self.transformer.wte.weight  # tied
+            mask = torch.ones(cfg["block_size"], cfg["block_size"], dtype=torch.bool).triu(1)
+            for blk in self.transformer.h:
+                blk.attn.register_buffer("mask", mask, persistent=False)
+            for name, p in self.named_parameters():
+                if name.endswith("c_proj.weight"):
+                    nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * L))
+                elif p.dim() >= 2:
+                    nn.init.normal_(p, 0.0, 0.02)
+
+        def forward(self, idx, targets):
+            T = idx.shape[1]
+            pos = torch.arange(T, dtype=torch.long)
+            x = self.transformer.wte(idx) + self.transformer.wpe(pos)
+            for blk in self.transformer.h:
+                x = blk(x)
+            logits = self.lm_head(self.transformer.ln_f(x))
+            return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
+
+    return GPT()
+
+
+def main(argv):
+    a, cfg = parse_args(argv)
+    try:
+        import torch
+    except ImportError:
+        sys.exit(f"torch_train.py: {sys.executable} has no torch; run it with /usr/bin/python3 "
+                 "(Debian: apt-get install python3-torch)")
+    if a.threads > 0:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    model = build(torch, cfg)
+    n_params = sum(p.numel() for p in model.parameters())  # the tied weight counts once
+
+    wd = a.weight_decay if a.weight_decay >= 0 else (1 / 32 if cfg["mode"] == "identity" else 0.1)
+    params = list(model.parameters())
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": wd},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
+
+    B, T, V = cfg["batch_size"], cfg["block_size"], cfg["vocab_size"]
+    g = torch.Generator().manual_seed(a.seed)
+    if a.data:
+        with open(a.data, "rb") as f:
+            data = torch.frombuffer(bytearray(f.read()), dtype=torch.uint8).long() % V
+        if len(data) < T + 2:
+            sys.exit(f"torch_train.py: {a.data} has {len(data)} bytes, fewer than block_size+2")
+    else:
+        data = torch.randint(0, V, (1 << 20,), generator=g)
+
+    def batch():
+        ix = torch.randint(0, len(data) - T - 1, (B,), generator=g)
+        x = torch.stack([data[i:i + T] for i in ix])
+        y = torch.stack([data[i + 1:i + T + 1] for i in ix])
+        return x, y
+
+    def step():
+        x, y = batch()
+        loss = model(x, y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        return loss.item()  # waits for the step, as kvgpt's loss read does
+
+    losses = [step() for _ in range(a.warmup_steps)]
+    t0 = time.perf_counter()
+    losses += [step() for _ in range(a.steps)]
+    dt = time.perf_counter() - t0
+    tokens = B * T * a.steps
+    print(json.dumps({
+        "framework": "pytorch",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "preset": a.preset,
+        "config": cfg,
+        "params": n_params,
+        "steps": a.steps,
+        "tokens_per_step": B * T,
+        "seconds": dt,
+        "ms_per_step": 1e3 * dt / a.steps,
+        "tokens_per_sec": tokens / dt,
+        "loss_first": losses[0],
+        "loss_last": losses[-1],
+    }))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,5 @@
+//go:build !openblas && !accelerate
+
+package cpublas
+
+const fallbackNote = ""

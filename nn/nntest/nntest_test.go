@@ -1,0 +1,156 @@
+package nntest_test
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kvgpt/kvgpt/nn"
+	"github.com/kvgpt/kvgpt/nn/nntest"
+)
+
+// The suite is only as good as the faults it catches: each test here wraps the CPU backend with
+// one deliberate fault and requires the suite to fail the cases of that op and pass the others.
+
+// overwriting is a backend whose MatmulBackward overwrites din instead of accumulating into it.
+type overwriting struct{ *nn.CPU }
+
+func (b overwriting) MatmulBackward(din, dw nn.View, dout, in, w nn.View, N, C, OC int) {
+	b.Zero(din)
+	b.CPU.MatmulBackward(din, dw, dout, in, w, N, C, OC)
+}
+
+// upperGarbage is a backend whose AttentionForward leaves the masked entries (s > t) of att
+// as they were.
+type upperGarbage struct{ *nn.CPU }
+
+func (b upperGarbage) AttentionForward(out, att nn.View, q, k, v nn.Strided, B, T, C, NH int, scale float32) {
+	before := make([]float32, att.N)
+	b.Download(before, att)
+	b.CPU.AttentionForward(out, att, q, k, v, B, T, C, NH, scale)
+	after := make([]float32, att.N)
+	b.Download(after, att)
+	for i := range after {
+		if t, s := i/T%T, i%T; s > t {
+			after[i] = before[i]
+		}
+	}
+	b.Upload(att, after)
+}
+
+// spilling is a backend whose GELUForward also writes the element after its output.
+type spilling struct{ *nn.CPU }
+
+func (b spilling) GELUForward(out, in nn.View, N int) {
+	b.CPU.GELUForward(out, in, N)
+	wide := nn.View{Buf: out.Buf, Off: out.Off, N: out.N + 1}
+	x := make([]float32, wide.N)
+	b.Download(x, wide)
+	x[N] = 0
+	b.Upload(wide, x)
+}
+
+// sloppyScale is a backend whose AttentionBackward ignores the scale in dq (a classic slip).
+type sloppyScale struct{ *nn.CPU }
+
+func (b sloppyScale) AttentionBackward(dq, dk, dv nn.Strided, datt nn.View, dout, att nn.View, q, k, v nn.Strided, B, T, C, NH int, scale float32) {
+	// Run with dq into scratch, then add scratch/scale instead of scratch to the real dq.
+	scratch := b.Alloc(dq.V.N)
+	b.CPU.AttentionBackward(nn.Strided{V: scratch, Stride: dq.Stride}, dk, dv, datt, dout, att, q, k, v, B, T, C, NH, scale)
+	s, d := make([]float32, dq.V.N), make([]float32, dq.V.N)
+	b.Download(s, scratch)
+	b.Download(d, dq.V)
+	for i := range d {
+		if i%dq.Stride < C {
+			d[i] += s[i] / scale
+		}
+	}
+	b.Upload(dq.V, d)
+}
+
+func TestSuiteCatchesFaults(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		wrap  func(*nn.CPU) nn.Backend
+		fails []string // name prefixes of the cases that must fail; every other case must pass
+	}{
+		{"matmul-backward-overwrites", func(c *nn.CPU) nn.Backend { return overwriting{c} }, []string{"op=matmul/", "op=gpt/mode=identity/"}}, // only identity's dLN1 has two sources
+		{"attention-leaves-masked-att", func(c *nn.CPU) nn.Backend { return upperGarbage{c} }, []string{"op=attention/"}},
+		{"gelu-writes-past-its-view", func(c *nn.CPU) nn.Backend { return spilling{c} }, []string{"op=gelu/"}},
+		{"attention-dq-without-scale", func(c *nn.CPU) nn.Backend { return sloppyScale{c} }, []string{"op=attention/", "op=gpt/"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cpu := nn.NewCPU(0)
+			defer cpu.Close()
+			be := tc.wrap(cpu)
+			for _, c := range nntest.Cases() {
+				r := c.Run(be, nntest.Options{})
+				require.NoError(t, r.Err, c.Name())
+				want := false
+				for _, prefix := range tc.fails {
+					want = want || strings.HasPrefix(c.Name(), prefix)
+				}
+				if want {
+					require.False(t, r.Pass(), "%s should fail: %s", c.Name(), r.Worst())
+				} else {
+					require.True(t, r.Pass(), "%s should pass: %s", c.Name(), r.Worst())
+				}
+			}
+		})
+	}
+}
+
+func TestCheckReportsWorstElement(t *testing.T) {
+	be := nn.NewCPU(1)
+	defer be.Close()
+	// The zero case expects exact zeros; a backend whose Zero leaves one element fails there.
+	r := findCase(t, "op=zero/N=37").Run(leaky{be}, nntest.Options{})
+	require.False(t, r.Pass())
+	w := r.Worst()
+	require.Equal(t, "x", w.Name)
+	require.Equal(t, "[36]", w.Where)
+	require.Equal(t, 42.0, w.Got)
+	require.True(t, math.IsInf(w.Score, 1), "score %v with zero tolerance", w.Score)
+	require.Contains(t, w.String(), "FAIL x: max |got−want| 42, worst at [36]")
+}
+
+// leaky is a backend whose Zero sets the last element to 42.
+type leaky struct{ *nn.CPU }
+
+func (b leaky) Zero(x nn.View) {
+	b.CPU.Zero(x)
+	b.Upload(x.Slice(x.N-1, 1), []float32{42})
+}
+
+func TestCasesAreNamedAndMany(t *testing.T) {
+	cs := nntest.Cases()
+	require.GreaterOrEqual(t, len(cs), 40)
+	seen := map[string]bool{}
+	for _, c := range cs {
+		n := c.Name()
+		require.False(t, seen[n], "duplicate case %s", n)
+		seen[n] = true
+		require.True(t, strings.HasPrefix(n, "op="+c.Op+"/"), n)
+	}
+	for _, n := range []string{
+		"op=attention/mode=baseline/B=2/T=7/C=12/NH=3",
+		"op=attention/mode=identity/B=2/T=7/C=12/NH=3",
+		"op=attention/mode=identity/B=1/T=5/C=8/NH=2",
+		"op=matmul/N=13/C=9/OC=17",
+		"op=gpt/mode=identity/B=2/T=7/C=12/NH=3/V=19/L=1",
+	} {
+		require.True(t, seen[n], "missing case %s", n)
+	}
+}
+
+func findCase(t *testing.T, name string) nntest.Case {
+	for _, c := range nntest.Cases() {
+		if c.Name() == name {
+			return c
+		}
+	}
+	t.Fatalf("no case %s", name)
+	return nntest.Case{}
+}
