@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 
 	"os"
 	"os/signal"
@@ -264,6 +265,13 @@ func train(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 
+	if tr.StepsDone() == 0 {
+		v, err := tr.Evaluate()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "step 0 | val loss %.4f (ln V = %.4f)\n", v, math.Log(float64(tok.VocabSize())))
+	}
 	start := time.Now()
 	runErr := tr.Run(ctx, sink)
 	if err := mw.Flush(); err != nil && runErr == nil {

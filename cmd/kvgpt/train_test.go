@@ -50,6 +50,7 @@ func TestTrainAndSample(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, stdout, "data: "+data)
 	require.Contains(t, stdout, "model: identity")
+	require.Regexp(t, `step 0 \| val loss \d+\.\d+ \(ln V = 2\.\d+\)`, stdout)
 	require.Regexp(t, `step 6/6 \| loss \d+\.\d+ \| lr [0-9.e+-]+ \| \d+ tok/s \| ETA 0s \| val loss \d+\.\d+`, stdout)
 
 	// metrics: one JSON line per step, validation every 3 steps
