@@ -10,10 +10,11 @@ import (
 // worker goroutines. Ops run synchronously; Sync only reports errors (there are none).
 //
 // Once its buffers exist, a CPU does not allocate: the per-op arguments live in the CPU value and
-// are handed to the workers by pointer.
+// are handed to the workers by pointer. Results do not depend on the number of threads: work is
+// split so that every sum runs in one fixed order (not so with WholeGemm, where the BLAS decides).
 type CPU struct {
 	// WholeGemm makes every matrix product a single blas32.Gemm call. Leave it false for gonum's
-	// pure-Go BLAS: the backend then cuts each product into 64×64 output tiles and runs them on
+	// pure-Go BLAS: the backend then cuts each product into 64×128 output tiles and runs them on
 	// its own workers, each tile small enough that gonum multiplies it serially (gonum's own
 	// parallel Sgemm allocates a channel and a goroutine per block on every call). Set it to true
 	// after plugging a multi-threaded cgo BLAS (OpenBLAS, Accelerate) in with blas32.Use, which
@@ -51,7 +52,7 @@ func NewCPU(threads int) *CPU {
 
 // Name reports "cpu (gonum, N threads)".
 func (c *CPU) Name() string {
-	gemm := "64×64 tiles"
+	gemm := "64×128 tiles"
 	if c.WholeGemm {
 		gemm = "whole gemm"
 	}
@@ -129,8 +130,10 @@ func (c *CPU) Close() error {
 	return nil
 }
 
-// Zero sets every element of x to 0.
-func (c *CPU) Zero(x View) { clear(c.f32(x)) }
+// Zero sets every element of x to 0, in parallel chunks.
+func (c *CPU) Zero(x View) {
+	c.elementwise(zero, x.N, c.f32(x), nil, nil)
+}
 
 // f32 returns the elements of v. It panics if v is not a view of a buffer of c.
 func (c *CPU) f32(v View) []float32 {

@@ -22,7 +22,7 @@ func batch(B, T, V int) (tokens, targets []int32) {
 }
 
 // TestStepDoesNotAllocate proves that a whole training step — embedding, LayerNorm, matmuls
-// larger than one 64×64 tile, attention, GELU, residuals, cross-entropy, gradient norm and AdamW —
+// larger than one 64×128 tile, attention, GELU, residuals, cross-entropy, gradient norm and AdamW —
 // allocates nothing on the CPU backend once its buffers exist, in both attention modes. (With
 // WholeGemm, gonum's own parallel Sgemm allocates; that mode is for a cgo BLAS.)
 func TestStepDoesNotAllocate(t *testing.T) {
@@ -66,4 +66,22 @@ func TestMiniGPTLearns(t *testing.T) {
 			require.Less(t, last, first/4, "loss after 300 steps on one batch (first %.3f)", first)
 		})
 	}
+}
+
+// TestStepIsReproducible checks that training steps give bit-identical parameters on 1, 2 and 3
+// threads: every op splits its work so that no sum depends on how the work is shared.
+func TestStepIsReproducible(t *testing.T) {
+	cfg := nntest.GPTConfig{B: 2, T: 70, C: 96, NH: 3, V: 200, L: 1, Identity: true}
+	tokens, targets := batch(cfg.B, cfg.T, cfg.V)
+	var results [][]float32
+	for _, threads := range []int{1, 2, 3} {
+		be := nn.NewCPU(threads)
+		g := nntest.NewMiniGPT(be, cfg, nil, tokens, targets)
+		g.Step(1)
+		g.Step(2)
+		results = append(results, g.Params())
+		be.Close()
+	}
+	require.Equal(t, results[0], results[1], "1 and 2 threads")
+	require.Equal(t, results[0], results[2], "1 and 3 threads")
 }

@@ -13,7 +13,7 @@ import (
 //
 //	out (B, T, C), att (B, NH, T, T), q, k, v (B·T rows of C)
 func (c *CPU) AttentionForward(out, att View, q, k, v Strided, B, T, C, NH int, scale float32) {
-	j := c.attentionArgs(B, T, C, NH, scale, q, k, v, "nn: AttentionForward")
+	j := c.attentionArgs(B, T, C, NH, scale, q, k, v)
 	j.out = c.need(out, B*T*C, "nn: AttentionForward out too short")
 	j.att = c.need(att, B*NH*T*T, "nn: AttentionForward att too short")
 	j.backward = false
@@ -25,7 +25,7 @@ func (c *CPU) AttentionForward(out, att View, q, k, v Strided, B, T, C, NH int, 
 //
 //	dq, dk, dv (B·T rows of C), datt (B, NH, T, T), dout (B, T, C), att (B, NH, T, T)
 func (c *CPU) AttentionBackward(dq, dk, dv Strided, datt View, dout, att View, q, k, v Strided, B, T, C, NH int, scale float32) {
-	j := c.attentionArgs(B, T, C, NH, scale, q, k, v, "nn: AttentionBackward")
+	j := c.attentionArgs(B, T, C, NH, scale, q, k, v)
 	j.dq, j.dqs = c.strided(dq, B*T, C, "nn: AttentionBackward dq too short")
 	j.dk, j.dks = c.strided(dk, B*T, C, "nn: AttentionBackward dk too short")
 	j.dv, j.dvs = c.strided(dv, B*T, C, "nn: AttentionBackward dv too short")
@@ -37,7 +37,7 @@ func (c *CPU) AttentionBackward(dq, dk, dv Strided, datt View, dout, att View, q
 	*j = attentionJob{}
 }
 
-func (c *CPU) attentionArgs(B, T, C, NH int, scale float32, q, k, v Strided, op string) *attentionJob {
+func (c *CPU) attentionArgs(B, T, C, NH int, scale float32, q, k, v Strided) *attentionJob {
 	checkSizes("nn: Attention negative size", B, T, C)
 	if NH <= 0 || C%NH != 0 {
 		panic("nn: Attention C is not a multiple of NH")

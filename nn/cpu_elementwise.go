@@ -53,12 +53,13 @@ const (
 	geluBackward                          // x += y·gelu'(z)
 	residualForward                       // x = y + z
 	residualBackward                      // x += z; y += z
+	zero                                  // x = 0
 )
 
 func (c *CPU) elementwise(op elementwiseOp, n int, x, y, z []float32) {
 	j := &c.ew
 	*j = elementwiseJob{op: op, x: x, y: y, z: z}
-	c.pool.run(j, n, c.pool.grainFor(n, 4096))
+	c.pool.run(j, n, c.pool.grainFor(n, 1<<14))
 	*j = elementwiseJob{}
 }
 
@@ -97,5 +98,7 @@ func (j *elementwiseJob) run(lo, hi int) {
 			da[i] += d
 			db[i] += d
 		}
+	case zero:
+		clear(j.x[lo:hi])
 	}
 }

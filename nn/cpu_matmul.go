@@ -5,9 +5,16 @@ import (
 	"gonum.org/v1/gonum/blas/blas32"
 )
 
-// gemmTile is the side of the output tiles a matrix product is cut into. gonum's Sgemm runs a
-// product serially (without allocating) when its output has fewer than 4 blocks of 64×64.
-const gemmTile = 64
+// A matrix product is cut into output tiles of gemmTileM rows and gemmTileN columns. gonum's
+// Sgemm runs a product serially (without allocating) when its output has fewer than 4 blocks of
+// 64×64; a 64×128 tile has 2. The wider rows give gonum's axpy-based kernels (the two backward
+// products) longer vectors: about 20% faster than 64×64 tiles in a quick, noisy measurement at
+// BT=2048, C=384, OC=1536. Tiles do not change the order in which any output element is summed,
+// so results are the same for every tile shape and thread count.
+const (
+	gemmTileM = 64
+	gemmTileN = 128
+)
 
 // MatmulForward: out = in·wᵀ (an nn.Linear without bias).
 //
@@ -38,7 +45,7 @@ func (c *CPU) MatmulBackward(din, dw View, dout, in, w View, N, C, OC int) {
 }
 
 // gemm computes the m×n matrix cm = op(a)·op(b) + beta·cm with inner size k, either as one
-// blas32.Gemm call (c.WholeGemm) or as gemmTile×gemmTile output tiles spread over the workers.
+// blas32.Gemm call (c.WholeGemm) or as gemmTileM×gemmTileN output tiles spread over the workers.
 func (c *CPU) gemm(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, cm []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
@@ -48,17 +55,18 @@ func (c *CPU) gemm(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b [
 	if c.WholeGemm {
 		j.tilesN = 1
 		j.tile = max(m, n)
+		j.tileN = j.tile
 		j.run(0, 1)
 	} else {
-		j.tile = gemmTile
-		j.tilesN = (n + gemmTile - 1) / gemmTile
-		tiles := (m + gemmTile - 1) / gemmTile * j.tilesN
+		j.tile, j.tileN = gemmTileM, gemmTileN
+		j.tilesN = (n + gemmTileN - 1) / gemmTileN
+		tiles := (m + gemmTileM - 1) / gemmTileM * j.tilesN
 		c.pool.run(j, tiles, 1)
 	}
 	*j = matmulJob{} // drop the references to the caller's buffers
 }
 
-// matmulJob is one product cut into tiles; item i is tile (i / tilesN, i % tilesN).
+// matmulJob is one product cut into tile×tileN tiles; item i is tile (i / tilesN, i % tilesN).
 type matmulJob struct {
 	tA, tB  blas.Transpose
 	m, n, k int
@@ -68,15 +76,15 @@ type matmulJob struct {
 	ldc     int
 	beta    float32
 
-	tile, tilesN int
+	tile, tileN, tilesN int
 }
 
 func (j *matmulJob) run(lo, hi int) {
 	for t := lo; t < hi; t++ {
 		i0 := t / j.tilesN * j.tile
-		j0 := t % j.tilesN * j.tile
+		j0 := t % j.tilesN * j.tileN
 		mi := min(j.tile, j.m-i0)
-		nj := min(j.tile, j.n-j0)
+		nj := min(j.tileN, j.n-j0)
 		// Rows i0… of op(a) and columns j0… of op(b).
 		var a, b blas32.General
 		if j.tA == blas.NoTrans {

@@ -20,6 +20,7 @@ type pool struct {
 	wake    chan struct{}
 	wg      sync.WaitGroup
 	once    sync.Once
+	stopped atomic.Bool
 
 	// The current job, set by run before it wakes any worker.
 	job   job
@@ -64,7 +65,7 @@ func (p *pool) run(j job, n, grain int) {
 	grain = max(grain, 1)
 	grains := (n + grain - 1) / grain
 	helpers := min(p.threads-1, grains-1)
-	if helpers <= 0 {
+	if helpers <= 0 || p.stopped.Load() { // after stop, the caller does all the work
 		j.run(0, n)
 		return
 	}
@@ -81,7 +82,10 @@ func (p *pool) run(j job, n, grain int) {
 
 // stop ends the workers.
 func (p *pool) stop() {
-	p.once.Do(func() { close(p.wake) })
+	p.once.Do(func() {
+		p.stopped.Store(true)
+		close(p.wake)
+	})
 }
 
 // grainFor returns a grain that splits n items into about 4 grains per thread, each at least

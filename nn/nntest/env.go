@@ -15,6 +15,9 @@ import (
 // checked afterwards, so an op that writes outside its view fails the "guards" check.
 const guard = 5
 
+// GuardCheck is the name of the check, made in every case, that no op wrote outside its views.
+const GuardCheck = "guards (no writes outside views)"
+
 // env is the state of one case: the backend, a random source seeded by the case name, the
 // guarded buffers and the checks made so far.
 type env struct {
@@ -161,7 +164,7 @@ func where(i int, dims []int) string {
 
 // checkGuards records whether every guard element of every buffer still holds NaN.
 func (e *env) checkGuards() {
-	c := Check{Name: "guards (no writes outside views)", Where: "-"}
+	c := Check{Name: GuardCheck, Where: "-"}
 	for bi, outer := range e.outer {
 		buf := make([]float32, outer.N)
 		e.be.Download(buf, outer)

@@ -397,3 +397,10 @@ func gptCase(cfg GPTConfig, mode string) Case {
 		}
 	}}
 }
+
+// Params downloads the flat parameter block.
+func (g *MiniGPT) Params() []float32 {
+	p := make([]float32, g.params.N)
+	g.be.Download(p, g.params)
+	return p
+}

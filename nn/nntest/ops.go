@@ -19,9 +19,9 @@ var shapes = []shape{
 	{B: 3, T: 4, C: 6, NH: 1, V: 7},
 }
 
-// matmulShapes are extra (N, C, OC) products: one odd, and two whose outputs and input
-// gradients span several 64×64 tiles with ragged edges.
-var matmulShapes = [][3]int{{13, 9, 17}, {65, 7, 66}, {5, 66, 65}}
+// matmulShapes are extra (N, C, OC) products: one odd, and two whose output, input gradient and
+// weight gradient span several 64×64 and 64×128 tiles in both directions, with ragged edges.
+var matmulShapes = [][3]int{{13, 9, 17}, {70, 20, 131}, {5, 130, 70}}
 
 // Attention modes: baseline reads q, k, v from one (B, T, 3C) QKV activation; identity (the
 // query-free model) reads q from the (B, T, C) LN1 output and k, v from a (B, T, 2C) KV activation.
@@ -98,9 +98,24 @@ func matmulCase(N, C, OC int) Case {
 		din0, dw0 := e.randn(N*C, 1), e.randn(OC*C, 1)
 		din, dw := e.upload(din0), e.upload(dw0)
 		e.be.MatmulBackward(din, dw, e.upload(dout), inV, wV, N, C, OC)
-		loss := func() float64 { refMatmul(y, in, w, N, C, OC); return dot(y, dout) }
-		e.check("din", din, plus(din0, numGrad(in, loss)), tolBackward, N, C)
-		e.check("dw", dw, plus(dw0, numGrad(w, loss)), tolBackward, OC, C)
+		// The loss Σ dout·out restricted to what a perturbation can change: row n of out for
+		// in[n, :], column o of out for w[o, :]. This keeps the larger shapes cheap.
+		dIn := make([]float64, 0, N*C)
+		for n := range N {
+			row, dy := in[n*C:(n+1)*C], dout[n*OC:(n+1)*OC]
+			yr := make([]float64, OC)
+			dIn = append(dIn, numGrad(row, func() float64 { refMatmul(yr, row, w, 1, C, OC); return dot(yr, dy) })...)
+		}
+		dW := make([]float64, 0, OC*C)
+		for o := range OC {
+			row, dy, yc := w[o*C:(o+1)*C], make([]float64, N), make([]float64, N)
+			for n := range N {
+				dy[n] = dout[n*OC+o]
+			}
+			dW = append(dW, numGrad(row, func() float64 { refMatmul(yc, in, row, N, C, 1); return dot(yc, dy) })...)
+		}
+		e.check("din", din, plus(din0, dIn), tolBackward, N, C)
+		e.check("dw", dw, plus(dw0, dW), tolBackward, OC, C)
 	}}
 }
 
