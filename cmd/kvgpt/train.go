@@ -149,6 +149,9 @@ func train(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if !o.set["data"] {
 			dataPath = ck.Meta["data_path"]
 		}
+		if n, err := strconv.Atoi(ck.Meta["corpus_bytes"]); err == nil && !o.set["corpus-bytes"] {
+			o.corpusBytes = n
+		}
 		vocab = ck.Meta["tokenizer"]
 	}
 	text, source, err := readData(dataPath, o.corpusBytes)
@@ -212,7 +215,8 @@ func train(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "resumed from %s at step %d\n", ckptPath, ck.Step)
 	}
 
-	meta := map[string]string{"tokenizer": tok.Kind(), "data": ds.Source, "data_path": dataPath}
+	meta := map[string]string{"tokenizer": tok.Kind(), "data": ds.Source, "data_path": dataPath,
+		"corpus_bytes": strconv.Itoa(o.corpusBytes)}
 	if ct, ok := tok.(*gpt.CharTokenizer); ok {
 		meta["chars"] = string(ct.Chars)
 	}
