@@ -1,7 +1,7 @@
 # kvgpt — make test runs exactly what CI runs (after .ci/run installs the system packages).
 GO ?= go
 
-.PHONY: test fmtcheck vet gotest darwincheck crossbuild blastest bench
+.PHONY: test fmtcheck vet gotest darwincheck crossbuild blastest bench train
 
 test: fmtcheck vet darwincheck crossbuild gotest blastest
 
@@ -54,3 +54,11 @@ bench:
 	@mkdir -p $(dir $(BENCH_OUT))
 	$(GO) test -tags '$(TAGS)' -run '^$$' -bench '$(BENCH)' -count $(BENCH_COUNT) -timeout 2h ./bench | tee $(BENCH_OUT)
 	@echo "wrote $(BENCH_OUT) (compare runs with: benchstat A.txt B.txt)"
+
+# train: the query-free model on the default corpus (Go standard library sources) on the CPU,
+# a few minutes on two cores, then a sample. The flags are kvgpt train's defaults.
+train:
+	$(GO) build -o kvgpt ./cmd/kvgpt
+	./kvgpt train --out out/train
+	@echo "--- sample (kvgpt sample --checkpoint out/train/ckpt.safetensors --prompt 'func ') ---"
+	./kvgpt sample --checkpoint out/train/ckpt.safetensors --prompt 'func ' --tokens 400

@@ -8,7 +8,7 @@ import (
 // NewCPU returns the CPU backend set up for the BLAS that info describes (the Info cpublas.Use
 // returned):
 //
-//   - gonum's pure Go: products cut into 64×64 tiles over the backend's workers;
+//   - gonum's pure Go: products cut into tiles over the backend's workers;
 //   - a cgo BLAS with a thread count of its own (OpenBLAS): set to one thread
 //     (cpublas.SetThreads, a process-wide setting of the library) and products split into one block
 //     of rows per worker (nn.CPU.SplitGemm), so no BLAS thread spins while the workers run the
