@@ -52,8 +52,8 @@ type cpuBackend struct {
 // -tags openblas / -tags accelerate. cpublas.Use is the one place kvgpt sets gonum's process-wide
 // blas32 implementation.
 func newCPU(threads int) cpuBackend {
-	info := cpublas.Use()
-	return cpuBackend{bench.NewCPU(threads, info), info}
+	c := bench.NewCPU(threads, cpublas.Use())
+	return cpuBackend{c, cpublas.Describe()} // as NewCPU set the library up
 }
 
 // Name reports the CPU backend and its BLAS, e.g. "cpu (…, 2 threads), BLAS OpenBLAS 0.3.21 (…)".

@@ -120,6 +120,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		rep.Backends = append(rep.Backends, br)
 	}
 	rep.Host.LoadAfter = bench.LoadAvg()
+	rep.BLAS = cpublas.Describe() // as the CPU backend set it up (OpenBLAS: one thread per product block)
 	rep.Seconds = time.Since(start).Seconds()
 	rep.WriteText(stdout)
 	if o.jsonPath != "" {
