@@ -82,6 +82,9 @@ type StepOptions struct {
 	Warmup  int           // untimed steps first (buffers, caches, branch predictors)
 	MinStep int           // timed steps at least
 	MinTime time.Duration // and at least this much time
+	// LongStep, if > 0: when the last warm-up step took longer than this, one timed step is
+	// enough (a long step averages out the machine's noise by itself).
+	LongStep time.Duration
 }
 
 // DefaultStepOptions time ≥ 3 steps and ≥ 2 s per preset after one warm-up step.
@@ -121,14 +124,19 @@ func MeasureSteps(be nn.Backend, p Preset, m gpt.QueryMode, peak Peak, o StepOpt
 		return StepResult{}, fmt.Errorf("bench: preset %s %s: %w", p.Name, m, err)
 	}
 	var last gpt.StepResult
+	minStep, minTime := max(o.MinStep, 1), o.MinTime
 	for range o.Warmup {
+		t0 := time.Now()
 		if last, err = tr.Step(); err != nil {
 			return StepResult{}, fmt.Errorf("bench: preset %s %s: %w", p.Name, m, err)
+		}
+		if o.LongStep > 0 && time.Since(t0) > o.LongStep {
+			minStep, minTime = 1, 0
 		}
 	}
 	var times []time.Duration
 	start := time.Now()
-	for len(times) < max(o.MinStep, 1) || time.Since(start) < o.MinTime {
+	for len(times) < minStep || time.Since(start) < minTime {
 		t0 := time.Now()
 		if last, err = tr.Step(); err != nil { // Step waits for the device (it reads the loss)
 			return StepResult{}, fmt.Errorf("bench: preset %s %s: %w", p.Name, m, err)

@@ -26,13 +26,13 @@ import (
 type benchOptions struct {
 	backend, jsonPath, opsPreset, presets, pytorch string
 	threads                                        int
-	opTime, stepTime                               time.Duration
+	opTime, stepTime, longStep                     time.Duration
 	minSteps                                       int
 }
 
 func runBench(args []string, stdout, stderr io.Writer) error {
 	o := benchOptions{backend: "all", opsPreset: "medium", presets: "tiny,small,medium", pytorch: "auto",
-		opTime: bench.DefaultTiming.MinTime, stepTime: time.Second, minSteps: 2}
+		opTime: bench.DefaultTiming.MinTime, stepTime: time.Second, longStep: 4 * time.Second, minSteps: 2}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.backend, "backend", o.backend, "backends to measure: all (every one this build and machine have), cpu or metal")
@@ -44,6 +44,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.opTime, "op-time", o.opTime, "time spent measuring each op (3 rounds, the fastest counts)")
 	fs.DurationVar(&o.stepTime, "step-time", o.stepTime, "time spent measuring each preset's training steps (the median step counts)")
 	fs.IntVar(&o.minSteps, "min-steps", o.minSteps, "timed training steps per preset at least (after one warm-up step)")
+	fs.DurationVar(&o.longStep, "long-step", o.longStep, "time a preset whose warm-up step takes longer than this with one step only (0: never)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: kvgpt bench [flags]\n\nMeasures every op of a training step and whole training steps of the presets on each backend,\nagainst the backend's peak (a large matmul), and PyTorch's training speed on the same machine.\n\nFlags:")
 		fs.PrintDefaults()
@@ -66,8 +67,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if o.pytorch != "auto" && o.pytorch != "on" && o.pytorch != "off" {
 		return fmt.Errorf("unknown --pytorch %q (want auto, on or off)", o.pytorch)
 	}
-	if o.threads < 0 || o.minSteps < 1 || o.opTime <= 0 || o.stepTime < 0 {
-		return errors.New("--threads must be ≥ 0, --min-steps ≥ 1, --op-time > 0 and --step-time ≥ 0")
+	if o.threads < 0 || o.minSteps < 1 || o.opTime <= 0 || o.stepTime < 0 || o.longStep < 0 {
+		return errors.New("--threads must be ≥ 0, --min-steps ≥ 1, --op-time > 0, --step-time and --long-step ≥ 0")
 	}
 	var opShapes []bench.Shape
 	if o.opsPreset != "none" {
@@ -198,7 +199,7 @@ func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []b
 			return br, err
 		}
 	}
-	so := bench.StepOptions{Warmup: 1, MinStep: o.minSteps, MinTime: o.stepTime}
+	so := bench.StepOptions{Warmup: 1, MinStep: o.minSteps, MinTime: o.stepTime, LongStep: o.longStep}
 	threads := o.threads
 	if c, ok := be.(interface{ Threads() int }); ok {
 		threads = c.Threads()
