@@ -136,7 +136,17 @@ func (r *Report) WriteText(w io.Writer) {
 			tw.Flush()
 		}
 		if len(b.Training) > 0 {
-			fmt.Fprintf(w, "\ntraining (MFU: 6N + 12·L·T·C FLOPs per token, of the %.1f GFLOP/s peak)\n", b.Peak.GFLOPS)
+			fmt.Fprintf(w, "\ntraining (MFU: 6N + 12·L·T·C FLOPs per token, of the %.1f GFLOP/s peak)", b.Peak.GFLOPS)
+			for _, t := range b.Training {
+				if t.PyTorch != nil {
+					fmt.Fprintf(w, "; PyTorch %s on %d threads", t.PyTorch.Torch, t.PyTorch.Threads)
+					if t.PyTorch.OMPWaitPolicy != "" {
+						fmt.Fprintf(w, ", OMP_WAIT_POLICY=%s", t.PyTorch.OMPWaitPolicy)
+					}
+					break
+				}
+			}
+			fmt.Fprintln(w)
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "preset\tmode\tB×T\t    params\t    step\t   tok/s\t   MFU\tPyTorch tok/s\tkvgpt/PyTorch")
 			for _, t := range b.Training {

@@ -48,6 +48,18 @@ type TorchResult struct {
 	Steps        int     `json:"steps"`
 	Seconds      float64 `json:"seconds"`        // median step
 	TokensPerSec float64 `json:"tokens_per_sec"` // of the median step
+	// OMPWaitPolicy is the OMP_WAIT_POLICY PyTorch's OpenMP threads ran with ("" if inherited).
+	OMPWaitPolicy string `json:"omp_wait_policy,omitempty"`
+}
+
+// TorchOptions say how to run PyTorch.
+type TorchOptions struct {
+	Threads int // torch.set_num_threads
+	Steps   int // timed steps after one warm-up step
+	// OMPWaitPolicy sets OMP_WAIT_POLICY for PyTorch's OpenMP threads: "PASSIVE" (they sleep at a
+	// barrier: much faster on a loaded machine, where spinning threads steal each other's cores),
+	// "ACTIVE" (they spin: can be a little faster on an idle machine), or "" to inherit.
+	OMPWaitPolicy string
 }
 
 // RunTorch trains preset p in each of modes for steps timed steps (after one warm-up step) with
@@ -55,7 +67,7 @@ type TorchResult struct {
 // and returns what it measured, in the order of modes. The script gets every field of the
 // configuration, so it trains exactly kvgpt's shape; a parameter count that differs from kvgpt's
 // is an error.
-func RunTorch(ctx context.Context, python string, p Preset, modes []gpt.QueryMode, threads, steps int) ([]TorchResult, error) {
+func RunTorch(ctx context.Context, python string, p Preset, modes []gpt.QueryMode, o TorchOptions) ([]TorchResult, error) {
 	dir, err := os.MkdirTemp("", "kvgpt-torch-")
 	if err != nil {
 		return nil, err
@@ -74,10 +86,13 @@ func RunTorch(ctx context.Context, python string, p Preset, modes []gpt.QueryMod
 		"--n-layer", strconv.Itoa(c.NLayer), "--n-head", strconv.Itoa(c.NHead), "--n-embd", strconv.Itoa(c.NEmbd),
 		"--block-size", strconv.Itoa(c.BlockSize), "--batch-size", strconv.Itoa(p.Batch),
 		"--mlp-hidden", strconv.Itoa(c.Hidden()), "--vocab-size", strconv.Itoa(c.VocabSize),
-		"--threads", strconv.Itoa(threads), "--steps", strconv.Itoa(max(steps, 1)), "--warmup-steps", "1"}
+		"--threads", strconv.Itoa(o.Threads), "--steps", strconv.Itoa(max(o.Steps, 1)), "--warmup-steps", "1"}
 	var out, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, python, args...)
 	cmd.Stdout, cmd.Stderr = &out, &stderr
+	if o.OMPWaitPolicy != "" {
+		cmd.Env = append(os.Environ(), "OMP_WAIT_POLICY="+o.OMPWaitPolicy)
+	}
 	if err := cmd.Run(); err != nil {
 		return nil, fmt.Errorf("bench: %s %s: %w: %s", python, strings.Join(args, " "), err, strings.TrimSpace(stderr.String()))
 	}
@@ -91,6 +106,7 @@ func RunTorch(ctx context.Context, python string, p Preset, modes []gpt.QueryMod
 		if err := json.Unmarshal([]byte(line), r); err != nil {
 			return nil, fmt.Errorf("bench: torch_train.py printed %q: %w", line, err)
 		}
+		r.OMPWaitPolicy = o.OMPWaitPolicy
 		if r.Mode != string(modes[i]) {
 			return nil, fmt.Errorf("bench: torch_train.py trained mode %q, asked for %q", r.Mode, modes[i])
 		}

@@ -25,6 +25,7 @@ import (
 // benchOptions are the flags of `kvgpt bench`.
 type benchOptions struct {
 	backend, jsonPath, opsPreset, presets, pytorch string
+	ompWait                                        string
 	threads                                        int
 	opTime, stepTime, longStep                     time.Duration
 	minSteps                                       int
@@ -41,6 +42,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.opsPreset, "ops", o.opsPreset, "preset whose op shapes the op table measures (tiny, small, medium; none: no op table)")
 	fs.StringVar(&o.presets, "presets", o.presets, "comma-separated presets whose training steps are measured (none: no training)")
 	fs.StringVar(&o.pytorch, "pytorch", o.pytorch, "train the same presets with PyTorch on the CPU for comparison: auto (if a python3 with torch is found), on, off")
+	fs.StringVar(&o.ompWait, "pytorch-omp-wait", "passive", "OMP_WAIT_POLICY of PyTorch's threads: passive (sleep at barriers; far faster on a busy machine), active (spin), inherit (the environment's)")
 	fs.DurationVar(&o.opTime, "op-time", o.opTime, "time spent measuring each op (3 rounds, the fastest counts)")
 	fs.DurationVar(&o.stepTime, "step-time", o.stepTime, "time spent measuring each preset's training steps (the median step counts)")
 	fs.IntVar(&o.minSteps, "min-steps", o.minSteps, "timed training steps per preset at least (after one warm-up step)")
@@ -66,6 +68,14 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	if o.pytorch != "auto" && o.pytorch != "on" && o.pytorch != "off" {
 		return fmt.Errorf("unknown --pytorch %q (want auto, on or off)", o.pytorch)
+	}
+	switch o.ompWait {
+	case "passive", "active":
+		o.ompWait = strings.ToUpper(o.ompWait)
+	case "inherit":
+		o.ompWait = ""
+	default:
+		return fmt.Errorf("unknown --pytorch-omp-wait %q (want passive, active or inherit)", o.ompWait)
 	}
 	if o.threads < 0 || o.minSteps < 1 || o.opTime <= 0 || o.stepTime < 0 || o.longStep < 0 {
 		return errors.New("--threads must be ≥ 0, --min-steps ≥ 1, --op-time > 0, --step-time and --long-step ≥ 0")
@@ -223,7 +233,7 @@ func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []b
 			continue
 		}
 		say("training %s with PyTorch (%d threads)", pr.Name, threads)
-		tor, err := bench.RunTorch(ctx, python, pr, modes, threads, steps)
+		tor, err := bench.RunTorch(ctx, python, pr, modes, bench.TorchOptions{Threads: threads, Steps: steps, OMPWaitPolicy: o.ompWait})
 		for i := range modes {
 			tr := &br.Training[len(br.Training)-len(modes)+i]
 			if err != nil {

@@ -69,6 +69,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{"--ops huge", `--ops: bench: unknown preset "huge"`},
 		{"--presets tiny,large", `--presets: bench: unknown preset "large"`},
 		{"--pytorch maybe", `unknown --pytorch "maybe"`},
+		{"--pytorch-omp-wait lazy", `unknown --pytorch-omp-wait "lazy"`},
 		{"--min-steps 0", "--min-steps ≥ 1"},
 		{"--json /nonexistent/dir/b.json", "directory /nonexistent/dir does not exist"},
 		{"extra", `unexpected argument "extra"`},
@@ -111,6 +112,7 @@ func TestBenchWithPyTorch(t *testing.T) {
 		require.NotNil(t, tr.PyTorch, tr.PyTorchError)
 		require.Equal(t, tr.Mode, tr.PyTorch.Mode)
 		require.Equal(t, 1, tr.PyTorch.Threads)
+		require.Equal(t, "PASSIVE", tr.PyTorch.OMPWaitPolicy)
 		require.Equal(t, tr.Params, tr.PyTorch.Params)
 		require.InDelta(t, tr.TokensPerSec/tr.PyTorch.TokensPerSec, tr.Ratio, 1e-9)
 	}
