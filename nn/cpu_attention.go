@@ -43,7 +43,7 @@ func (c *CPU) attentionArgs(B, T, C, NH int, scale float32, q, k, v Strided) *at
 		panic("nn: Attention C is not a multiple of NH")
 	}
 	j := &c.att
-	*j = attentionJob{B: B, T: T, C: C, NH: NH, scale: scale}
+	*j = attentionJob{B: B, T: T, C: C, NH: NH, scale: scale, whole: c.WholeGemm || c.SplitGemm}
 	j.q, j.qs = c.strided(q, B*T, C, "nn: Attention q too short")
 	j.k, j.ks = c.strided(k, B*T, C, "nn: Attention k too short")
 	j.v, j.vs = c.strided(v, B*T, C, "nn: Attention v too short")
@@ -55,6 +55,7 @@ type attentionJob struct {
 	B, T, C, NH int
 	scale       float32
 	backward    bool
+	whole       bool // products in one call each (a cgo BLAS), not in gonum-sized tiles
 
 	out, att, datt, dout []float32
 	q, k, v              []float32
@@ -74,7 +75,7 @@ func (j *attentionJob) run(lo, hi int) {
 	}
 }
 
-// attTile bounds every dimension of the products attention makes (see gemmTiled).
+// attTile is the side of the output tiles of attention's products on gonum's BLAS (see gemm).
 const attTile = 64
 
 // attBlock is the number of query rows handled together: block rows t0…t0+attBlock−1 attend to
@@ -104,14 +105,14 @@ func (j *attentionJob) forwardHead(b, h int) {
 		m := t0 + n // keys visible to the last row of the block
 		p := j.attBlockRows(j.att, b, h, t0, n, m)
 		// att[t0:t0+n, :m] = scale · Q[t0:t0+n] · K[:m]ᵀ
-		gemmTiled(blas.NoTrans, blas.Trans, j.scale, j.head(j.q, j.qs, b, h, t0, n), j.head(j.k, j.ks, b, h, 0, m), 0, p)
+		j.gemm(blas.NoTrans, blas.Trans, j.scale, j.head(j.q, j.qs, b, h, t0, n), j.head(j.k, j.ks, b, h, 0, m), 0, p)
 		for i := range n {
 			row := j.att[((b*j.NH+h)*T+t0+i)*T:][:T]
 			softmaxInPlace(row[:t0+i+1])
 			clear(row[t0+i+1:]) // masked: zero, also in the block's product below
 		}
 		// out[t0:t0+n] = att[t0:t0+n, :m] · V[:m]
-		gemmTiled(blas.NoTrans, blas.NoTrans, 1, p, j.head(j.v, j.vs, b, h, 0, m), 0, j.head(j.out, j.C, b, h, t0, n))
+		j.gemm(blas.NoTrans, blas.NoTrans, 1, p, j.head(j.v, j.vs, b, h, 0, m), 0, j.head(j.out, j.C, b, h, t0, n))
 	}
 }
 
@@ -126,8 +127,8 @@ func (j *attentionJob) backwardHead(b, h int) {
 		dp := j.attBlockRows(j.datt, b, h, t0, n, m)
 		dy := j.head(j.dout, j.C, b, h, t0, n)
 		// datt = dout · V[:m]ᵀ;  dV[:m] += attᵀ · dout
-		gemmTiled(blas.NoTrans, blas.Trans, 1, dy, j.head(j.v, j.vs, b, h, 0, m), 0, dp)
-		gemmTiled(blas.Trans, blas.NoTrans, 1, p, dy, 1, j.head(j.dv, j.dvs, b, h, 0, m))
+		j.gemm(blas.NoTrans, blas.Trans, 1, dy, j.head(j.v, j.vs, b, h, 0, m), 0, dp)
+		j.gemm(blas.Trans, blas.NoTrans, 1, p, dy, 1, j.head(j.dv, j.dvs, b, h, 0, m))
 		// Softmax backward per row: dlogit[t, s] = att[t, s] · (datt[t, s] − Σ_u att[t, u] · datt[t, u]);
 		// masked entries have att = 0, so their dlogit is 0.
 		for i := range n {
@@ -142,16 +143,21 @@ func (j *attentionJob) backwardHead(b, h int) {
 			}
 		}
 		// dQ[t0:t0+n] += scale · dlogit · K[:m];  dK[:m] += scale · dlogitᵀ · Q[t0:t0+n]
-		gemmTiled(blas.NoTrans, blas.NoTrans, j.scale, dp, j.head(j.k, j.ks, b, h, 0, m), 1, j.head(j.dq, j.dqs, b, h, t0, n))
-		gemmTiled(blas.Trans, blas.NoTrans, j.scale, dp, j.head(j.q, j.qs, b, h, t0, n), 1, j.head(j.dk, j.dks, b, h, 0, m))
+		j.gemm(blas.NoTrans, blas.NoTrans, j.scale, dp, j.head(j.k, j.ks, b, h, 0, m), 1, j.head(j.dq, j.dqs, b, h, t0, n))
+		j.gemm(blas.Trans, blas.NoTrans, j.scale, dp, j.head(j.q, j.qs, b, h, t0, n), 1, j.head(j.dk, j.dks, b, h, 0, m))
 	}
 }
 
-// gemmTiled computes c = alpha·op(a)·op(b) + beta·c as products no larger than attTile in any
-// dimension (the inner one summed over with beta = 1 after the first piece). Attention calls it
-// from every worker at once: pieces this small run serially and without allocating in gonum, and
-// on the calling thread in OpenBLAS, so the workers never contend for a BLAS's own threads.
-func gemmTiled(tA, tB blas.Transpose, alpha float32, a, b blas32.General, beta float32, c blas32.General) {
+// gemm computes c = alpha·op(a)·op(b) + beta·c for one (batch, head) on the calling worker; the
+// workers run it for different heads at once. With a cgo BLAS (j.whole: the backend runs it on one
+// thread per call, or it schedules itself) each product is one call. With gonum's BLAS the output
+// is cut into attTile×attTile tiles, which gonum multiplies serially and without allocating (it
+// goes parallel, and allocates, from 4 blocks of 64×64 up).
+func (j *attentionJob) gemm(tA, tB blas.Transpose, alpha float32, a, b blas32.General, beta float32, c blas32.General) {
+	if j.whole {
+		blas32.Gemm(tA, tB, alpha, a, b, beta, c)
+		return
+	}
 	k := a.Cols
 	if tA != blas.NoTrans {
 		k = a.Rows
@@ -160,36 +166,18 @@ func gemmTiled(tA, tB blas.Transpose, alpha float32, a, b blas32.General, beta f
 		mi := min(attTile, c.Rows-i0)
 		for j0 := 0; j0 < c.Cols; j0 += attTile {
 			nj := min(attTile, c.Cols-j0)
-			ct := sub(c.Data, c.Stride, i0, j0, mi, nj)
-			bt := beta
-			for p0 := 0; p0 < k; p0 += attTile {
-				kp := min(attTile, k-p0)
-				var at, btile blas32.General
-				if tA == blas.NoTrans {
-					at = sub(a.Data, a.Stride, i0, p0, mi, kp)
-				} else {
-					at = sub(a.Data, a.Stride, p0, i0, kp, mi)
-				}
-				if tB == blas.NoTrans {
-					btile = sub(b.Data, b.Stride, p0, j0, kp, nj)
-				} else {
-					btile = sub(b.Data, b.Stride, j0, p0, nj, kp)
-				}
-				blas32.Gemm(tA, tB, alpha, at, btile, bt, ct)
-				bt = 1
+			var at, bt blas32.General
+			if tA == blas.NoTrans {
+				at = sub(a.Data, a.Stride, i0, 0, mi, k)
+			} else {
+				at = sub(a.Data, a.Stride, 0, i0, k, mi)
 			}
-			if k == 0 && beta != 1 { // no inner pieces: c = beta·c, as BLAS (beta = 0 writes zeros)
-				for r := range mi {
-					row := ct.Data[r*ct.Stride : r*ct.Stride+nj]
-					for x := range row {
-						if beta == 0 {
-							row[x] = 0
-						} else {
-							row[x] *= beta
-						}
-					}
-				}
+			if tB == blas.NoTrans {
+				bt = sub(b.Data, b.Stride, 0, j0, k, nj)
+			} else {
+				bt = sub(b.Data, b.Stride, j0, 0, nj, k)
 			}
+			blas32.Gemm(tA, tB, alpha, at, bt, beta, sub(c.Data, c.Stride, i0, j0, mi, nj))
 		}
 	}
 }
