@@ -2,7 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -87,8 +86,6 @@ type StepOptions struct {
 	LongStep time.Duration
 }
 
-// DefaultStepOptions time ≥ 3 steps and ≥ 2 s per preset after one warm-up step.
-var DefaultStepOptions = StepOptions{Warmup: 1, MinStep: 3, MinTime: 2 * time.Second}
 
 // randomData returns a dataset of n uniform random bytes: a step's cost does not depend on the text.
 func randomData(n int, seed uint64) (*gpt.Dataset, error) {
@@ -158,26 +155,4 @@ func MeasureSteps(be nn.Backend, p Preset, m gpt.QueryMode, peak Peak, o StepOpt
 		r.MFU = r.TokensPerSec * r.FLOPsPerToken / (peak.GFLOPS * 1e9)
 	}
 	return r, nil
-}
-
-// MeasureAllSteps measures every preset in presets in both modes, writing a progress line per run
-// to progress (nil for none).
-func MeasureAllSteps(be nn.Backend, presets []Preset, peak Peak, o StepOptions, progress io.Writer) ([]StepResult, error) {
-	var res []StepResult
-	for _, p := range presets {
-		for _, m := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
-			if progress != nil {
-				fmt.Fprintf(progress, "\r\033[K  training %s %s", p.Name, m)
-			}
-			r, err := MeasureSteps(be, p, m, peak, o)
-			if err != nil {
-				return nil, err
-			}
-			res = append(res, r)
-		}
-	}
-	if progress != nil {
-		fmt.Fprint(progress, "\r\033[K")
-	}
-	return res, nil
 }
