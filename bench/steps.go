@@ -86,7 +86,6 @@ type StepOptions struct {
 	LongStep time.Duration
 }
 
-
 // randomData returns a dataset of n uniform random bytes: a step's cost does not depend on the text.
 func randomData(n int, seed uint64) (*gpt.Dataset, error) {
 	r := rand.New(rand.NewPCG(seed, 7))
