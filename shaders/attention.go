@@ -5,21 +5,28 @@ import "github.com/kvgpt/kvgpt/nn"
 // attnRowThreads is the threadgroup size of the attention row kernels: one simdgroup per row.
 const attnRowThreads = 32
 
-func checkStrided(s nn.Strided, rows, cols int, msg string) {
-	if s.Stride < cols || rows > 0 && s.V.N < (rows-1)*s.Stride+cols || rows > 0 && s.V.Buf == nil {
-		panic(msg)
-	}
+// stridedOK reports whether s holds rows rows of cols columns.
+func stridedOK(s nn.Strided, rows, cols int) bool {
+	return s.Stride >= cols && (rows == 0 || s.V.Buf != nil && s.V.N >= (rows-1)*s.Stride+cols)
 }
 
-func checkAttention(out, att nn.View, q, k, v nn.Strided, B, T, C, NH int, op string) {
-	if B < 0 || T < 0 || C < 0 || NH <= 0 || C%NH != 0 {
-		panic("nn: " + op + ": bad sizes (need C a multiple of NH > 0)")
+// checkAttention panics unless the views of an attention op fit its sizes. The messages are
+// constants so that the check allocates nothing.
+func checkAttention(out, att nn.View, q, k, v nn.Strided, B, T, C, NH int) {
+	switch {
+	case B < 0 || T < 0 || C < 0 || NH <= 0 || C%NH != 0:
+		panic("nn: Attention: bad sizes (need C a multiple of NH > 0)")
+	case out.N < B*T*C || out.Buf == nil && B*T*C > 0:
+		panic("nn: Attention: out/dout too small")
+	case att.N < B*NH*T*T || att.Buf == nil && B*T > 0:
+		panic("nn: Attention: att/datt too small")
+	case !stridedOK(q, B*T, C):
+		panic("nn: Attention: q/dq too small or stride < C")
+	case !stridedOK(k, B*T, C):
+		panic("nn: Attention: k/dk too small or stride < C")
+	case !stridedOK(v, B*T, C):
+		panic("nn: Attention: v/dv too small or stride < C")
 	}
-	need(out, B*T*C, "nn: "+op+": out/dout too small")
-	need(att, B*NH*T*T, "nn: "+op+": att too small")
-	checkStrided(q, B*T, C, "nn: "+op+": q/dq too small or stride < C")
-	checkStrided(k, B*T, C, "nn: "+op+": k/dk too small or stride < C")
-	checkStrided(v, B*T, C, "nn: "+op+": v/dv too small or stride < C")
 }
 
 // attnRow dispatches one of the attention row kernels: B·NH·T threadgroups of one simdgroup.
@@ -39,7 +46,7 @@ func (o *Ops) attnRow(kernel string, rows, T int, scale float32) *Dispatch {
 //
 // Three dispatches: the batched product Q·Kᵀ into att, the row softmax in place, then att·V.
 func (o *Ops) AttentionForward(out, att nn.View, q, k, v nn.Strided, B, T, C, NH int, scale float32) {
-	checkAttention(out, att, q, k, v, B, T, C, NH, "AttentionForward")
+	checkAttention(out, att, q, k, v, B, T, C, NH)
 	if B == 0 || T == 0 || C == 0 {
 		return
 	}
@@ -66,8 +73,8 @@ func (o *Ops) AttentionForward(out, att nn.View, q, k, v nn.Strided, B, T, C, NH
 // Five dispatches: datt = dout·Vᵀ, dv += attᵀ·dout, the softmax backward in place
 // (datt becomes the gradient of the unscaled scores, times scale), dq += datt·K, dk += dattᵀ·Q.
 func (o *Ops) AttentionBackward(dq, dk, dv nn.Strided, datt nn.View, dout, att nn.View, q, k, v nn.Strided, B, T, C, NH int, scale float32) {
-	checkAttention(dout, att, q, k, v, B, T, C, NH, "AttentionBackward")
-	checkAttention(dout, datt, dq, dk, dv, B, T, C, NH, "AttentionBackward")
+	checkAttention(dout, att, q, k, v, B, T, C, NH)
+	checkAttention(dout, datt, dq, dk, dv, B, T, C, NH)
 	if B == 0 || T == 0 || C == 0 {
 		return
 	}

@@ -50,14 +50,14 @@ kernel void attention_forward_softmax(device float*           att  [[buffer(0)]]
 {
     const uint t = row % p.T;
     device float* a = att + row * p.T;
-    float mx = -INFINITY;
+    float mx = FLOAT_LOWEST;
     for (uint s = lane; s <= t; s += 32) {
-        mx = max(mx, a[s]);
+        mx = max(mx, p.scale * a[s]);
     }
     mx = simd_max(mx);
     float sum = 0.0f;
     for (uint s = lane; s <= t; s += 32) {
-        const float e = exp(p.scale * (a[s] - mx));
+        const float e = exp(p.scale * a[s] - mx);
         a[s] = e;
         sum += e;
     }

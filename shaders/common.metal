@@ -8,6 +8,10 @@ struct EltwiseParams {
     uint n;   // elements
 };
 
+// FLOAT_LOWEST (−FLT_MAX) starts a running maximum: finite, because Metal's default fast math
+// may assume that no value is infinite.
+constant constexpr float FLOAT_LOWEST = -3.40282347e+38f;
+
 // ROW_THREADS is the threadgroup size of the row kernels that reduce over a whole threadgroup
 // (cross-entropy, grad norm): 8 simdgroups.
 constant constexpr uint ROW_THREADS = 256;
@@ -38,7 +42,7 @@ static float row_max(float v, threadgroup float* scratch, uint sg, uint lane)
         scratch[sg] = v;
     }
     threadgroup_barrier(mem_flags::mem_threadgroup);
-    float r = -INFINITY;
+    float r = FLOAT_LOWEST;
     for (uint i = 0; i < ROW_THREADS / 32; ++i) {
         r = max(r, scratch[i]);
     }

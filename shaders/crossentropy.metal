@@ -25,7 +25,7 @@ kernel void crossentropy_forward(device float*                losses  [[buffer(0
 {
     threadgroup float scratch[ROW_THREADS / 32];
     device const float* l = logits + row * p.V;
-    float mx = -INFINITY;
+    float mx = FLOAT_LOWEST;
     for (uint v = tid; v < p.V; v += ROW_THREADS) {
         mx = max(mx, l[v]);
     }
@@ -58,7 +58,7 @@ kernel void crossentropy_backward(device float*                dlogits [[buffer(
     threadgroup float scratch[ROW_THREADS / 32];
     device const float* l = logits + row * p.V;
     device float*       dl = dlogits + row * p.V;
-    float mx = -INFINITY;
+    float mx = FLOAT_LOWEST;
     for (uint v = tid; v < p.V; v += ROW_THREADS) {
         mx = max(mx, l[v]);
     }

@@ -13,6 +13,7 @@ func (o *Ops) EmbedForward(out nn.View, tokens nn.IntView, wte, wpe nn.View, B, 
 	}
 	need(out, B*T*C, "nn: EmbedForward: out too small")
 	needInt(tokens, B*T, "nn: EmbedForward: tokens too small")
+	need(wte, C, "nn: EmbedForward: wte holds no row")
 	need(wpe, T*C, "nn: EmbedForward: wpe too small")
 	if B*T == 0 {
 		return
@@ -38,6 +39,7 @@ func (o *Ops) EmbedBackward(dwte, dwpe nn.View, dout nn.View, tokens nn.IntView,
 	if B < 0 || T < 0 || C <= 0 {
 		panic("nn: EmbedBackward: bad sizes")
 	}
+	need(dwte, C, "nn: EmbedBackward: dwte holds no row")
 	need(dwpe, T*C, "nn: EmbedBackward: dwpe too small")
 	need(dout, B*T*C, "nn: EmbedBackward: dout too small")
 	needInt(tokens, B*T, "nn: EmbedBackward: tokens too small")

@@ -96,7 +96,7 @@ static void gemm_tile(device float* C, device const float* A, device const float
     C += zo * p.sc0 + zi * p.sc1;
 
     const uint sm = (sg / 2) * 32, sn = (sg % 2) * 32;   // this simdgroup's 32×32 block
-    threadgroup float* st = stage + sg * 64;
+    stage += sg * 64;   // this simdgroup's 8×8 staging block
     simdgroup_float8x8 acc[4][4];
     for (uint i = 0; i < 4; ++i) {
         for (uint j = 0; j < 4; ++j) {
@@ -114,10 +114,10 @@ static void gemm_tile(device float* C, device const float* A, device const float
             } else {
                 for (uint e = lane; e < 64; e += 32) {
                     const uint r = e / 8, c = e % 8;
-                    st[e] = (r0 + r < p.M && c0 + c < p.N) ? Cp[r * p.ldc + c] : 0.0f;
+                    stage[e] = (r0 + r < p.M && c0 + c < p.N) ? Cp[r * p.ldc + c] : 0.0f;
                 }
                 simdgroup_barrier(mem_flags::mem_threadgroup);
-                simdgroup_load(acc[i][j], st, 8);
+                simdgroup_load(acc[i][j], stage, 8);
                 simdgroup_barrier(mem_flags::mem_threadgroup);
             }
         }
@@ -170,12 +170,12 @@ static void gemm_tile(device float* C, device const float* A, device const float
             if (r0 + 8 <= p.M && c0 + 8 <= p.N) {
                 simdgroup_store(acc[i][j], Cp, p.ldc);
             } else {
-                simdgroup_store(acc[i][j], st, 8);
+                simdgroup_store(acc[i][j], stage, 8);
                 simdgroup_barrier(mem_flags::mem_threadgroup);
                 for (uint e = lane; e < 64; e += 32) {
                     const uint r = e / 8, c = e % 8;
                     if (r0 + r < p.M && c0 + c < p.N) {
-                        Cp[r * p.ldc + c] = st[e];
+                        Cp[r * p.ldc + c] = stage[e];
                     }
                 }
                 simdgroup_barrier(mem_flags::mem_threadgroup);

@@ -40,10 +40,10 @@ func Source() string {
 
 // Limits of one Dispatch.
 const (
-	MaxArgs        = 8  // buffer bindings per dispatch (the parameter block not counted)
-	MaxParamWords  = 16 // 32-bit words of the scalar parameter block
-	MaxThreadgroup = 4  // dynamic [[threadgroup(i)]] allocations
-	MaxTGMemory    = 32 << 10
+	MaxArgs        = 8        // buffer bindings per dispatch (the parameter block not counted)
+	MaxParamWords  = 16       // 32-bit words of the scalar parameter block
+	MaxThreadgroup = 4        // dynamic [[threadgroup(i)]] allocations
+	MaxTGMemory    = 32 << 10 // threadgroup memory of one threadgroup on Apple GPUs, bytes
 )
 
 // Arg binds one kernel buffer slot to a view: a float32 View, or an int32 IntView when IsInt.
@@ -55,7 +55,8 @@ type Arg struct {
 }
 
 // Dispatch is one compute dispatch: dispatchThreadgroups(Groups, Threads) of Kernel with the
-// buffers Args bound at their slots (each at its view's element offset), the scalar block
+// buffers Args[:NArgs] bound at their slots (setBuffer:offset:atIndex: with the byte offset
+// 4·Off of the view in its buffer; kernels never read outside the view), the scalar block
 // Params[:NParams] set with setBytes at ParamSlot, and TGMem[i] bytes of dynamic threadgroup
 // memory at [[threadgroup(i)]] (0 = none; the current kernels use only static threadgroup arrays).
 //

@@ -32,6 +32,7 @@ func commands() []command {
 		{"train", "train a baseline or query-free GPT", runTrain},
 		{"sample", "generate text from a checkpoint", runSample},
 		{"version", "print the kvgpt version", runVersion},
+		{"selftest", "check every op of a backend (--backend metal on a Mac) and short training runs", runSelftest},
 		{"expressivity", "ReLU demo: a residual block is generically not a skip-free MLP of its width", runExpressivity},
 	}
 }

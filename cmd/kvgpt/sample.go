@@ -20,7 +20,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&sc.Temperature, "temperature", sc.Temperature, "softmax temperature (> 0; lower is more conservative)")
 	fs.IntVar(&sc.TopK, "top-k", sc.TopK, "sample from the k most likely tokens only (0: all)")
 	fs.Uint64Var(&sc.Seed, "seed", sc.Seed, "random seed")
-	backend := fs.String("backend", "cpu", "compute backend: "+backendNames)
+	backend := fs.String("backend", "auto", "compute backend: "+backendNames)
 	threads := fs.Int("threads", 0, "CPU threads (0: all cores)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -53,7 +53,7 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("prompt: %w", err)
 	}
-	be, err := newBackend(*backend, *threads)
+	be, err := openBackend(*backend, *threads, stderr)
 	if err != nil {
 		return err
 	}

@@ -46,7 +46,7 @@ func defaultTrainOptions() trainOptions {
 	tc.BatchSize, tc.Steps, tc.LR, tc.MinLR, tc.Warmup = 16, 400, 3e-3, 3e-4, 30
 	tc.EvalEvery, tc.EvalBatches = 100, 8
 	return trainOptions{
-		vocab: "byte", mode: "identity", backend: "cpu", out: "out",
+		vocab: "byte", mode: "identity", backend: "auto", out: "out",
 		cfg:      gpt.Config{NLayer: 3, NHead: 4, NEmbd: 96, BlockSize: 128},
 		tc:       tc,
 		logEvery: 10, ckptEvery: 200, corpusBytes: gpt.DefaultCorpusBytes,
@@ -184,7 +184,7 @@ func train(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	be, err := newBackend(o.backend, o.threads)
+	be, err := openBackend(o.backend, o.threads, stdout)
 	if err != nil {
 		return err
 	}

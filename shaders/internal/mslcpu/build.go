@@ -16,6 +16,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // csrc holds the compatibility header, the metal_* include shims and the fiber runtime. They are
@@ -42,6 +43,9 @@ type Options struct {
 	Defines []string
 	// IncludeDirs are searched for #include "..." after the directory of the source file.
 	IncludeDirs []string
+	// Headers are files for #include "name" given as bytes (e.g. embedded with go:embed), by
+	// slash-separated relative name; they are searched after the source's own directory.
+	Headers map[string][]byte
 	// CXX is the clang++ to use; empty means $MSLCPU_CXX, then clang++-16, clang++-17, …, clang++.
 	CXX string
 	// UContext selects the old glibc swapcontext fiber switch instead of the assembly one (for
@@ -100,11 +104,19 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 		return nil, err
 	}
 	flags := baseFlags(opts, srcDir)
+	incDirs := append([]string(nil), opts.IncludeDirs...)
+	if len(opts.Headers) > 0 {
+		hdrDir, err := writeHeaders(dir, opts.Headers)
+		if err != nil {
+			return nil, err
+		}
+		incDirs = append([]string{hdrDir}, incDirs...)
+	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%q\n", formatVersion, cxxID, srcHash, flags)
 	type unit struct {
-		name string
-		gen  string
+		name, dir string
+		gen       string
 	}
 	var units []unit
 	var kernels []string
@@ -116,9 +128,10 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 				return nil, fmt.Errorf("mslcpu: %w", err)
 			}
 		}
-		name := s.Name
-		if abs, err := filepath.Abs(name); err == nil {
-			name = abs
+		name := s.Name // as given: diagnostics and #line use it
+		srcDirOf := filepath.Dir(name)
+		if abs, err := filepath.Abs(srcDirOf); err == nil {
+			srcDirOf = abs
 		}
 		gen, ks, err := generate(name, string(code))
 		if err != nil {
@@ -131,19 +144,22 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 			seen[k.Name] = s.Name
 			kernels = append(kernels, k.Name)
 		}
-		fmt.Fprintf(h, "unit %q %d\n%s\n", name, len(gen), gen)
-		if err := hashIncludes(h, string(code), append([]string{filepath.Dir(name)}, opts.IncludeDirs...), map[string]bool{}); err != nil {
+		fmt.Fprintf(h, "unit %q %q %d\n%s\n", name, srcDirOf, len(gen), gen)
+		if err := hashIncludes(h, string(code), append([]string{srcDirOf}, incDirs...), map[string]bool{}); err != nil {
 			return nil, err
 		}
-		units = append(units, unit{name, gen})
+		units = append(units, unit{name, srcDirOf, gen})
 	}
 	key := hex.EncodeToString(h.Sum(nil))[:24]
 	base := strings.TrimSuffix(filepath.Base(srcs[0].Name), filepath.Ext(srcs[0].Name))
 	base = regexp.MustCompile(`[^A-Za-z0-9_.-]`).ReplaceAllString(base, "_")
 	bin := filepath.Join(dir, "bin", base+"-"+key)
 	prog := &Program{Path: bin, Kernels: kernels, Options: opts}
+	pruneOnce.Do(func() { prune(dir, 14*24*time.Hour) })
 	err = once(bin, func() error {
 		if _, err := os.Stat(bin); err == nil {
+			now := time.Now()
+			os.Chtimes(bin, now, now) // recently used: keep it when pruning
 			return nil
 		}
 		rtObj, err := buildRuntime(dir, cxx, cxxID, srcHash, srcDir, flags)
@@ -162,8 +178,8 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 				return fmt.Errorf("mslcpu: %w", err)
 			}
 			obj := cpp + ".o"
-			args := append(append([]string{}, flags...), "-I", filepath.Dir(u.name))
-			for _, d := range opts.IncludeDirs {
+			args := append(append([]string{}, flags...), "-I", u.dir)
+			for _, d := range incDirs {
 				args = append(args, "-I", d)
 			}
 			args = append(args, "-c", cpp, "-o", obj)
@@ -176,6 +192,9 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 		args := append(append(append([]string{}, flags...), rtObj), objs...)
 		args = append(args, "-o", out)
 		if err := runCompiler(cxx, args); err != nil {
+			if opts.ASan && strings.Contains(err.Error(), "clang_rt.asan") {
+				return fmt.Errorf("mslcpu: linking %s: the AddressSanitizer runtime is missing (Debian: apt-get install libclang-rt-16-dev):\n%w", base, err)
+			}
 			return fmt.Errorf("mslcpu: linking %s:\n%w", base, err)
 		}
 		return publish(out, bin)
@@ -190,6 +209,10 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 func baseFlags(opts Options, srcDir string) []string {
 	f := []string{"-std=c++17", "-fwrapv", "-ffp-contract=off", "-fno-strict-aliasing",
 		"-Wno-unknown-attributes", "-Wno-ignored-attributes", "-I", srcDir, "-pthread", "-O1", "-gline-tables-only"}
+	if runtime.GOARCH == "amd64" {
+		// probe large stack frames page by page, so a fiber stack overflow always hits the guard page
+		f = append(f, "-fstack-clash-protection")
+	}
 	if opts.Strict {
 		f = append(f, "-DMSLCPU_STRICT_AS")
 	}
@@ -213,6 +236,8 @@ func buildRuntime(dir, cxx, cxxID, srcHash, srcDir string, flags []string) (stri
 	obj := filepath.Join(dir, "obj", "rt-"+hex.EncodeToString(h.Sum(nil))[:24]+".o")
 	err := once(obj, func() error {
 		if _, err := os.Stat(obj); err == nil {
+			now := time.Now()
+			os.Chtimes(obj, now, now)
 			return nil
 		}
 		tmp, err := os.MkdirTemp(dir, "tmp-rt-")
@@ -253,7 +278,8 @@ type onceRun struct {
 }
 
 // once runs f at most once at a time per key in this process; callers for the same key wait for
-// the running build and share its result. Failed builds are retried by later calls.
+// the running build and share its result. Failed builds are retried by later calls. once may
+// nest (a program build waits for the runtime build) as long as keys do not form a cycle.
 func once(key string, f func() error) error {
 	onceMu.Lock()
 	if r, ok := onceRuns[key]; ok {
@@ -267,9 +293,7 @@ func once(key string, f func() error) error {
 	r := &onceRun{done: make(chan struct{})}
 	onceRuns[key] = r
 	onceMu.Unlock()
-	compileSem <- struct{}{}
 	r.err = f()
-	<-compileSem
 	onceMu.Lock()
 	if r.err != nil {
 		delete(onceRuns, key)
@@ -283,6 +307,8 @@ func once(key string, f func() error) error {
 var compileSem = make(chan struct{}, max(1, runtime.NumCPU()))
 
 func runCompiler(cxx string, args []string) error {
+	compileSem <- struct{}{}
+	defer func() { <-compileSem }()
 	cmd := exec.Command(cxx, args...)
 	var out bytes.Buffer
 	cmd.Stdout = &out
@@ -344,6 +370,77 @@ func unpackRuntime(dir string) (string, string, error) {
 		return nil
 	})
 	return final, sum, err
+}
+
+// writeHeaders writes Options.Headers into dir/hdr-<hash> (once) and returns that directory.
+func writeHeaders(dir string, hdrs map[string][]byte) (string, error) {
+	names := make([]string, 0, len(hdrs))
+	for n := range hdrs {
+		if n == "" || filepath.IsAbs(n) || strings.HasPrefix(filepath.Clean(n), "..") {
+			return "", fmt.Errorf("mslcpu: Options.Headers: bad header name %q (want a relative path)", n)
+		}
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		fmt.Fprintf(h, "%s %d\n", n, len(hdrs[n]))
+		h.Write(hdrs[n])
+	}
+	final := filepath.Join(dir, "hdr-"+hex.EncodeToString(h.Sum(nil))[:24])
+	err := once(final, func() error {
+		if _, err := os.Stat(final); err == nil {
+			return nil
+		}
+		tmp, err := os.MkdirTemp(dir, "tmp-hdr-")
+		if err != nil {
+			return fmt.Errorf("mslcpu: %w", err)
+		}
+		for _, n := range names {
+			p := filepath.Join(tmp, filepath.FromSlash(n))
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err == nil {
+				err = os.WriteFile(p, hdrs[n], 0o644)
+			}
+			if err != nil {
+				os.RemoveAll(tmp)
+				return fmt.Errorf("mslcpu: %w", err)
+			}
+		}
+		if err := os.Rename(tmp, final); err != nil {
+			os.RemoveAll(tmp)
+			if _, serr := os.Stat(final); serr == nil {
+				return nil // another process was faster
+			}
+			return fmt.Errorf("mslcpu: %w", err)
+		}
+		return nil
+	})
+	return final, err
+}
+
+var pruneOnce sync.Once
+
+// prune removes cache entries (programs, runtime objects, unpacked sources, abandoned temporary
+// directories) not used for longer than age. Entries in use by another process are at worst
+// rebuilt.
+func prune(dir string, age time.Duration) {
+	cutoff := time.Now().Add(-age)
+	for _, sub := range []string{"bin", "obj", "."} {
+		ents, err := os.ReadDir(filepath.Join(dir, sub))
+		if err != nil {
+			continue
+		}
+		for _, e := range ents {
+			if sub == "." && !strings.HasPrefix(e.Name(), "hdr-") && !strings.HasPrefix(e.Name(), "tmp-") {
+				continue
+			}
+			info, err := e.Info()
+			if err != nil || info.ModTime().After(cutoff) {
+				continue
+			}
+			os.RemoveAll(filepath.Join(dir, sub, e.Name()))
+		}
+	}
 }
 
 var includeRE = regexp.MustCompile(`(?m)^[ \t]*#[ \t]*include[ \t]*"([^"]+)"`)

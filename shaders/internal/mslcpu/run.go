@@ -86,6 +86,13 @@ type Dispatch struct {
 	// Buffers are the kernel's buffers by [[buffer(n)]] index, n < 31. Run returns their contents
 	// after the dispatch under the same indices; the slices given here are not modified.
 	Buffers map[int][]byte
+	// Offsets are byte offsets at which [[buffer(n)]] sees its allocation, as with
+	// setBuffer:offset:atIndex:. Buffers[n] (or Buffers[Alias[n]]) holds the whole allocation.
+	Offsets map[int]int
+	// Alias binds [[buffer(n)]] to the allocation of [[buffer(Alias[n])]] (at Offsets[n]): the two
+	// slots share memory like two views of one MTLBuffer, e.g. the k and v views of one KV
+	// activation. n must not be in Buffers; Run returns the allocation only under Alias[n].
+	Alias map[int]int
 	// TGMemLengths are the dynamic threadgroup memory lengths in bytes by [[threadgroup(n)]]
 	// index, n < 8 (setThreadgroupMemoryLength); each must be a multiple of 16.
 	TGMemLengths map[int]int
@@ -220,6 +227,11 @@ func (r *Runner) Run(d Dispatch) (map[int][]byte, error) {
 		idx = append(idx, i)
 	}
 	sort.Ints(idx)
+	aliases := make([]int, 0, len(d.Alias))
+	for i := range d.Alias {
+		aliases = append(aliases, i)
+	}
+	sort.Ints(aliases)
 	tgIdx := make([]int, 0, len(d.TGMemLengths))
 	for i := range d.TGMemLengths {
 		tgIdx = append(tgIdx, i)
@@ -232,7 +244,7 @@ func (r *Runner) Run(d Dispatch) (map[int][]byte, error) {
 		w := bufio.NewWriterSize(r.in, 1<<16)
 		le := binary.LittleEndian
 		var b []byte
-		b = append(b, "MSL2"...)
+		b = append(b, "MSL3"...)
 		b = le.AppendUint32(b, uint32(len(d.Kernel)))
 		b = append(b, d.Kernel...)
 		for _, v := range d.Threadgroup {
@@ -249,13 +261,21 @@ func (r *Runner) Run(d Dispatch) (map[int][]byte, error) {
 		b = le.AppendUint32(b, uint32(order))
 		b = le.AppendUint64(b, d.Seed)
 		b = le.AppendUint32(b, uint32(d.Workers))
-		b = le.AppendUint32(b, uint32(len(idx)))
+		b = le.AppendUint32(b, uint32(len(idx)+len(aliases)))
 		w.Write(b)
 		for _, i := range idx {
 			b = le.AppendUint32(b[:0], uint32(i))
+			b = le.AppendUint32(b, ^uint32(0))
+			b = le.AppendUint64(b, uint64(d.Offsets[i]))
 			b = le.AppendUint64(b, uint64(len(d.Buffers[i])))
 			w.Write(b)
 			w.Write(d.Buffers[i])
+		}
+		for _, i := range aliases {
+			b = le.AppendUint32(b[:0], uint32(i))
+			b = le.AppendUint32(b, uint32(d.Alias[i]))
+			b = le.AppendUint64(b, uint64(d.Offsets[i]))
+			w.Write(b)
 		}
 		b = le.AppendUint32(b[:0], uint32(len(tgIdx)))
 		for _, i := range tgIdx {
@@ -312,6 +332,12 @@ func (d *Dispatch) check() error {
 	if d.Kernel == "" {
 		return errors.New("mslcpu: Dispatch.Kernel is empty")
 	}
+	if d.Order > Random {
+		return fmt.Errorf("mslcpu: %s: unknown thread order %v", d.Kernel, d.Order)
+	}
+	if d.Workers < 0 {
+		return fmt.Errorf("mslcpu: %s: Workers %d is negative", d.Kernel, d.Workers)
+	}
 	n := uint64(1)
 	for i, v := range d.Threadgroup {
 		if v == 0 {
@@ -328,6 +354,29 @@ func (d *Dispatch) check() error {
 	for i := range d.Buffers {
 		if i < 0 || i >= 31 {
 			return fmt.Errorf("mslcpu: %s: buffer index %d out of range [0, 31)", d.Kernel, i)
+		}
+	}
+	for i, m := range d.Alias {
+		if i < 0 || i >= 31 {
+			return fmt.Errorf("mslcpu: %s: alias buffer index %d out of range [0, 31)", d.Kernel, i)
+		}
+		if _, ok := d.Buffers[i]; ok {
+			return fmt.Errorf("mslcpu: %s: buffer(%d) is both in Buffers and an Alias of buffer(%d)", d.Kernel, i, m)
+		}
+		if _, ok := d.Buffers[m]; !ok {
+			return fmt.Errorf("mslcpu: %s: buffer(%d) aliases buffer(%d), which is not in Buffers", d.Kernel, i, m)
+		}
+	}
+	for i, off := range d.Offsets {
+		alloc, ok := d.Buffers[i]
+		if m, alias := d.Alias[i]; alias {
+			alloc, ok = d.Buffers[m], true
+		}
+		if !ok {
+			return fmt.Errorf("mslcpu: %s: Offsets[%d] given for an unbound buffer", d.Kernel, i)
+		}
+		if off < 0 || off > len(alloc) {
+			return fmt.Errorf("mslcpu: %s: buffer(%d) offset %d outside its %d-byte allocation", d.Kernel, i, off, len(alloc))
 		}
 	}
 	total := 0
@@ -419,10 +468,10 @@ func ToU32(b []byte) []uint32 {
 	return v
 }
 
-// symbolizer finds llvm-symbolizer for AddressSanitizer reports with .metal file:line frames;
-// without one the reports fall back to addr2line.
+// symbolizer finds a symbolizer for AddressSanitizer reports with .metal file:line frames:
+// llvm-symbolizer (also names inlined kernel functions), else binutils' addr2line.
 func symbolizer() string {
-	for _, c := range []string{"llvm-symbolizer-16", "/usr/lib/llvm-16/bin/llvm-symbolizer", "llvm-symbolizer"} {
+	for _, c := range []string{"llvm-symbolizer-16", "/usr/lib/llvm-16/bin/llvm-symbolizer", "llvm-symbolizer", "addr2line"} {
 		if p, err := exec.LookPath(c); err == nil {
 			return p
 		}

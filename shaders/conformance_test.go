@@ -1,0 +1,20 @@
+package shaders_test
+
+import (
+	"testing"
+
+	"github.com/kvgpt/kvgpt/nn"
+	"github.com/kvgpt/kvgpt/nn/nntest"
+	"github.com/kvgpt/kvgpt/shaders/internal/mslcpu"
+)
+
+// TestConformance runs the backend conformance suite (nn/nntest: every op against float64
+// references and finite differences, plus a small GPT training step) on shaders.Ops through the
+// harness, in forward and reverse thread order.
+func TestConformance(t *testing.T) {
+	for _, order := range mslcpu.Orders {
+		t.Run("order="+order.String(), func(t *testing.T) {
+			nntest.Run(t, func(t *testing.T) nn.Backend { return newHarnessBackend(t, flavourPlain, order) })
+		})
+	}
+}
