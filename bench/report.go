@@ -139,7 +139,10 @@ func (r *Report) WriteText(w io.Writer) {
 			fmt.Fprintf(w, "\ntraining (MFU: 6N + 12·L·T·C FLOPs per token, of the %.1f GFLOP/s peak)", b.Peak.GFLOPS)
 			for _, t := range b.Training {
 				if t.PyTorch != nil {
-					fmt.Fprintf(w, "; PyTorch %s on %d threads", t.PyTorch.Torch, t.PyTorch.Threads)
+					fmt.Fprintf(w, "; PyTorch %s on %d thread", t.PyTorch.Torch, t.PyTorch.Threads)
+					if t.PyTorch.Threads != 1 {
+						fmt.Fprint(w, "s")
+					}
 					if t.PyTorch.OMPWaitPolicy != "" {
 						fmt.Fprintf(w, ", OMP_WAIT_POLICY=%s", t.PyTorch.OMPWaitPolicy)
 					}
