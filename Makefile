@@ -1,9 +1,9 @@
 # kvgpt — make test runs exactly what CI runs (after .ci/run installs the system packages).
 GO ?= go
 
-.PHONY: test fmtcheck vet gotest darwincheck crossbuild
+.PHONY: test fmtcheck vet gotest darwincheck crossbuild blastest bench train
 
-test: fmtcheck vet darwincheck crossbuild gotest
+test: fmtcheck vet darwincheck crossbuild gotest blastest
 
 fmtcheck:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -30,3 +30,34 @@ darwincheck:
 crossbuild:
 	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) build ./...
 	CGO_ENABLED=0 $(GO) build ./...
+
+# blastest checks the OpenBLAS build (-tags openblas): cpublas against gonum, the backend
+# conformance suite and bench on OpenBLAS, and `kvgpt bench` on a tiny configuration (darwincheck
+# type-checks the Accelerate build). Without libopenblas-dev it is skipped with a message, except
+# in CI (CI set), where it fails.
+blastest:
+	@if printf '#include <cblas.h>\nint main(void){return 0;}\n' | $${CC:-cc} -x c - -lopenblas -o /dev/null 2>/dev/null; then \
+		$(GO) test -count=1 -tags openblas ./cpublas ./bench && \
+		$(GO) test -count=1 -tags openblas -run 'Bench' ./cmd/kvgpt; \
+	elif [ -n "$$CI" ]; then echo "blastest: libopenblas-dev is missing (.ci/run installs it)"; exit 1; \
+	else echo "blastest: OpenBLAS build skipped: no libopenblas-dev (apt-get install libopenblas-dev)"; fi
+
+# bench runs the testing.B benchmarks of bench/ — every op of a training step, whole training steps
+# of the presets, raw Sgemm — BENCH_COUNT times into BENCH_OUT, a file for benchstat
+# (`benchstat old.txt new.txt`). TAGS=openblas measures the OpenBLAS build; BENCH narrows the set,
+# e.g. BENCH=TrainStep. Machine-wide numbers: run it on an idle machine.
+BENCH ?= .
+BENCH_COUNT ?= 6
+BENCH_OUT ?= out/bench-$(shell date -u +%Y%m%dT%H%M%S)$(if $(TAGS),-$(TAGS)).txt
+bench:
+	@mkdir -p $(dir $(BENCH_OUT))
+	$(GO) test -tags '$(TAGS)' -run '^$$' -bench '$(BENCH)' -count $(BENCH_COUNT) -timeout 2h ./bench | tee $(BENCH_OUT)
+	@echo "wrote $(BENCH_OUT) (compare runs with: benchstat A.txt B.txt)"
+
+# train: the query-free model on the default corpus (Go standard library sources) on the CPU,
+# a few minutes on two cores, then a sample. The flags are kvgpt train's defaults.
+train:
+	$(GO) build -o kvgpt ./cmd/kvgpt
+	./kvgpt train --out out/train
+	@echo "--- sample (kvgpt sample --checkpoint out/train/ckpt.safetensors --prompt 'func ') ---"
+	./kvgpt sample --checkpoint out/train/ckpt.safetensors --prompt 'func ' --tokens 400

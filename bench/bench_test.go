@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/kvgpt/kvgpt/cpublas"
 	"github.com/kvgpt/kvgpt/gpt"
@@ -44,9 +45,10 @@ func BenchmarkOp(b *testing.B) {
 		for _, s := range benchShapes() {
 			ops = append(ops, Ops(s)...)
 		}
-		for _, op := range dedupe(ops) {
+		for _, op := range Dedupe(ops) {
 			b.Run("backend="+name+"/"+op.Name(), func(b *testing.B) {
 				call := op.Setup(be)
+				cpu0, _ := CPUTime()
 				for b.Loop() {
 					call()
 					if err := be.Sync(); err != nil {
@@ -58,6 +60,7 @@ func BenchmarkOp(b *testing.B) {
 					b.ReportMetric(op.FLOPs/sec/1e9, "GFLOP/s")
 				}
 				b.ReportMetric(op.Bytes/sec/1e9, "GB/s")
+				reportCPU(b, cpu0)
 			})
 		}
 	}
@@ -77,6 +80,7 @@ func BenchmarkTrainStep(b *testing.B) {
 					if _, err := tr.Step(); err != nil { // warm-up
 						b.Fatal(err)
 					}
+					cpu0, _ := CPUTime()
 					for b.Loop() {
 						if _, err := tr.Step(); err != nil { // Step syncs: it reads the loss
 							b.Fatal(err)
@@ -86,8 +90,17 @@ func BenchmarkTrainStep(b *testing.B) {
 					tok := float64(tr.TokensPerStep())
 					b.ReportMetric(tok/sec, "tok/s")
 					b.ReportMetric(tok*FLOPsPerToken(p.With(m))/sec/1e9, "GFLOP/s")
+					reportCPU(b, cpu0)
 				})
 			}
 		}
+	}
+}
+
+// reportCPU reports the process CPU time per iteration since cpu0 (all threads, the BLAS's own
+// included): on a loaded machine a steadier measure of the work than ns/op.
+func reportCPU(b *testing.B, cpu0 time.Duration) {
+	if cpu1, ok := CPUTime(); ok {
+		b.ReportMetric(float64((cpu1-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
 	}
 }

@@ -6,14 +6,22 @@ import (
 )
 
 // NewCPU returns the CPU backend set up for the BLAS that info describes (the Info cpublas.Use
-// returned): with a cgo BLAS every matrix product is one whole Gemm, which the library threads
-// itself on as many threads as the backend has (cpublas.SetThreads, a process-wide setting of the
-// library); with gonum's the backend tiles products over its own workers.
+// returned):
+//
+//   - gonum's pure Go: products cut into tiles over the backend's workers;
+//   - a cgo BLAS with a thread count of its own (OpenBLAS): set to one thread
+//     (cpublas.SetThreads, a process-wide setting of the library) and products split into one block
+//     of rows per worker (nn.CPU.SplitGemm), so no BLAS thread spins while the workers run the
+//     other ops;
+//   - a cgo BLAS that schedules itself (Accelerate): every product one whole call.
 func NewCPU(threads int, info cpublas.Info) *nn.CPU {
 	c := nn.NewCPU(threads)
-	c.WholeGemm = info.CBLAS
-	if info.CBLAS {
-		cpublas.SetThreads(c.Threads())
+	switch {
+	case info.CBLAS && info.Threads > 0:
+		cpublas.SetThreads(1)
+		c.SplitGemm = true
+	case info.CBLAS:
+		c.WholeGemm = true
 	}
 	return c
 }

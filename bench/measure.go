@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"gonum.org/v1/gonum/blas"
+
+	"github.com/kvgpt/kvgpt/cpublas"
 )
 
 // Timing says how long to measure one thing.
@@ -16,8 +18,8 @@ type Timing struct {
 	Rounds int
 }
 
-// DefaultTiming is what `kvgpt bench` uses per op: 3 rounds of about 100 ms.
-var DefaultTiming = Timing{MinTime: 300 * time.Millisecond, Rounds: 3}
+// DefaultTiming is what `kvgpt bench` uses per op: 3 rounds of about 50 ms.
+var DefaultTiming = Timing{MinTime: 150 * time.Millisecond, Rounds: 3}
 
 // measure returns the time per call of loop, which runs the measured function reps times and
 // returns the wall time it took.
@@ -34,8 +36,8 @@ func measure(loop func(reps int) time.Duration, t Timing) time.Duration {
 	return best
 }
 
-// timeCalls returns the time per call of f.
-func timeCalls(f func(), t Timing) time.Duration {
+// TimeCalls returns the time per call of f.
+func TimeCalls(f func(), t Timing) time.Duration {
 	return measure(func(reps int) time.Duration {
 		t0 := time.Now()
 		for range reps {
@@ -59,19 +61,22 @@ func randomFloats(r *rand.Rand, n int) []float32 {
 func TimeSgemm(impl blas.Float32, m, n, k int, t Timing) time.Duration {
 	r := rand.New(rand.NewPCG(1, uint64(m*n*k)))
 	a, b, c := randomFloats(r, m*k), randomFloats(r, n*k), make([]float32, m*n)
-	return timeCalls(func() {
+	return TimeCalls(func() {
 		impl.Sgemm(blas.NoTrans, blas.Trans, m, n, k, 1, a, k, b, k, 0, c, n)
 	}, t)
 }
 
 // TimeDirectSgemm returns the time of one m×n×k product C = A·Bᵀ by cblas_sgemm called from a
-// loop in C on C memory; it fails in a build without a BLAS tag (see HaveDirectCBLAS).
-func TimeDirectSgemm(m, n, k int, t Timing) (time.Duration, error) {
+// loop in C on C memory, with the library on threads threads (0: as it is set); it fails in a
+// build without a BLAS tag (see HaveDirectCBLAS). The library's thread count is restored after.
+func TimeDirectSgemm(m, n, k, threads int, t Timing) (time.Duration, error) {
 	d, err := newDirectGemm(m, n, k)
 	if err != nil {
 		return 0, err
 	}
 	defer d.free()
+	defer cpublas.SetThreads(cpublas.Describe().Threads)
+	cpublas.SetThreads(threads)
 	return measure(d.run, t), nil
 }
 

@@ -230,11 +230,11 @@ func Ops(s Shape) []OpCase {
 				return func() { be.AdamW(p, m, v, g, d, P, h) }
 			}},
 	)
-	return dedupe(ops)
+	return Dedupe(ops)
 }
 
-// dedupe drops repeated names (a model whose projections share a shape), keeping the first.
-func dedupe(ops []OpCase) []OpCase {
+// Dedupe drops repeated names (a model whose projections share a shape), keeping the first.
+func Dedupe(ops []OpCase) []OpCase {
 	seen := map[string]bool{}
 	out := ops[:0]
 	for _, o := range ops {

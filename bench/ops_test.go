@@ -125,4 +125,8 @@ func TestMeasureStepsTrainsTheTinyPreset(t *testing.T) {
 		require.Less(t, r.MFU, 1.0)
 		require.InDelta(t, math.Log(256), r.Loss, 0.5, "a fresh model predicts about uniformly")
 	}
+	// A warm-up step longer than LongStep: one timed step is enough.
+	r, err := MeasureSteps(be, p, gpt.Baseline, Peak{GFLOPS: 50}, StepOptions{Warmup: 1, MinStep: 3, MinTime: time.Hour, LongStep: time.Nanosecond})
+	require.NoError(t, err)
+	require.Equal(t, 1, r.Steps)
 }

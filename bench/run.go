@@ -41,7 +41,7 @@ type syncErr struct {
 }
 
 func (s *syncErr) timing(call func(), t Timing) time.Duration {
-	return timeCalls(func() {
+	return TimeCalls(func() {
 		call()
 		if err := s.be.Sync(); err != nil && s.err == nil {
 			s.err = err

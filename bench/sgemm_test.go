@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/kvgpt/kvgpt/cpublas"
@@ -14,8 +15,10 @@ import (
 var sgemmShapes = [][3]int{{1024, 1024, 1024}, {2048, 1536, 384}, {2048, 384, 1536}, {2048, 1152, 384}}
 
 // BenchmarkSgemm compares gonum's pure-Go Sgemm, this build's cpublas implementation and (in a BLAS
-// build) cblas_sgemm called directly from C, on C = A·Bᵀ.
+// build) cblas_sgemm called directly from C, on C = A·Bᵀ, with the BLAS on all cores.
 func BenchmarkSgemm(b *testing.B) {
+	defer cpublas.SetThreads(cpublas.Describe().Threads)
+	cpublas.SetThreads(runtime.NumCPU())
 	impls := []struct {
 		name string
 		impl blas.Float32

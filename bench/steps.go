@@ -2,7 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"slices"
 	"time"
@@ -82,10 +81,10 @@ type StepOptions struct {
 	Warmup  int           // untimed steps first (buffers, caches, branch predictors)
 	MinStep int           // timed steps at least
 	MinTime time.Duration // and at least this much time
+	// LongStep, if > 0: when the last warm-up step took longer than this, one timed step is
+	// enough (a long step averages out the machine's noise by itself).
+	LongStep time.Duration
 }
-
-// DefaultStepOptions time ≥ 3 steps and ≥ 2 s per preset after one warm-up step.
-var DefaultStepOptions = StepOptions{Warmup: 1, MinStep: 3, MinTime: 2 * time.Second}
 
 // randomData returns a dataset of n uniform random bytes: a step's cost does not depend on the text.
 func randomData(n int, seed uint64) (*gpt.Dataset, error) {
@@ -121,14 +120,19 @@ func MeasureSteps(be nn.Backend, p Preset, m gpt.QueryMode, peak Peak, o StepOpt
 		return StepResult{}, fmt.Errorf("bench: preset %s %s: %w", p.Name, m, err)
 	}
 	var last gpt.StepResult
+	minStep, minTime := max(o.MinStep, 1), o.MinTime
 	for range o.Warmup {
+		t0 := time.Now()
 		if last, err = tr.Step(); err != nil {
 			return StepResult{}, fmt.Errorf("bench: preset %s %s: %w", p.Name, m, err)
+		}
+		if o.LongStep > 0 && time.Since(t0) > o.LongStep {
+			minStep, minTime = 1, 0
 		}
 	}
 	var times []time.Duration
 	start := time.Now()
-	for len(times) < max(o.MinStep, 1) || time.Since(start) < o.MinTime {
+	for len(times) < minStep || time.Since(start) < minTime {
 		t0 := time.Now()
 		if last, err = tr.Step(); err != nil { // Step waits for the device (it reads the loss)
 			return StepResult{}, fmt.Errorf("bench: preset %s %s: %w", p.Name, m, err)
@@ -150,26 +154,4 @@ func MeasureSteps(be nn.Backend, p Preset, m gpt.QueryMode, peak Peak, o StepOpt
 		r.MFU = r.TokensPerSec * r.FLOPsPerToken / (peak.GFLOPS * 1e9)
 	}
 	return r, nil
-}
-
-// MeasureAllSteps measures every preset in presets in both modes, writing a progress line per run
-// to progress (nil for none).
-func MeasureAllSteps(be nn.Backend, presets []Preset, peak Peak, o StepOptions, progress io.Writer) ([]StepResult, error) {
-	var res []StepResult
-	for _, p := range presets {
-		for _, m := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
-			if progress != nil {
-				fmt.Fprintf(progress, "\r\033[K  training %s %s", p.Name, m)
-			}
-			r, err := MeasureSteps(be, p, m, peak, o)
-			if err != nil {
-				return nil, err
-			}
-			res = append(res, r)
-		}
-	}
-	if progress != nil {
-		fmt.Fprint(progress, "\r\033[K")
-	}
-	return res, nil
 }

@@ -25,11 +25,17 @@ type Info struct {
 // String formats the Info for a start-up line, e.g. "OpenBLAS 0.3.21 (cgo, core SkylakeX, 2 threads)".
 func (i Info) String() string {
 	s := i.Name
+	threads := fmt.Sprintf("%d threads", i.Threads)
+	if i.Threads == 1 {
+		threads = "1 thread"
+	}
 	switch {
-	case i.CBLAS && i.Core != "":
-		s += fmt.Sprintf(" (cgo, core %s, %d threads)", i.Core, i.Threads)
+	case i.CBLAS && i.Core != "" && i.Threads > 0:
+		s += fmt.Sprintf(" (cgo, core %s, %s)", i.Core, threads)
+	case i.CBLAS && i.Threads > 0:
+		s += fmt.Sprintf(" (cgo, %s)", threads)
 	case i.CBLAS:
-		s += fmt.Sprintf(" (cgo, %d threads)", i.Threads)
+		s += " (cgo)"
 	}
 	if i.Note != "" {
 		s += "; " + i.Note

@@ -28,5 +28,8 @@ func TestInfoString(t *testing.T) {
 	require.Equal(t, "gonum (pure Go)", Info{Name: "gonum (pure Go)"}.String())
 	require.Equal(t, "OpenBLAS 0.3.21 (cgo, core SkylakeX, 2 threads)",
 		Info{Name: "OpenBLAS 0.3.21", CBLAS: true, Core: "SkylakeX", Threads: 2}.String())
+	require.Equal(t, "OpenBLAS 0.3.21 (cgo, core SkylakeX, 1 thread)",
+		Info{Name: "OpenBLAS 0.3.21", CBLAS: true, Core: "SkylakeX", Threads: 1}.String())
+	require.Equal(t, "Apple Accelerate (cgo)", Info{Name: "Apple Accelerate", CBLAS: true}.String())
 	require.Equal(t, "gonum (pure Go); no cgo", Info{Name: "gonum (pure Go)", Note: "no cgo"}.String())
 }

@@ -1,8 +1,10 @@
 package gpt
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -190,68 +192,76 @@ func GoRoot() (string, error) {
 	return "", errors.New("gpt: cannot find the Go standard library for the default corpus (`go env GOROOT` failed and $GOROOT is unset); pass --data FILE")
 }
 
-// generated reports whether a Go file says it is generated (tables, not prose for the model).
+// generated reports whether a Go file says it is generated or is mostly numeric tables (hex
+// constants): neither is code a person wrote, and both teach a small model little.
 func generated(src []byte) bool {
-	head := src[:min(len(src), 1024)]
-	return strings.Contains(string(head), "Code generated") && strings.Contains(string(head), "DO NOT EDIT")
+	head := string(src[:min(len(src), 1024)])
+	if strings.Contains(head, "Code generated") && strings.Contains(head, "DO NOT EDIT") {
+		return true
+	}
+	return 100*strings.Count(string(src), "0x") > len(src)
 }
 
-// GoCorpus reads the default corpus: the non-test, non-generated .go files of the Go standard library under
-// goroot/src, in lexical path order, skipping cmd/, vendor/ and testdata/ directories, concatenated
-// until maxBytes (files are taken whole; the last one is cut). It returns the text and a
-// description of what was used.
+// GoCorpus reads the default corpus: hand-written, non-test .go files of the Go standard library
+// under goroot/src (skipping cmd/, vendor/ and testdata/ directories, generated files and numeric
+// tables), in a fixed pseudo-random order (by FNV-1a hash of the path, so every package area is
+// represented), concatenated until maxBytes (files are taken whole; the last one is cut). It
+// returns the text and a description of what was used.
 func GoCorpus(goroot string, maxBytes int) (text, source string, err error) {
 	src := filepath.Join(goroot, "src")
-	var sb strings.Builder
-	var first, last string
-	files := 0
-	errFull := errors.New("full")
+	var files []string
 	err = filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		rel, _ := filepath.Rel(src, path)
 		if d.IsDir() {
 			switch d.Name() {
 			case "testdata", "vendor":
 				return filepath.SkipDir
 			}
-			if rel == "cmd" {
+			if path == filepath.Join(src, "cmd") {
 				return filepath.SkipDir
 			}
 			return nil
 		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
-			return nil
+		if strings.HasSuffix(path, ".go") && !strings.HasSuffix(path, "_test.go") {
+			rel, _ := filepath.Rel(src, path)
+			files = append(files, filepath.ToSlash(rel))
 		}
-		b, err := os.ReadFile(path)
+		return nil
+	})
+	if err != nil {
+		return "", "", fmt.Errorf("gpt: reading the default corpus under %s: %w; pass --data FILE", src, err)
+	}
+	hash := func(s string) uint64 {
+		h := fnv.New64a()
+		h.Write([]byte(s))
+		return h.Sum64()
+	}
+	slices.SortFunc(files, func(a, b string) int { return cmp.Compare(hash(a), hash(b)) })
+	var sb strings.Builder
+	used := 0
+	for _, rel := range files {
+		b, err := os.ReadFile(filepath.Join(src, filepath.FromSlash(rel)))
 		if err != nil {
-			return err
+			return "", "", fmt.Errorf("gpt: reading the default corpus: %w; pass --data FILE", err)
 		}
 		if generated(b) {
-			return nil
+			continue
 		}
 		if room := maxBytes - sb.Len(); len(b) > room {
 			b = b[:room]
 		}
 		sb.Write(b)
-		files++
-		if first == "" {
-			first = rel
-		}
-		last = rel
+		used++
 		if sb.Len() >= maxBytes {
-			return errFull
+			break
 		}
-		return nil
-	})
-	if err != nil && err != errFull {
-		return "", "", fmt.Errorf("gpt: reading the default corpus under %s: %w; pass --data FILE", src, err)
 	}
 	if sb.Len() == 0 {
 		return "", "", fmt.Errorf("gpt: no Go sources found under %s for the default corpus; pass --data FILE", src)
 	}
-	source = fmt.Sprintf("Go standard library sources: %.1f MB from %d files under %s (%s … %s, lexical order, no tests)",
-		float64(sb.Len())/1e6, files, src, first, last)
+	source = fmt.Sprintf("Go standard library sources: %.1f MB from %d of %d files under %s (no tests, generated files or tables; fixed order by path hash)",
+		float64(sb.Len())/1e6, used, len(files), src)
 	return sb.String(), source, nil
 }

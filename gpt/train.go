@@ -2,7 +2,6 @@ package gpt
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -134,15 +133,19 @@ type StepResult struct {
 	GradNorm float64 // global gradient norm before clipping
 }
 
-// NonFiniteError reports a NaN or Inf loss or gradient norm. The step that produced it did not
-// update the parameters.
+// NonFiniteError reports a NaN or Inf training loss or gradient norm (the step that produced it
+// did not update the parameters), or a NaN or Inf validation loss after step Step.
 type NonFiniteError struct {
-	Step     int
-	Loss     float64
-	GradNorm float64
+	Step       int
+	Loss       float64
+	GradNorm   float64
+	Validation bool // the validation loss, not the training step, is not finite
 }
 
 func (e *NonFiniteError) Error() string {
+	if e.Validation {
+		return fmt.Sprintf("gpt: training diverged at step %d: validation loss %v (lower --lr or raise --warmup)", e.Step, e.Loss)
+	}
 	return fmt.Sprintf("gpt: training diverged at step %d: loss %v, gradient norm %v (the parameters were not updated; lower --lr or raise --warmup)", e.Step, e.Loss, e.GradNorm)
 }
 
@@ -315,7 +318,7 @@ func (t *Trainer) Run(ctx context.Context, sink func(Metrics) error) error {
 				return err
 			}
 			if math.IsNaN(v) || math.IsInf(v, 0) {
-				return &NonFiniteError{Step: t.step, Loss: v, GradNorm: r.GradNorm}
+				return &NonFiniteError{Step: t.step, Loss: v, GradNorm: r.GradNorm, Validation: true}
 			}
 			mt.ValLoss = &v
 		}
@@ -327,6 +330,3 @@ func (t *Trainer) Run(ctx context.Context, sink func(Metrics) error) error {
 	}
 	return nil
 }
-
-// ErrInterrupted can wrap the context error of an interrupted run.
-var ErrInterrupted = errors.New("gpt: training interrupted")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -309,4 +310,56 @@ func TestGoCorpus(t *testing.T) {
 	require.Equal(t, text, again, "deterministic file order")
 	_, _, err = GoCorpus(t.TempDir(), 1000)
 	require.Error(t, err)
+}
+
+// TestGradientAccumulation: two half-batches through Backward accumulate twice the gradient of
+// the mean loss of the whole batch.
+func TestGradientAccumulation(t *testing.T) {
+	cfg := tinyConfig(Identity)
+	const B, T = 4, 6
+	m, err := New(cfg, newCPU(t), 2)
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(5, 6))
+	in, tg := randomTokens(rng, B*T, cfg.VocabSize), randomTokens(rng, B*T, cfg.VocabSize)
+	grads := func() []float32 {
+		var all []float32
+		for _, ts := range m.GradTensors() {
+			g, err := m.Grad(ts.Name)
+			require.NoError(t, err)
+			all = append(all, g...)
+		}
+		return all
+	}
+	m.ZeroGrad()
+	_, err = m.Forward(in, tg, B, T)
+	require.NoError(t, err)
+	require.NoError(t, m.Backward())
+	whole := grads()
+	m.ZeroGrad()
+	h := B / 2 * T
+	for _, part := range [][2]int{{0, h}, {h, 2 * h}} {
+		_, err = m.Forward(in[part[0]:part[1]], tg[part[0]:part[1]], B/2, T)
+		require.NoError(t, err)
+		require.NoError(t, m.Backward())
+	}
+	halves := grads()
+	for i := range whole {
+		require.InDelta(t, 2*whole[i], halves[i], 1e-5+1e-4*math.Abs(float64(whole[i])), "element %d", i)
+	}
+}
+
+// TestSameBatchesAcrossModes: trainers of both modes with the same seed and batch shape draw the
+// same token batches, step after step.
+func TestSameBatchesAcrossModes(t *testing.T) {
+	a, b := newTestTrainer(t, Baseline, 5), newTestTrainer(t, Identity, 5)
+	for s := range 5 {
+		a.loadBatch(s)
+		b.loadBatch(s)
+		require.Equal(t, a.hostIn, b.hostIn)
+		require.Equal(t, a.hostTg, b.hostTg)
+	}
+	c := newTestTrainer(t, Identity, 5)
+	c.Table.Seed++
+	c.loadBatch(4)
+	require.NotEqual(t, b.hostIn, c.hostIn)
 }

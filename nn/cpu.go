@@ -20,6 +20,11 @@ type CPU struct {
 	// after plugging a multi-threaded cgo BLAS (OpenBLAS, Accelerate) in with blas32.Use, which
 	// threads whole products better than tiles do.
 	WholeGemm bool
+	// SplitGemm (when WholeGemm is false) cuts every matrix product into one block of output rows
+	// per worker, each a single blas32.Gemm call run on that worker. It is for a cgo BLAS set to
+	// one thread (cpublas.SetThreads(1)): the products stay large, and no BLAS thread spins for
+	// work while the backend's workers run the other ops.
+	SplitGemm bool
 
 	threads int
 	pool    *pool
@@ -53,8 +58,11 @@ func NewCPU(threads int) *CPU {
 // Name reports "cpu (gonum, N threads)".
 func (c *CPU) Name() string {
 	gemm := "64×128 tiles"
-	if c.WholeGemm {
+	switch {
+	case c.WholeGemm:
 		gemm = "whole gemm"
+	case c.SplitGemm:
+		gemm = "gemm split by rows"
 	}
 	return fmt.Sprintf("cpu (gonum blas32, %s, %d threads)", gemm, c.threads)
 }

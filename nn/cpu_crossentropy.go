@@ -53,7 +53,7 @@ func (j *crossEntropyJob) run(lo, hi int) {
 		}
 		var sum float64
 		for _, v := range x {
-			sum += math.Exp(float64(v - mx))
+			sum += float64(expf(v - mx))
 		}
 		tgt := int(j.targets[r])
 		if !j.backward {
@@ -65,7 +65,7 @@ func (j *crossEntropyJob) run(lo, hi int) {
 		dx := j.dlogits[r*V : (r+1)*V]
 		inv := 1 / sum
 		for i, v := range x {
-			p := math.Exp(float64(v-mx)) * inv
+			p := float64(expf(v-mx)) * inv
 			if i == tgt {
 				p--
 			}

@@ -1,7 +1,5 @@
 package nn
 
-import "math"
-
 // GELUForward: out = ½·in·(1 + erf(in/√2)) (exact GELU).
 //
 //	out (N), in (N)
@@ -69,23 +67,17 @@ type elementwiseJob struct {
 	x, y, z []float32
 }
 
-const invSqrt2 = 0.70710678118654752440   // 1/√2
-const invSqrt2Pi = 0.39894228040143267794 // 1/√(2π)
-
 func (j *elementwiseJob) run(lo, hi int) {
 	switch j.op {
 	case geluForward:
 		out, in := j.x[lo:hi], j.y[lo:hi]
-		for i, v := range in {
-			x := float64(v)
-			out[i] = float32(0.5 * x * (1 + math.Erf(x*invSqrt2)))
+		for i, x := range in {
+			out[i] = x * geluLookup(geluCDF, x)
 		}
 	case geluBackward:
 		din, dout, in := j.x[lo:hi], j.y[lo:hi], j.z[lo:hi]
-		for i, v := range in {
-			x := float64(v)
-			d := 0.5*(1+math.Erf(x*invSqrt2)) + x*invSqrt2Pi*math.Exp(-0.5*x*x)
-			din[i] += dout[i] * float32(d)
+		for i, x := range in {
+			din[i] += dout[i] * geluLookup(geluGrad, x) // GELU'(x) = Φ(x) + x·φ(x)
 		}
 	case residualForward:
 		out, a, b := j.x[lo:hi], j.y[lo:hi], j.z[lo:hi]

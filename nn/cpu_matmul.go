@@ -45,20 +45,23 @@ func (c *CPU) MatmulBackward(din, dw View, dout, in, w View, N, C, OC int) {
 }
 
 // gemm computes the m×n matrix cm = op(a)·op(b) + beta·cm with inner size k, either as one
-// blas32.Gemm call (c.WholeGemm) or as gemmTileM×gemmTileN output tiles spread over the workers.
+// blas32.Gemm call (c.WholeGemm), as one block of rows per worker (c.SplitGemm) or as
+// gemmTileM×gemmTileN output tiles spread over the workers.
 func (c *CPU) gemm(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, cm []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
 	j := &c.mm
 	*j = matmulJob{tA: tA, tB: tB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: cm, ldc: ldc}
-	if c.WholeGemm {
-		j.tilesN = 1
-		j.tile = max(m, n)
-		j.tileN = j.tile
+	switch {
+	case c.WholeGemm:
+		j.tileM, j.tileN, j.tilesN = m, n, 1
 		j.run(0, 1)
-	} else {
-		j.tile, j.tileN = gemmTileM, gemmTileN
+	case c.SplitGemm:
+		j.tileM, j.tileN, j.tilesN = (m+c.threads-1)/c.threads, n, 1
+		c.pool.run(j, (m+j.tileM-1)/j.tileM, 1)
+	default:
+		j.tileM, j.tileN = gemmTileM, gemmTileN
 		j.tilesN = (n + gemmTileN - 1) / gemmTileN
 		tiles := (m + gemmTileM - 1) / gemmTileM * j.tilesN
 		c.pool.run(j, tiles, 1)
@@ -66,7 +69,7 @@ func (c *CPU) gemm(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b [
 	*j = matmulJob{} // drop the references to the caller's buffers
 }
 
-// matmulJob is one product cut into tile×tileN tiles; item i is tile (i / tilesN, i % tilesN).
+// matmulJob is one product cut into tileM×tileN tiles; item i is tile (i / tilesN, i % tilesN).
 type matmulJob struct {
 	tA, tB  blas.Transpose
 	m, n, k int
@@ -76,14 +79,14 @@ type matmulJob struct {
 	ldc     int
 	beta    float32
 
-	tile, tileN, tilesN int
+	tileM, tileN, tilesN int
 }
 
 func (j *matmulJob) run(lo, hi int) {
 	for t := lo; t < hi; t++ {
-		i0 := t / j.tilesN * j.tile
+		i0 := t / j.tilesN * j.tileM
 		j0 := t % j.tilesN * j.tileN
-		mi := min(j.tile, j.m-i0)
+		mi := min(j.tileM, j.m-i0)
 		nj := min(j.tileN, j.n-j0)
 		// Rows i0… of op(a) and columns j0… of op(b).
 		var a, b blas32.General

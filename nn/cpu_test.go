@@ -32,6 +32,14 @@ func TestConformanceVariants(t *testing.T) {
 	t.Run("threads=1", func(t *testing.T) { nntest.Run(t, newCPU(1, false)) })
 	t.Run("threads=3", func(t *testing.T) { nntest.Run(t, newCPU(3, false)) })
 	t.Run("gemm=whole", func(t *testing.T) { nntest.Run(t, newCPU(0, true)) })
+	t.Run("gemm=split", func(t *testing.T) {
+		nntest.Run(t, func(t *testing.T) nn.Backend {
+			c := nn.NewCPU(2)
+			c.SplitGemm = true
+			t.Cleanup(func() { require.NoError(t, c.Close()) })
+			return c
+		})
+	})
 }
 
 func TestCPUNameAndClose(t *testing.T) {

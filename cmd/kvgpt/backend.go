@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/kvgpt/kvgpt/bench"
+	"github.com/kvgpt/kvgpt/cpublas"
 	"github.com/kvgpt/kvgpt/metal"
 	"github.com/kvgpt/kvgpt/nn"
 )
@@ -20,9 +22,9 @@ func newBackend(name string, threads int) (nn.Backend, error) {
 		if metal.Available() {
 			return metal.New()
 		}
-		return nn.NewCPU(threads), nil
+		return newCPU(threads), nil
 	case "cpu":
-		return nn.NewCPU(threads), nil
+		return newCPU(threads), nil
 	case "metal":
 		return metal.New()
 	}
@@ -39,3 +41,20 @@ func openBackend(name string, threads int, w io.Writer) (nn.Backend, error) {
 	fmt.Fprintf(w, "backend: %s\n", be.Name())
 	return be, nil
 }
+
+// cpuBackend is the CPU backend with the BLAS it runs on in its name.
+type cpuBackend struct {
+	*nn.CPU
+	blas cpublas.Info
+}
+
+// newCPU returns the CPU backend on this build's BLAS: gonum's pure Go, or a cgo BLAS with
+// -tags openblas / -tags accelerate. cpublas.Use is the one place kvgpt sets gonum's process-wide
+// blas32 implementation.
+func newCPU(threads int) cpuBackend {
+	c := bench.NewCPU(threads, cpublas.Use())
+	return cpuBackend{c, cpublas.Describe()} // as NewCPU set the library up
+}
+
+// Name reports the CPU backend and its BLAS, e.g. "cpu (…, 2 threads), BLAS OpenBLAS 0.3.21 (…)".
+func (c cpuBackend) Name() string { return c.CPU.Name() + ", BLAS " + c.blas.String() }

@@ -32,6 +32,7 @@ func commands() []command {
 		{"train", "train a baseline or query-free GPT", runTrain},
 		{"sample", "generate text from a checkpoint", runSample},
 		{"version", "print the kvgpt version", runVersion},
+		{"bench", "measure ops and training throughput of each backend (and PyTorch's)", runBench},
 		{"selftest", "check every op of a backend (--backend metal on a Mac) and short training runs", runSelftest},
 		{"experiment", "train the paper's variants side by side and write a report with plots", runExperiment},
 		{"expressivity", "ReLU demo: a residual block is generically not a skip-free MLP of its width", runExpressivity},

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 
 	"os"
 	"os/signal"
@@ -42,11 +43,11 @@ type trainOptions struct {
 // < 3 nats/byte on the default corpus in a few minutes on two CPU cores.
 func defaultTrainOptions() trainOptions {
 	tc := gpt.DefaultTrainConfig()
-	tc.BatchSize, tc.Steps, tc.LR, tc.MinLR, tc.Warmup = 16, 600, 3e-3, 3e-4, 50
+	tc.BatchSize, tc.Steps, tc.LR, tc.MinLR, tc.Warmup = 16, 400, 3e-3, 3e-4, 30
 	tc.EvalEvery, tc.EvalBatches = 100, 8
 	return trainOptions{
 		vocab: "byte", mode: "identity", backend: "auto", out: "out",
-		cfg:      gpt.Config{NLayer: 2, NHead: 4, NEmbd: 64, BlockSize: 64},
+		cfg:      gpt.Config{NLayer: 3, NHead: 4, NEmbd: 96, BlockSize: 128},
 		tc:       tc,
 		logEvery: 10, ckptEvery: 200, corpusBytes: gpt.DefaultCorpusBytes,
 	}
@@ -148,6 +149,9 @@ func train(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		if !o.set["data"] {
 			dataPath = ck.Meta["data_path"]
 		}
+		if n, err := strconv.Atoi(ck.Meta["corpus_bytes"]); err == nil && !o.set["corpus-bytes"] {
+			o.corpusBytes = n
+		}
 		vocab = ck.Meta["tokenizer"]
 	}
 	text, source, err := readData(dataPath, o.corpusBytes)
@@ -211,7 +215,8 @@ func train(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "resumed from %s at step %d\n", ckptPath, ck.Step)
 	}
 
-	meta := map[string]string{"tokenizer": tok.Kind(), "data": ds.Source, "data_path": dataPath}
+	meta := map[string]string{"tokenizer": tok.Kind(), "data": ds.Source, "data_path": dataPath,
+		"corpus_bytes": strconv.Itoa(o.corpusBytes)}
 	if ct, ok := tok.(*gpt.CharTokenizer); ok {
 		meta["chars"] = string(ct.Chars)
 	}
@@ -264,6 +269,13 @@ func train(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 
+	if tr.StepsDone() == 0 {
+		v, err := tr.Evaluate()
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "step 0 | val loss %.4f (ln V = %.4f)\n", v, math.Log(float64(tok.VocabSize())))
+	}
 	start := time.Now()
 	runErr := tr.Run(ctx, sink)
 	if err := mw.Flush(); err != nil && runErr == nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"image/png"
 	"os"
@@ -50,6 +51,7 @@ func TestTrainAndSample(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, stdout, "data: "+data)
 	require.Contains(t, stdout, "model: identity")
+	require.Regexp(t, `step 0 \| val loss \d+\.\d+ \(ln V = 2\.\d+\)`, stdout)
 	require.Regexp(t, `step 6/6 \| loss \d+\.\d+ \| lr [0-9.e+-]+ \| \d+ tok/s \| ETA 0s \| val loss \d+\.\d+`, stdout)
 
 	// metrics: one JSON line per step, validation every 3 steps
@@ -202,4 +204,48 @@ func TestTrainDivergence(t *testing.T) {
 	ck, err := gpt.LoadCheckpoint(filepath.Join(out, checkpointFile))
 	require.NoError(t, err)
 	require.Contains(t, stderr, "diverged at step "+strconv.Itoa(ck.Step+1))
+}
+
+// TestTrainResumeIsExact: a run interrupted after step 3 of 6 and continued with --resume ends with
+// the same weights and optimizer state, bit for bit, as an uninterrupted run.
+func TestTrainResumeIsExact(t *testing.T) {
+	data := writeData(t)
+	straight, split := t.TempDir(), t.TempDir()
+	code, _, stderr := runCLI(tinyArgs(data, straight)...)
+	require.Equal(t, 0, code, stderr)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	var o, e bytes.Buffer
+	w := &cancelAfter{w: &o, line: "step 3/6", cancel: cancel}
+	err := train(ctx, tinyArgs(data, split)[1:], w, &e)
+	var ie *interruptedError
+	require.ErrorAs(t, err, &ie, e.String())
+	require.Equal(t, 3, ie.step)
+	code, _, stderr = runCLI("train", "--out", split, "--resume")
+	require.Equal(t, 0, code, stderr)
+
+	a, err := gpt.LoadCheckpoint(filepath.Join(straight, checkpointFile))
+	require.NoError(t, err)
+	b, err := gpt.LoadCheckpoint(filepath.Join(split, checkpointFile))
+	require.NoError(t, err)
+	require.Equal(t, 6, b.Step)
+	require.Equal(t, len(a.Tensors), len(b.Tensors))
+	for name, ta := range a.Tensors {
+		require.Equal(t, ta.Data, b.Tensors[name].Data, name)
+	}
+}
+
+// cancelAfter is a writer that cancels a context once the output contains line.
+type cancelAfter struct {
+	w      *bytes.Buffer
+	line   string
+	cancel func()
+}
+
+func (c *cancelAfter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if strings.Contains(c.w.String(), c.line) {
+		c.cancel()
+	}
+	return n, err
 }

@@ -1,0 +1,184 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/kvgpt/kvgpt/cpublas"
+)
+
+// Report is everything `kvgpt bench` measured, as printed and as written to --json.
+type Report struct {
+	Time     time.Time       `json:"time"`
+	Host     Host            `json:"host"`
+	BLAS     cpublas.Info    `json:"blas"`
+	Backends []BackendReport `json:"backends"`
+	Seconds  float64         `json:"seconds"` // wall time of the whole run
+}
+
+// Host describes the machine and how busy it was: on a shared machine every number is only as
+// good as its load.
+type Host struct {
+	GOOS       string     `json:"goos"`
+	GOARCH     string     `json:"goarch"`
+	CPU        string     `json:"cpu"`
+	NumCPU     int        `json:"num_cpu"`
+	GoVersion  string     `json:"go_version"`
+	LoadBefore [3]float64 `json:"load_before,omitempty"` // 1, 5 and 15 minute load averages (Linux)
+	LoadAfter  [3]float64 `json:"load_after,omitempty"`
+}
+
+// NewHost describes this machine, with the load average now.
+func NewHost() Host {
+	return Host{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, CPU: cpuModel(), NumCPU: runtime.NumCPU(),
+		GoVersion: runtime.Version(), LoadBefore: LoadAvg()}
+}
+
+// cpuModel returns the CPU's model name where the system says it (Linux), else GOARCH.
+func cpuModel() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				return strings.TrimSpace(v)
+			}
+		}
+	}
+	return runtime.GOARCH
+}
+
+// LoadAvg returns the 1, 5 and 15 minute load averages, or zeros where /proc/loadavg is missing.
+func LoadAvg() [3]float64 {
+	var l [3]float64
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		fmt.Sscan(string(b), &l[0], &l[1], &l[2])
+	}
+	return l
+}
+
+// BackendReport is one backend's table.
+type BackendReport struct {
+	Backend     string `json:"backend"`               // --backend name: cpu, metal
+	Device      string `json:"device,omitempty"`      // the backend's Name()
+	Unavailable string `json:"unavailable,omitempty"` // why the backend could not run here
+	Peak        Peak   `json:"peak"`
+	// References are other implementations of the peak matrix product on the same machine.
+	References []Reference   `json:"references,omitempty"`
+	Ops        []OpResult    `json:"ops,omitempty"`
+	Training   []TrainResult `json:"training,omitempty"`
+}
+
+// Reference is the peak product through another implementation: a direct cblas_sgemm call, gonum's
+// pure-Go Sgemm, Apple's MPSMatrixMultiplication.
+type Reference struct {
+	Name   string  `json:"name"`
+	Shape  string  `json:"shape"`
+	GFLOPS float64 `json:"gflops"`
+	// MatmulPct is the backend's matmul peak as a percentage of this reference.
+	MatmulPct float64 `json:"matmul_pct"`
+}
+
+// NewReference rates the backend's peak against a reference product that ran at gflops.
+func NewReference(name string, gflops float64, peak Peak) Reference {
+	p := PeakShape
+	return Reference{Name: name, Shape: fmt.Sprintf("BT=%d/C=%d/OC=%d", p.N, p.C, p.OC), GFLOPS: gflops,
+		MatmulPct: pct(peak.GFLOPS, gflops)}
+}
+
+// TrainResult is a preset's training throughput on the backend and, where measured, PyTorch's on
+// the same machine.
+type TrainResult struct {
+	StepResult
+	PyTorch *TorchResult `json:"pytorch,omitempty"`
+	// Ratio is kvgpt's tokens/s over PyTorch's.
+	Ratio float64 `json:"ratio_to_pytorch,omitempty"`
+	// PyTorchError says why PyTorch was not measured, when it was asked for.
+	PyTorchError string `json:"pytorch_error,omitempty"`
+}
+
+// WriteText prints r as tables, one per backend.
+func (r *Report) WriteText(w io.Writer) {
+	h := r.Host
+	fmt.Fprintf(w, "kvgpt bench: %s/%s, %s, %d CPUs, %s", h.GOOS, h.GOARCH, h.CPU, h.NumCPU, h.GoVersion)
+	if h.LoadBefore != ([3]float64{}) {
+		fmt.Fprintf(w, ", load average %.2f before, %.2f after", h.LoadBefore[0], h.LoadAfter[0])
+	}
+	fmt.Fprintf(w, "\nBLAS: %s\n", r.BLAS)
+	for _, b := range r.Backends {
+		fmt.Fprintf(w, "\n== backend %s", b.Backend)
+		if b.Unavailable != "" {
+			fmt.Fprintf(w, ": unavailable: %s\n", b.Unavailable)
+			continue
+		}
+		fmt.Fprintf(w, ": %s\n", b.Device)
+		p := PeakShape
+		fmt.Fprintf(w, "peak: %.1f GFLOP/s (matmul_forward BT=%d/C=%d/OC=%d), %.1f GB/s (residual_forward N=%d)\n",
+			b.Peak.GFLOPS, p.N, p.C, p.OC, b.Peak.GBps, PeakBandwidthLen)
+		for _, ref := range b.References {
+			fmt.Fprintf(w, "  %-40s %8.1f GFLOP/s   kvgpt matmul = %5.1f%% of it\n", ref.Name, ref.GFLOPS, ref.MatmulPct)
+		}
+		if len(b.Ops) > 0 {
+			fmt.Fprintln(w)
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "op\tshape\t    time\t GFLOP/s\t    GB/s\t % peak")
+			for _, o := range b.Ops {
+				gf := "-"
+				if o.GFLOPS > 0 {
+					gf = fmt.Sprintf("%.1f", o.GFLOPS)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%8s\t%8s\t%8.1f\t%7.1f\n", o.Op, o.Shape, fmtDuration(o.Seconds), gf, o.GBps, o.PctPeak)
+			}
+			tw.Flush()
+		}
+		if len(b.Training) > 0 {
+			fmt.Fprintf(w, "\ntraining (MFU: 6N + 12·L·T·C FLOPs per token, of the %.1f GFLOP/s peak)", b.Peak.GFLOPS)
+			for _, t := range b.Training {
+				if t.PyTorch != nil {
+					fmt.Fprintf(w, "; PyTorch %s on %d thread", t.PyTorch.Torch, t.PyTorch.Threads)
+					if t.PyTorch.Threads != 1 {
+						fmt.Fprint(w, "s")
+					}
+					if t.PyTorch.OMPWaitPolicy != "" {
+						fmt.Fprintf(w, ", OMP_WAIT_POLICY=%s", t.PyTorch.OMPWaitPolicy)
+					}
+					break
+				}
+			}
+			fmt.Fprintln(w)
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "preset\tmode\tB×T\t    params\t    step\t   tok/s\t   MFU\tPyTorch tok/s\tkvgpt/PyTorch")
+			for _, t := range b.Training {
+				torch, ratio := "-", "-"
+				if t.PyTorch != nil {
+					torch = fmt.Sprintf("%.0f", t.PyTorch.TokensPerSec)
+					ratio = fmt.Sprintf("%.2f×", t.Ratio)
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d×%d\t%10d\t%8s\t%8.0f\t%5.1f%%\t%13s\t%13s\n", t.Preset, t.Mode, t.B, t.T, t.Params,
+					fmtDuration(t.Seconds), t.TokensPerSec, 100*t.MFU, torch, ratio)
+			}
+			tw.Flush()
+			for _, t := range b.Training {
+				if t.PyTorchError != "" {
+					fmt.Fprintf(w, "PyTorch %s %s: %s\n", t.Preset, t.Mode, t.PyTorchError)
+				}
+			}
+		}
+	}
+	fmt.Fprintf(w, "\n(%.0f s)\n", r.Seconds)
+}
+
+// fmtDuration formats seconds with three significant digits and a unit: 812µs, 12.3ms, 1.25s.
+func fmtDuration(s float64) string {
+	switch {
+	case s < 1e-3:
+		return fmt.Sprintf("%.3gµs", s*1e6)
+	case s < 1:
+		return fmt.Sprintf("%.3gms", s*1e3)
+	}
+	return fmt.Sprintf("%.3gs", s)
+}

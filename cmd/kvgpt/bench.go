@@ -1,0 +1,296 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"gonum.org/v1/gonum/blas/gonum"
+
+	"github.com/kvgpt/kvgpt/bench"
+	"github.com/kvgpt/kvgpt/cpublas"
+	"github.com/kvgpt/kvgpt/gpt"
+	"github.com/kvgpt/kvgpt/metal"
+	"github.com/kvgpt/kvgpt/nn"
+)
+
+// benchOptions are the flags of `kvgpt bench`.
+type benchOptions struct {
+	backend, jsonPath, opsPreset, presets, pytorch string
+	ompWait                                        string
+	threads                                        int
+	opTime, stepTime, longStep                     time.Duration
+	minSteps                                       int
+}
+
+func runBench(args []string, stdout, stderr io.Writer) error {
+	o := benchOptions{backend: "all", opsPreset: "medium", presets: "tiny,small,medium", pytorch: "auto",
+		opTime: bench.DefaultTiming.MinTime, stepTime: time.Second, longStep: 4 * time.Second, minSteps: 2}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.backend, "backend", o.backend, "backends to measure: all (every one this build and machine have), cpu or metal")
+	fs.StringVar(&o.jsonPath, "json", "", "also write the report as JSON to this `file`")
+	fs.IntVar(&o.threads, "threads", 0, "CPU threads, for kvgpt and PyTorch alike (0: all cores)")
+	fs.StringVar(&o.opsPreset, "ops", o.opsPreset, "preset whose op shapes the op table measures (tiny, small, medium; none: no op table)")
+	fs.StringVar(&o.presets, "presets", o.presets, "comma-separated presets whose training steps are measured (none: no training)")
+	fs.StringVar(&o.pytorch, "pytorch", o.pytorch, "train the same presets with PyTorch on the CPU for comparison: auto (if a python3 with torch is found), on, off")
+	fs.StringVar(&o.ompWait, "pytorch-omp-wait", "passive", "OMP_WAIT_POLICY of PyTorch's threads: passive (sleep at barriers; far faster on a busy machine), active (spin), inherit (the environment's)")
+	fs.DurationVar(&o.opTime, "op-time", o.opTime, "time spent measuring each op (3 rounds, the fastest counts)")
+	fs.DurationVar(&o.stepTime, "step-time", o.stepTime, "time spent measuring each preset's training steps (the median step counts)")
+	fs.IntVar(&o.minSteps, "min-steps", o.minSteps, "timed training steps per preset at least (after one warm-up step)")
+	fs.DurationVar(&o.longStep, "long-step", o.longStep, "time a preset whose warm-up step takes longer than this with one step only (0: never)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: kvgpt bench [flags]\n\nMeasures every op of a training step and whole training steps of the presets on each backend,\nagainst the backend's peak (a large matmul), and PyTorch's training speed on the same machine.\n\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags only; see kvgpt bench -h)", fs.Arg(0))
+	}
+	var backends []string
+	switch o.backend {
+	case "all":
+		backends = []string{"cpu", "metal"}
+	case "cpu", "metal":
+		backends = []string{o.backend}
+	default:
+		return fmt.Errorf("unknown --backend %q (want all, cpu or metal)", o.backend)
+	}
+	if o.pytorch != "auto" && o.pytorch != "on" && o.pytorch != "off" {
+		return fmt.Errorf("unknown --pytorch %q (want auto, on or off)", o.pytorch)
+	}
+	switch o.ompWait {
+	case "passive", "active":
+		o.ompWait = strings.ToUpper(o.ompWait)
+	case "inherit":
+		o.ompWait = ""
+	default:
+		return fmt.Errorf("unknown --pytorch-omp-wait %q (want passive, active or inherit)", o.ompWait)
+	}
+	if o.threads < 0 || o.minSteps < 1 || o.opTime <= 0 || o.stepTime < 0 || o.longStep < 0 {
+		return errors.New("--threads must be ≥ 0, --min-steps ≥ 1, --op-time > 0, --step-time and --long-step ≥ 0")
+	}
+	var opShapes []bench.Shape
+	if o.opsPreset != "none" {
+		p, err := bench.PresetByName(o.opsPreset)
+		if err != nil {
+			return fmt.Errorf("--ops: %w", err)
+		}
+		opShapes = []bench.Shape{p.Shape(gpt.Baseline), p.Shape(gpt.Identity)}
+	}
+	var presets []bench.Preset
+	if o.presets != "none" {
+		for _, name := range strings.Split(o.presets, ",") {
+			p, err := bench.PresetByName(strings.TrimSpace(name))
+			if err != nil {
+				return fmt.Errorf("--presets: %w", err)
+			}
+			presets = append(presets, p)
+		}
+	}
+	if o.jsonPath != "" { // fail now, not after minutes of measuring
+		if dir := filepath.Dir(o.jsonPath); dir != "" {
+			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+				return fmt.Errorf("--json %s: directory %s does not exist", o.jsonPath, dir)
+			}
+		}
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	start := time.Now()
+	rep := &bench.Report{Time: start.UTC(), Host: bench.NewHost(), BLAS: cpublas.Use()}
+	var python string
+	if o.pytorch != "off" && len(presets) > 0 {
+		py, err := bench.FindTorchPython(ctx)
+		switch {
+		case err == nil:
+			python = py
+		case o.pytorch == "on":
+			return err
+		default:
+			fmt.Fprintf(stderr, "kvgpt bench: PyTorch not measured: %v\n", err)
+		}
+	}
+	progress := terminal(stderr)
+	for _, name := range backends {
+		br, err := benchBackend(ctx, name, o, opShapes, presets, python, stderr, progress)
+		if err != nil {
+			return err
+		}
+		rep.Backends = append(rep.Backends, br)
+	}
+	rep.Host.LoadAfter = bench.LoadAvg()
+	rep.BLAS = cpublas.Describe() // as the CPU backend set it up (OpenBLAS: one thread per product block)
+	rep.Seconds = time.Since(start).Seconds()
+	rep.WriteText(stdout)
+	if o.jsonPath != "" {
+		b, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := writeFileAtomic(o.jsonPath, append(b, '\n')); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", o.jsonPath)
+	}
+	return nil
+}
+
+// benchBackend measures one backend. A backend this machine does not have is reported, not an
+// error, unless it was asked for by name.
+func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []bench.Shape, presets []bench.Preset,
+	python string, stderr, progress io.Writer) (bench.BackendReport, error) {
+	br := bench.BackendReport{Backend: name}
+	if name == "metal" && !metal.Available() {
+		if o.backend == "metal" {
+			return br, metal.ErrUnavailable
+		}
+		br.Unavailable = metal.ErrUnavailable.Error()
+		return br, nil
+	}
+	be, err := newBackend(name, o.threads)
+	if err != nil {
+		return br, err
+	}
+	defer be.Close()
+	br.Device = be.Name()
+	t := bench.Timing{MinTime: o.opTime, Rounds: 3}
+	say := func(format string, a ...any) {
+		fmt.Fprintf(stderr, "kvgpt bench: %s: "+format+"\n", append([]any{name}, a...)...)
+	}
+
+	say("peak")
+	if br.Peak, err = bench.MeasurePeak(be, t); err != nil {
+		return br, err
+	}
+	p := bench.PeakShape
+	if name == "cpu" {
+		if bench.HaveDirectCBLAS {
+			threads := 0 // as many as the backend has
+			if c, ok := be.(interface{ Threads() int }); ok {
+				threads = c.Threads()
+			}
+			d, err := bench.TimeDirectSgemm(p.N, p.OC, p.C, threads, t)
+			if err != nil {
+				return br, err
+			}
+			br.References = append(br.References, bench.NewReference(fmt.Sprintf("cblas_sgemm (direct, from C, %d threads)", threads), bench.GFLOPS(2*float64(p.N*p.C*p.OC), d), br.Peak))
+		}
+		d := bench.TimeSgemm(gonum.Implementation{}, p.N, p.OC, p.C, t)
+		br.References = append(br.References, bench.NewReference("gonum Sgemm (pure Go)", bench.GFLOPS(2*float64(p.N*p.C*p.OC), d), br.Peak))
+	}
+	if mps, ok := be.(metal.MPSReference); ok {
+		gf, err := timeMPS(be, mps, t)
+		if err != nil {
+			return br, err
+		}
+		br.References = append(br.References, bench.NewReference("MPSMatrixMultiplication", gf, br.Peak))
+	}
+
+	if len(opShapes) > 0 {
+		var ops []bench.OpCase
+		for _, s := range opShapes {
+			ops = append(ops, bench.Ops(s)...)
+		}
+		ops = bench.Dedupe(ops)
+		say("%d ops", len(ops))
+		if br.Ops, err = bench.MeasureOps(be, ops, br.Peak, t, progress); err != nil {
+			return br, err
+		}
+	}
+	so := bench.StepOptions{Warmup: 1, MinStep: o.minSteps, MinTime: o.stepTime, LongStep: o.longStep}
+	threads := o.threads
+	if c, ok := be.(interface{ Threads() int }); ok {
+		threads = c.Threads()
+	}
+	modes := []gpt.QueryMode{gpt.Baseline, gpt.Identity}
+	for _, pr := range presets {
+		steps := 0
+		for _, m := range modes {
+			if err := ctx.Err(); err != nil {
+				return br, err
+			}
+			say("training %s %s", pr.Name, m)
+			r, err := bench.MeasureSteps(be, pr, m, br.Peak, so)
+			if err != nil {
+				return br, err
+			}
+			br.Training = append(br.Training, bench.TrainResult{StepResult: r})
+			steps = max(steps, r.Steps)
+		}
+		if python == "" || name != "cpu" {
+			continue
+		}
+		say("training %s with PyTorch (%d threads)", pr.Name, threads)
+		tor, err := bench.RunTorch(ctx, python, pr, modes, bench.TorchOptions{Threads: threads, Steps: steps, OMPWaitPolicy: o.ompWait})
+		for i := range modes {
+			tr := &br.Training[len(br.Training)-len(modes)+i]
+			if err != nil {
+				tr.PyTorchError = err.Error()
+				continue
+			}
+			tr.PyTorch = &tor[i]
+			tr.Ratio = tr.TokensPerSec / tor[i].TokensPerSec
+		}
+	}
+	return br, nil
+}
+
+// timeMPS returns the GFLOP/s of Apple's MPSMatrixMultiplication on the peak product.
+func timeMPS(be nn.Backend, mps metal.MPSReference, t bench.Timing) (float64, error) {
+	p := bench.PeakShape
+	out, in, w := be.Alloc(p.N*p.OC), be.Alloc(p.N*p.C), be.Alloc(p.OC*p.C)
+	var syncErr error
+	d := bench.TimeCalls(func() {
+		mps.MatmulForwardMPS(out, in, w, p.N, p.C, p.OC)
+		if err := be.Sync(); err != nil && syncErr == nil {
+			syncErr = err
+		}
+	}, t)
+	return bench.GFLOPS(2*float64(p.N*p.C*p.OC), d), syncErr
+}
+
+// terminal returns w if it is a terminal (for progress lines rewritten in place), else nil.
+func terminal(w io.Writer) io.Writer {
+	f, ok := w.(*os.File)
+	if !ok {
+		return nil
+	}
+	st, err := f.Stat()
+	if err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return nil
+	}
+	return w
+}
+
+// writeFileAtomic writes data to path through a temporary file in the same directory and a rename,
+// so a crash never leaves a half-written file.
+func writeFileAtomic(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	cerr := f.Close()
+	if werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(f.Name(), path)
+	}
+	if werr != nil {
+		os.Remove(f.Name())
+	}
+	return werr
+}

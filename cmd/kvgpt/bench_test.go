@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/kvgpt/kvgpt/bench"
+	"github.com/kvgpt/kvgpt/gpt"
+	"github.com/kvgpt/kvgpt/metal"
+)
+
+func TestBenchTinyCPU(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "bench.json")
+	code, stdout, stderr := runCLI("bench", "--backend", "cpu", "--ops", "tiny", "--presets", "tiny",
+		"--op-time", "2ms", "--step-time", "0", "--min-steps", "1", "--pytorch", "off", "--threads", "2", "--json", out)
+	require.Equal(t, 0, code, stderr)
+
+	// The table: the BLAS, the peak, a row per op of both modes, a row per mode of training.
+	p, err := bench.PresetByName("tiny")
+	require.NoError(t, err)
+	ops := bench.Dedupe(append(bench.Ops(p.Shape(gpt.Baseline)), bench.Ops(p.Shape(gpt.Identity))...))
+	require.Contains(t, stdout, "BLAS: ")
+	require.Regexp(t, `peak: \d+\.\d GFLOP/s \(matmul_forward BT=2048/C=1024/OC=1024\)`, stdout)
+	require.Contains(t, stdout, "gonum Sgemm (pure Go)")
+	for _, o := range ops {
+		require.Regexp(t, `(?m)^`+o.Op+` +`+strings.ReplaceAll(o.Shape, "/", `/`)+` +\d`, stdout, o.Name())
+	}
+	require.Regexp(t, `(?m)^tiny +baseline +16×64 +119104 +\S+ +\d+ +\d+\.\d%`, stdout)
+	require.Regexp(t, `(?m)^tiny +identity +16×64 +110912 `, stdout)
+	require.Contains(t, stdout, "wrote "+out)
+
+	// The same as JSON.
+	raw, err := os.ReadFile(out)
+	require.NoError(t, err)
+	var rep bench.Report
+	require.NoError(t, json.Unmarshal(raw, &rep))
+	require.Len(t, rep.Backends, 1)
+	b := rep.Backends[0]
+	require.Equal(t, "cpu", b.Backend)
+	require.Greater(t, b.Peak.GFLOPS, 0.0)
+	require.Greater(t, b.Peak.GBps, 0.0)
+	require.Len(t, b.Ops, len(ops))
+	for i, o := range b.Ops {
+		require.Equal(t, ops[i].Op, o.Op)
+		require.Equal(t, ops[i].Shape, o.Shape)
+		require.Greater(t, o.Seconds, 0.0)
+	}
+	require.Len(t, b.Training, 2)
+	for _, tr := range b.Training {
+		require.Equal(t, "tiny", tr.Preset)
+		require.Greater(t, tr.TokensPerSec, 0.0)
+		require.InDelta(t, tr.TokensPerSec*tr.FLOPsPerToken/(b.Peak.GFLOPS*1e9), tr.MFU, 1e-9)
+		require.Nil(t, tr.PyTorch)
+	}
+	require.Positive(t, rep.Host.NumCPU)
+	require.Positive(t, rep.Seconds)
+	require.NotEmpty(t, rep.BLAS.Name)
+}
+
+func TestBenchBadFlags(t *testing.T) {
+	for _, tc := range []struct{ args, msg string }{
+		{"--backend gpu", `unknown --backend "gpu"`},
+		{"--ops huge", `--ops: bench: unknown preset "huge"`},
+		{"--presets tiny,large", `--presets: bench: unknown preset "large"`},
+		{"--pytorch maybe", `unknown --pytorch "maybe"`},
+		{"--pytorch-omp-wait lazy", `unknown --pytorch-omp-wait "lazy"`},
+		{"--min-steps 0", "--min-steps ≥ 1"},
+		{"--json /nonexistent/dir/b.json", "directory /nonexistent/dir does not exist"},
+		{"extra", `unexpected argument "extra"`},
+	} {
+		t.Run(tc.args, func(t *testing.T) {
+			code, _, stderr := runCLI(append([]string{"bench"}, strings.Fields(tc.args)...)...)
+			require.Equal(t, 1, code)
+			require.Contains(t, stderr, tc.msg)
+		})
+	}
+}
+
+func TestBenchMetalUnavailableHere(t *testing.T) {
+	if metal.Available() {
+		t.Skip("this machine has Metal")
+	}
+	code, _, stderr := runCLI("bench", "--backend", "metal", "--pytorch", "off")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "kvgpt bench: metal: ")
+}
+
+func TestBenchWithPyTorch(t *testing.T) {
+	if _, err := bench.FindTorchPython(context.Background()); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("CI is set but %v", err)
+		}
+		t.Skip(err)
+	}
+	out := filepath.Join(t.TempDir(), "bench.json")
+	code, stdout, stderr := runCLI("bench", "--backend", "cpu", "--ops", "none", "--presets", "tiny",
+		"--step-time", "0", "--min-steps", "1", "--pytorch", "on", "--threads", "1", "--json", out)
+	require.Equal(t, 0, code, stderr)
+	require.Regexp(t, `(?m)^tiny +baseline +16×64 +119104 +\S+ +\d+ +\d+\.\d% +\d+ +\d+\.\d\d×$`, stdout)
+	require.Regexp(t, `(?m)^tiny +identity +16×64 +110912 +\S+ +\d+ +\d+\.\d% +\d+ +\d+\.\d\d×$`, stdout)
+	raw, err := os.ReadFile(out)
+	require.NoError(t, err)
+	var rep bench.Report
+	require.NoError(t, json.Unmarshal(raw, &rep))
+	for _, tr := range rep.Backends[0].Training {
+		require.NotNil(t, tr.PyTorch, tr.PyTorchError)
+		require.Equal(t, tr.Mode, tr.PyTorch.Mode)
+		require.Equal(t, 1, tr.PyTorch.Threads)
+		require.Equal(t, "PASSIVE", tr.PyTorch.OMPWaitPolicy)
+		require.Equal(t, tr.Params, tr.PyTorch.Params)
+		require.InDelta(t, tr.TokensPerSec/tr.PyTorch.TokensPerSec, tr.Ratio, 1e-9)
+	}
+}
