@@ -5,10 +5,11 @@ import (
 	"fmt"
 	"image/color"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/kvgpt/kvgpt/internal/atomicfile"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -91,7 +92,7 @@ func (r *Results) write(dir string, full bool) error {
 	if err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(dir, ResultsFile), append(js, '\n')); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, ResultsFile), append(js, '\n')); err != nil {
 		return err
 	}
 	if !full {
@@ -109,7 +110,7 @@ func (r *Results) write(dir string, full bool) error {
 			return fmt.Errorf("plot %s: %w", pl.name, err)
 		}
 	}
-	return writeAtomic(filepath.Join(dir, ReportFile), []byte(r.Report()))
+	return atomicfile.Write(filepath.Join(dir, ReportFile), []byte(r.Report()))
 }
 
 // Report returns report.md.
@@ -384,28 +385,5 @@ func savePlot(p *plot.Plot, path string) error {
 	if _, err := w.WriteTo(&sb); err != nil {
 		return err
 	}
-	return writeAtomic(path, []byte(sb.String()))
-}
-
-// writeAtomic writes data to a temporary file beside path and renames it into place.
-func writeAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil { // CreateTemp makes 0600 files
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return atomicfile.Write(path, []byte(sb.String()))
 }

@@ -8,10 +8,10 @@ import (
 	"hash/crc32"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 
+	"github.com/kvgpt/kvgpt/internal/atomicfile"
 	"github.com/kvgpt/kvgpt/nn"
 )
 
@@ -129,36 +129,9 @@ func (t *Trainer) Save(path string, extra map[string]string) error {
 
 // writeAtomic writes the concatenation of parts to path through a synced temporary file in the
 // same directory and a rename.
-func writeAtomic(path string, parts ...[]byte) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("gpt: cannot write checkpoint in %s: %w", dir, err)
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	for _, p := range parts {
-		if _, err = f.Write(p); err != nil {
-			return fmt.Errorf("gpt: writing checkpoint %s: %w", tmp, err)
-		}
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("gpt: syncing checkpoint %s: %w", tmp, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("gpt: closing checkpoint %s: %w", tmp, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("gpt: renaming checkpoint into place: %w", err)
-	}
-	if d, derr := os.Open(dir); derr == nil { // make the rename itself durable
-		d.Sync()
-		d.Close()
+func writeAtomic(path string, parts ...[]byte) error {
+	if err := atomicfile.Write(path, parts...); err != nil {
+		return fmt.Errorf("gpt: cannot write checkpoint %s: %w", path, err)
 	}
 	return nil
 }

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"text/tabwriter"
 
+	"github.com/kvgpt/kvgpt/internal/atomicfile"
+
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -260,14 +262,14 @@ func (r ExpressivityResult) WriteFiles(dir string) error {
 	if err := r.WriteTable(&sb); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "table.txt"), []byte(sb.String())); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, "table.txt"), []byte(sb.String())); err != nil {
 		return err
 	}
 	js, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "results.json"), append(js, '\n')); err != nil {
+	if err := atomicfile.Write(filepath.Join(dir, "results.json"), append(js, '\n')); err != nil {
 		return err
 	}
 	return r.Plot(filepath.Join(dir, "expressivity.png"))
@@ -314,28 +316,4 @@ func (r ExpressivityResult) Plot(path string) error {
 		}
 	}
 	return p.Save(7*vg.Inch, 4.5*vg.Inch, path)
-}
-
-// writeFileAtomic writes data to a temporary file next to path and renames it into place, so a crash
-// never leaves a half-written file.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Chmod(0o644); err != nil { // CreateTemp makes 0600 files
-		f.Close()
-		os.Remove(f.Name())
-		return err
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(f.Name())
-		return err
-	}
-	return os.Rename(f.Name(), path)
 }

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kvgpt/kvgpt/internal/atomicfile"
+
 	"gonum.org/v1/gonum/blas/gonum"
 
 	"github.com/kvgpt/kvgpt/bench"
@@ -139,7 +141,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := writeFileAtomic(o.jsonPath, append(b, '\n')); err != nil {
+		if err := atomicfile.Write(o.jsonPath, append(b, '\n')); err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s\n", o.jsonPath)
@@ -272,25 +274,4 @@ func terminal(w io.Writer) io.Writer {
 		return nil
 	}
 	return w
-}
-
-// writeFileAtomic writes data to path through a temporary file in the same directory and a rename,
-// so a crash never leaves a half-written file.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, werr := f.Write(data)
-	cerr := f.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(f.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(f.Name())
-	}
-	return werr
 }
