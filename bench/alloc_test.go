@@ -25,13 +25,28 @@ func TestStepDoesNotAllocateOnThisBuildsBLAS(t *testing.T) {
 				tokens[i], targets[i] = int32(r.IntN(cfg.V)), int32(r.IntN(cfg.V))
 			}
 			g := nntest.NewMiniGPT(be, cfg, nil, tokens, targets)
-			g.Step(1)
-			step := 1
-			allocs := testing.AllocsPerRun(3, func() {
+			// Warm up: besides the backend's buffers, the Go runtime creates the OS threads that
+			// run goroutines while others are in cgo (OpenBLAS) calls during the first steps.
+			step := 0
+			for range 5 {
 				step++
 				g.Step(step)
-			})
-			require.Zero(t, allocs, "heap allocations per training step (%s)", be.Name())
+			}
+			// An allocation of ours happens on every step; the runtime's own (a new M for a
+			// goroutine blocked in cgo) happens now and then. So the step must measure zero in at
+			// least one of three trials.
+			var trials []float64
+			for range 3 {
+				allocs := testing.AllocsPerRun(5, func() {
+					step++
+					g.Step(step)
+				})
+				trials = append(trials, allocs)
+				if allocs == 0 {
+					break
+				}
+			}
+			require.Zero(t, trials[len(trials)-1], "heap allocations per training step in each trial %v (%s)", trials, be.Name())
 		})
 	}
 }
