@@ -14,8 +14,13 @@ import (
 //     of rows per worker (nn.CPU.SplitGemm), so no BLAS thread spins while the workers run the
 //     other ops;
 //   - a cgo BLAS that schedules itself (Accelerate): every product one whole call.
+//
+// With a cgo BLAS the other ops' inner loops run as vectorised C too (cpublas.Kernels).
 func NewCPU(threads int, info cpublas.Info) *nn.CPU {
 	c := nn.NewCPU(threads)
+	if info.CBLAS {
+		c.Kernels = cpublas.Kernels()
+	}
 	switch {
 	case info.CBLAS && info.Threads > 0:
 		cpublas.SetThreads(1)

@@ -25,6 +25,8 @@ type CPU struct {
 	// one thread (cpublas.SetThreads(1)): the products stay large, and no BLAS thread spins for
 	// work while the backend's workers run the other ops.
 	SplitGemm bool
+	// Kernels, when set, run the inner loops of the ops other than matrix products (see Kernels).
+	Kernels Kernels
 
 	threads int
 	pool    *pool
@@ -64,7 +66,11 @@ func (c *CPU) Name() string {
 	case c.SplitGemm:
 		gemm = "gemm split by rows"
 	}
-	return fmt.Sprintf("cpu (gonum blas32, %s, %d threads)", gemm, c.threads)
+	loops := ""
+	if c.Kernels != nil {
+		loops = ", kernels " + c.Kernels.Name()
+	}
+	return fmt.Sprintf("cpu (gonum blas32, %s%s, %d threads)", gemm, loops, c.threads)
 }
 
 // Threads reports the number of goroutines the backend runs ops on.

@@ -12,7 +12,7 @@ func (c *CPU) AdamW(params, m, v View, grads, decay View, N int, h AdamWParams) 
 		panic("nn: AdamW step must be ≥ 1")
 	}
 	j := &c.adam
-	*j = adamWJob{h: h}
+	*j = adamWJob{h: h, k: c.Kernels}
 	j.p = c.need(params, N, "nn: AdamW params too short")
 	j.m = c.need(m, N, "nn: AdamW m too short")
 	j.v = c.need(v, N, "nn: AdamW v too short")
@@ -29,12 +29,17 @@ func (c *CPU) AdamW(params, m, v View, grads, decay View, N int, h AdamWParams) 
 type adamWJob struct {
 	h                 AdamWParams
 	stepSize, bc2Sqrt float32
+	k                 Kernels
 	p, m, v, g, decay []float32
 }
 
 func (j *adamWJob) run(lo, hi int) {
 	h := j.h
 	p, m, v, g, decay := j.p[lo:hi], j.m[lo:hi], j.v[lo:hi], j.g[lo:hi], j.decay[lo:hi]
+	if j.k != nil {
+		j.k.AdamW(p, m, v, g, decay, h, j.stepSize, j.bc2Sqrt)
+		return
+	}
 	for i := range p {
 		gi := h.GradScale * g[i]
 		pi := p[i] * (1 - h.LR*h.WeightDecay*decay[i])

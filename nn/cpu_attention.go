@@ -43,7 +43,7 @@ func (c *CPU) attentionArgs(B, T, C, NH int, scale float32, q, k, v Strided) *at
 		panic("nn: Attention C is not a multiple of NH")
 	}
 	j := &c.att
-	*j = attentionJob{B: B, T: T, C: C, NH: NH, scale: scale, whole: c.WholeGemm || c.SplitGemm}
+	*j = attentionJob{B: B, T: T, C: C, NH: NH, scale: scale, whole: c.WholeGemm || c.SplitGemm, kern: c.Kernels}
 	j.q, j.qs = c.strided(q, B*T, C, "nn: Attention q too short")
 	j.k, j.ks = c.strided(k, B*T, C, "nn: Attention k too short")
 	j.v, j.vs = c.strided(v, B*T, C, "nn: Attention v too short")
@@ -55,7 +55,8 @@ type attentionJob struct {
 	B, T, C, NH int
 	scale       float32
 	backward    bool
-	whole       bool // products in one call each (a cgo BLAS), not in gonum-sized tiles
+	whole       bool    // products in one call each (a cgo BLAS), not in gonum-sized tiles
+	kern        Kernels // native softmax loops, if set
 
 	out, att, datt, dout []float32
 	q, k, v              []float32
@@ -106,10 +107,14 @@ func (j *attentionJob) forwardHead(b, h int) {
 		p := j.attBlockRows(j.att, b, h, t0, n, m)
 		// att[t0:t0+n, :m] = scale · Q[t0:t0+n] · K[:m]ᵀ
 		j.gemm(blas.NoTrans, blas.Trans, j.scale, j.head(j.q, j.qs, b, h, t0, n), j.head(j.k, j.ks, b, h, 0, m), 0, p)
-		for i := range n {
-			row := j.att[((b*j.NH+h)*T+t0+i)*T:][:T]
-			softmaxInPlace(row[:t0+i+1])
-			clear(row[t0+i+1:]) // masked: zero, also in the block's product below
+		if j.kern != nil {
+			j.kern.CausalSoftmax(j.att[((b*j.NH+h)*T+t0)*T:][:n*T], T, t0, n)
+		} else {
+			for i := range n {
+				row := j.att[((b*j.NH+h)*T+t0+i)*T:][:T]
+				softmaxInPlace(row[:t0+i+1])
+				clear(row[t0+i+1:]) // masked: zero, also in the block's product below
+			}
 		}
 		// out[t0:t0+n] = att[t0:t0+n, :m] · V[:m]
 		j.gemm(blas.NoTrans, blas.NoTrans, 1, p, j.head(j.v, j.vs, b, h, 0, m), 0, j.head(j.out, j.C, b, h, t0, n))
@@ -131,15 +136,20 @@ func (j *attentionJob) backwardHead(b, h int) {
 		j.gemm(blas.Trans, blas.NoTrans, 1, p, dy, 1, j.head(j.dv, j.dvs, b, h, 0, m))
 		// Softmax backward per row: dlogit[t, s] = att[t, s] · (datt[t, s] − Σ_u att[t, u] · datt[t, u]);
 		// masked entries have att = 0, so their dlogit is 0.
-		for i := range n {
-			off := ((b*j.NH+h)*T + t0 + i) * T
-			pr, dr := j.att[off:off+m], j.datt[off:off+m]
-			var dot float32
-			for s, a := range pr[:t0+i+1] {
-				dot += a * dr[s]
-			}
-			for s, a := range pr {
-				dr[s] = a * (dr[s] - dot)
+		if j.kern != nil {
+			off := ((b*j.NH+h)*T + t0) * T
+			j.kern.CausalSoftmaxBackward(j.datt[off:off+(n-1)*T+m], j.att[off:off+(n-1)*T+m], T, t0, n, m)
+		} else {
+			for i := range n {
+				off := ((b*j.NH+h)*T + t0 + i) * T
+				pr, dr := j.att[off:off+m], j.datt[off:off+m]
+				var dot float32
+				for s, a := range pr[:t0+i+1] {
+					dot += a * dr[s]
+				}
+				for s, a := range pr {
+					dr[s] = a * (dr[s] - dot)
+				}
 			}
 		}
 		// dQ[t0:t0+n] += scale · dlogit · K[:m];  dK[:m] += scale · dlogitᵀ · Q[t0:t0+n]

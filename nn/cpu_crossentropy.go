@@ -9,7 +9,7 @@ import "math"
 func (c *CPU) CrossEntropyForward(losses View, logits View, targets IntView, N, V int) {
 	checkSizes("nn: CrossEntropyForward negative size", N, V)
 	j := &c.ce
-	*j = crossEntropyJob{V: V}
+	*j = crossEntropyJob{V: V, k: c.Kernels}
 	j.losses = c.need(losses, N, "nn: CrossEntropyForward losses too short")
 	j.logits = c.need(logits, N*V, "nn: CrossEntropyForward logits too short")
 	j.targets = c.needInt(targets, N, "nn: CrossEntropyForward targets too short")
@@ -24,7 +24,7 @@ func (c *CPU) CrossEntropyForward(losses View, logits View, targets IntView, N, 
 func (c *CPU) CrossEntropyBackward(dlogits View, dlosses View, logits View, targets IntView, N, V int) {
 	checkSizes("nn: CrossEntropyBackward negative size", N, V)
 	j := &c.ce
-	*j = crossEntropyJob{V: V, backward: true}
+	*j = crossEntropyJob{V: V, backward: true, k: c.Kernels}
 	j.dlogits = c.need(dlogits, N*V, "nn: CrossEntropyBackward dlogits too short")
 	j.dlosses = c.need(dlosses, N, "nn: CrossEntropyBackward dlosses too short")
 	j.logits = c.need(logits, N*V, "nn: CrossEntropyBackward logits too short")
@@ -38,6 +38,7 @@ func (c *CPU) CrossEntropyBackward(dlogits View, dlosses View, logits View, targ
 type crossEntropyJob struct {
 	V        int
 	backward bool
+	k        Kernels
 
 	losses, logits, dlogits, dlosses []float32
 	targets                          []int32
@@ -45,6 +46,14 @@ type crossEntropyJob struct {
 
 func (j *crossEntropyJob) run(lo, hi int) {
 	V := j.V
+	if j.k != nil {
+		if j.backward {
+			j.k.CrossEntropyBackward(j.dlogits[lo*V:hi*V], j.dlosses[lo:hi], j.logits[lo*V:hi*V], j.targets[lo:hi], V)
+		} else {
+			j.k.CrossEntropyForward(j.losses[lo:hi], j.logits[lo*V:hi*V], j.targets[lo:hi], V)
+		}
+		return
+	}
 	for r := lo; r < hi; r++ {
 		x := j.logits[r*V : (r+1)*V]
 		mx := float32(math.Inf(-1))

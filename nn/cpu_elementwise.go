@@ -56,7 +56,7 @@ const (
 
 func (c *CPU) elementwise(op elementwiseOp, n int, x, y, z []float32) {
 	j := &c.ew
-	*j = elementwiseJob{op: op, x: x, y: y, z: z}
+	*j = elementwiseJob{op: op, x: x, y: y, z: z, k: c.Kernels}
 	c.pool.run(j, n, c.pool.grainFor(n, 1<<14))
 	*j = elementwiseJob{}
 }
@@ -65,17 +65,26 @@ func (c *CPU) elementwise(op elementwiseOp, n int, x, y, z []float32) {
 type elementwiseJob struct {
 	op      elementwiseOp
 	x, y, z []float32
+	k       Kernels
 }
 
 func (j *elementwiseJob) run(lo, hi int) {
 	switch j.op {
 	case geluForward:
 		out, in := j.x[lo:hi], j.y[lo:hi]
+		if j.k != nil {
+			j.k.GELUForward(out, in)
+			return
+		}
 		for i, x := range in {
 			out[i] = x * geluLookup(geluCDF, x)
 		}
 	case geluBackward:
 		din, dout, in := j.x[lo:hi], j.y[lo:hi], j.z[lo:hi]
+		if j.k != nil {
+			j.k.GELUBackward(din, dout, in)
+			return
+		}
 		for i, x := range in {
 			din[i] += dout[i] * geluLookup(geluGrad, x) // GELU'(x) = Φ(x) + x·φ(x)
 		}

@@ -11,7 +11,7 @@ const layerNormEps = 1e-5
 func (c *CPU) LayerNormForward(out, mean, rstd View, in, w View, N, C int) {
 	checkSizes("nn: LayerNormForward negative size", N, C)
 	j := &c.ln
-	*j = layerNormJob{C: C}
+	*j = layerNormJob{C: C, k: c.Kernels}
 	j.out = c.need(out, N*C, "nn: LayerNormForward out too short")
 	j.mean = c.need(mean, N, "nn: LayerNormForward mean too short")
 	j.rstd = c.need(rstd, N, "nn: LayerNormForward rstd too short")
@@ -28,7 +28,7 @@ func (c *CPU) LayerNormForward(out, mean, rstd View, in, w View, N, C int) {
 func (c *CPU) LayerNormBackward(din, dw View, dout, in, w, mean, rstd View, N, C int) {
 	checkSizes("nn: LayerNormBackward negative size", N, C)
 	j := &c.ln
-	*j = layerNormJob{C: C, backward: true}
+	*j = layerNormJob{C: C, backward: true, k: c.Kernels}
 	j.din = c.need(din, N*C, "nn: LayerNormBackward din too short")
 	j.dout = c.need(dout, N*C, "nn: LayerNormBackward dout too short")
 	j.in = c.need(in, N*C, "nn: LayerNormBackward in too short")
@@ -38,7 +38,7 @@ func (c *CPU) LayerNormBackward(din, dw View, dout, in, w, mean, rstd View, N, C
 	c.pool.run(j, N, c.pool.grainFor(N, 4))
 
 	k := &c.lnw
-	*k = layerNormDWJob{N: N, C: C, dw: c.need(dw, C, "nn: LayerNormBackward dw too short"),
+	*k = layerNormDWJob{N: N, C: C, k: c.Kernels, dw: c.need(dw, C, "nn: LayerNormBackward dw too short"),
 		dout: j.dout, in: j.in, mean: j.mean, rstd: j.rstd}
 	c.pool.run(k, C, c.pool.grainFor(C, 16))
 	*j, *k = layerNormJob{}, layerNormDWJob{}
@@ -48,6 +48,7 @@ func (c *CPU) LayerNormBackward(din, dw View, dout, in, w, mean, rstd View, N, C
 type layerNormJob struct {
 	C        int
 	backward bool
+	k        Kernels
 
 	out, mean, rstd, in, w []float32
 	din, dout              []float32
@@ -55,6 +56,14 @@ type layerNormJob struct {
 
 func (j *layerNormJob) run(lo, hi int) {
 	C := j.C
+	if j.k != nil {
+		if j.backward {
+			j.k.LayerNormBackward(j.din[lo*C:hi*C], j.dout[lo*C:hi*C], j.in[lo*C:hi*C], j.w[:C], j.mean[lo:hi], j.rstd[lo:hi], C)
+		} else {
+			j.k.LayerNormForward(j.out[lo*C:hi*C], j.mean[lo:hi], j.rstd[lo:hi], j.in[lo*C:hi*C], j.w[:C], C)
+		}
+		return
+	}
 	for r := lo; r < hi; r++ {
 		x := j.in[r*C : (r+1)*C]
 		if !j.backward {
@@ -99,11 +108,16 @@ func (j *layerNormJob) run(lo, hi int) {
 // layerNormDWJob accumulates dw[i] += Σ_r dout[r, i]·n[r, i]; items are channels.
 type layerNormDWJob struct {
 	N, C                     int
+	k                        Kernels
 	dw, dout, in, mean, rstd []float32
 }
 
 func (j *layerNormDWJob) run(lo, hi int) {
 	C := j.C
+	if j.k != nil {
+		j.k.LayerNormDW(j.dw[lo:hi], j.dout[:j.N*C], j.in[:j.N*C], j.mean[:j.N], j.rstd[:j.N], C, lo)
+		return
+	}
 	dw := j.dw[lo:hi]
 	for r := range j.N {
 		m, s := j.mean[r], j.rstd[r]

@@ -1,0 +1,121 @@
+//go:build cgo && (openblas || (accelerate && darwin))
+
+package cpublas
+
+/*
+#cgo CFLAGS: -O3
+#cgo linux CFLAGS: -fopenmp-simd
+#cgo linux LDFLAGS: -lm
+#include "kernels.h"
+*/
+import "C"
+
+import (
+	"unsafe"
+
+	"github.com/kvgpt/kvgpt/nn"
+)
+
+// Kernels returns the C inner loops for the CPU backend's ops other than matrix products
+// (nn.Kernels), compiled for this build: vectorised C, on x86-64 Linux in an AVX-512, an AVX2 and
+// a baseline version picked at load time for the CPU.
+func Kernels() nn.Kernels {
+	return kernels{}
+}
+
+// kernels implements nn.Kernels with the functions of kernels.h. The backend has checked every
+// slice's length; the methods pass their first elements' addresses (p returns nil for an empty
+// slice, which the loops then do not read).
+type kernels struct{}
+
+func p(s []float32) *C.float {
+	if len(s) == 0 {
+		return nil
+	}
+	return (*C.float)(unsafe.Pointer(&s[0]))
+}
+
+func (kernels) Name() string { return "C " + C.GoString(C.kv_isa()) }
+
+func (kernels) GELUForward(out, in []float32) {
+	C.kv_gelu_forward(p(out), p(in[:len(out)]), C.long(len(out)))
+}
+
+func (kernels) GELUBackward(din, dout, in []float32) {
+	n := len(din)
+	C.kv_gelu_backward(p(din), p(dout[:n]), p(in[:n]), C.long(n))
+}
+
+func (kernels) CausalSoftmax(att []float32, T, t0, n int) {
+	if n == 0 {
+		return
+	}
+	_ = att[(n-1)*T+T-1]
+	C.kv_causal_softmax(p(att), C.long(T), C.long(t0), C.long(n))
+}
+
+func (kernels) CausalSoftmaxBackward(datt, att []float32, T, t0, n, m int) {
+	if n == 0 {
+		return
+	}
+	_, _ = datt[(n-1)*T+m-1], att[(n-1)*T+m-1]
+	C.kv_causal_softmax_backward(p(datt), p(att), C.long(T), C.long(t0), C.long(n), C.long(m))
+}
+
+func (kernels) LayerNormForward(out, mean, rstd, in, w []float32, C_ int) {
+	rows := len(mean)
+	if rows == 0 {
+		return
+	}
+	_, _, _, _ = out[rows*C_-1], rstd[rows-1], in[rows*C_-1], w[C_-1]
+	C.kv_layernorm_forward(p(out), p(mean), p(rstd), p(in), p(w), C.long(rows), C.long(C_), C.float(1e-5))
+}
+
+func (kernels) LayerNormBackward(din, dout, in, w, mean, rstd []float32, C_ int) {
+	rows := len(mean)
+	if rows == 0 {
+		return
+	}
+	_, _, _, _, _ = din[rows*C_-1], dout[rows*C_-1], in[rows*C_-1], w[C_-1], rstd[rows-1]
+	C.kv_layernorm_backward(p(din), p(dout), p(in), p(w), p(mean), p(rstd), C.long(rows), C.long(C_))
+}
+
+func (kernels) LayerNormDW(dw, dout, in, mean, rstd []float32, C_, lo int) {
+	rows, cols := len(mean), len(dw)
+	if rows == 0 || cols == 0 {
+		return
+	}
+	_, _, _ = dout[rows*C_-1], in[rows*C_-1], rstd[rows-1]
+	if lo < 0 || lo+cols > C_ {
+		panic("cpublas: LayerNormDW columns out of range")
+	}
+	C.kv_layernorm_dw(p(dw), p(dout), p(in), p(mean), p(rstd), C.long(rows), C.long(C_), C.long(lo), C.long(cols))
+}
+
+func (kernels) CrossEntropyForward(losses, logits []float32, targets []int32, V int) {
+	rows := len(losses)
+	if rows == 0 {
+		return
+	}
+	_, _ = logits[rows*V-1], targets[rows-1]
+	C.kv_ce_forward(p(losses), p(logits), (*C.int32_t)(unsafe.Pointer(&targets[0])), C.long(rows), C.long(V))
+}
+
+func (kernels) CrossEntropyBackward(dlogits, dlosses, logits []float32, targets []int32, V int) {
+	rows := len(dlosses)
+	if rows == 0 {
+		return
+	}
+	_, _, _ = dlogits[rows*V-1], logits[rows*V-1], targets[rows-1]
+	C.kv_ce_backward(p(dlogits), p(dlosses), p(logits), (*C.int32_t)(unsafe.Pointer(&targets[0])), C.long(rows), C.long(V))
+}
+
+func (kernels) AdamW(pa, m, v, g, decay []float32, h nn.AdamWParams, stepSize, bc2Sqrt float32) {
+	n := len(pa)
+	if n == 0 {
+		return
+	}
+	_, _, _, _ = m[n-1], v[n-1], g[n-1], decay[n-1]
+	C.kv_adamw(p(pa), p(m), p(v), p(g), p(decay), C.long(n), C.float(h.LR), C.float(h.Beta1), C.float(h.Beta2),
+		C.float(h.Eps), C.float(h.WeightDecay), C.float(h.GradScale), C.float(stepSize), C.float(bc2Sqrt))
+}

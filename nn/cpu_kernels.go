@@ -1,0 +1,49 @@
+package nn
+
+// Kernels are native versions of the CPU backend's inner loops other than matrix products: the
+// per-element and per-row work that a profile of a training step on a cgo BLAS shows next to the
+// products (GELU, the attention softmax, LayerNorm, cross-entropy, AdamW). Package cpublas
+// provides them, compiled C vectorised for the machine, in the builds that link a BLAS
+// (-tags openblas, -tags accelerate); set CPU.Kernels to use them. Without them the backend runs
+// its Go loops.
+//
+// Each method does exactly the work of the Go loop it replaces on the same slice of items (rows,
+// elements or columns), so results still do not depend on the number of threads. Every slice is
+// already bounds-checked by the backend; the row methods take the rows as len(mean), len(losses)
+// and so on. The conformance suite (nntest) checks a backend with Kernels as it checks one
+// without.
+type Kernels interface {
+	// Name describes the kernels, e.g. "C, AVX-512".
+	Name() string
+
+	// GELUForward sets out[i] = in[i]·Φ(in[i]).
+	GELUForward(out, in []float32)
+	// GELUBackward adds dout[i]·GELU'(in[i]) to din[i].
+	GELUBackward(din, dout, in []float32)
+
+	// CausalSoftmax replaces rows i = 0 … n−1 of the row-major matrix att (row stride T, row i at
+	// att[i·T:]) by the softmax of their first t0+i+1 entries, followed by zeros up to T.
+	CausalSoftmax(att []float32, T, t0, n int)
+	// CausalSoftmaxBackward replaces the first m entries of rows i = 0 … n−1 of datt (row stride
+	// T) by att·(datt − Σ_{s ≤ t0+i} att·datt), the softmax's backward where datt held the
+	// gradient of its output.
+	CausalSoftmaxBackward(datt, att []float32, T, t0, n, m int)
+
+	// LayerNormForward normalises the len(mean) rows of in (C each), writing out, mean and rstd.
+	LayerNormForward(out, mean, rstd, in, w []float32, C int)
+	// LayerNormBackward adds the input gradient of the len(mean) rows to din.
+	LayerNormBackward(din, dout, in, w, mean, rstd []float32, C int)
+	// LayerNormDW adds columns lo … lo+len(dw)−1 of the weight gradient, summed over the
+	// len(mean) rows, to dw.
+	LayerNormDW(dw, dout, in, mean, rstd []float32, C, lo int)
+
+	// CrossEntropyForward writes the loss of each of the len(losses) rows of logits (V each).
+	CrossEntropyForward(losses, logits []float32, targets []int32, V int)
+	// CrossEntropyBackward adds dlosses[r]·(softmax(logits[r]) − onehot(targets[r])) to row r of
+	// dlogits, for the len(dlosses) rows.
+	CrossEntropyBackward(dlogits, dlosses, logits []float32, targets []int32, V int)
+
+	// AdamW updates the len(p) parameters as CPU.AdamW does, with stepSize = lr/(1 − β1ᵗ) and
+	// bc2Sqrt = √(1 − β2ᵗ) already computed.
+	AdamW(p, m, v, g, decay []float32, h AdamWParams, stepSize, bc2Sqrt float32)
+}
