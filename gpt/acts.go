@@ -3,8 +3,9 @@ package gpt
 import "github.com/kvgpt/kvgpt/nn"
 
 // ActViews are named views into one flat activation slab for a micro-batch of B sequences of T
-// tokens (N = B·T rows). The activation gradients use the same layout in a second slab (their
-// mean, rstd and losses views go unused; Att holds the attention-gradient scratch).
+// tokens (N = B·T rows). The activation gradients use the same layout for one layer in a second
+// slab, reused by every layer's backward (their mean, rstd and losses views go unused; Att holds
+// the attention-gradient scratch; Residual3 and Encoded alternate as the residual stream's).
 type ActViews struct {
 	Encoded   nn.View // (B, T, C) token + position embedding
 	LN1       nn.View // (L, B, T, C)

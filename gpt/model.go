@@ -153,16 +153,39 @@ func (m *Model) SetParam(name string, data []float32) error {
 // before the first micro-batch of a step.
 func (m *Model) ZeroGrad() { m.b.Zero(m.grads) }
 
-// ensureActs makes the activation slabs large enough for a B×T micro-batch and returns its views.
+// ensureActs makes the activation slab large enough for a B×T micro-batch and returns its views.
 func (m *Model) ensureActs(B, T int) ActViews {
 	need := numActs(m.Config, B, T)
 	if m.acts.N < need {
 		// Size for the full block so later, longer sequences of the same batch size fit too.
-		n := max(need, numActs(m.Config, B, m.Config.BlockSize))
-		m.acts = m.b.Alloc(n)
-		m.dacts = m.b.Alloc(n)
+		m.acts = m.b.Alloc(max(need, numActs(m.Config, B, m.Config.BlockSize)))
 	}
 	return newActViews(m.Config, m.acts, B, T)
+}
+
+// gradActConfig is the configuration whose activation layout the gradient slab has: one layer.
+// The backward pass runs a layer at a time and reuses the same per-layer gradient buffers for
+// every layer (see backward), so the slab does not grow with depth.
+func (m *Model) gradActConfig() Config {
+	c := m.Config
+	c.NLayer = min(c.NLayer, 1)
+	return c
+}
+
+// ensureGradActs makes the activation-gradient slab large enough for a B×T micro-batch and
+// returns its (one-layer) views.
+func (m *Model) ensureGradActs(B, T int) ActViews {
+	gc := m.gradActConfig()
+	need := numActs(gc, B, T)
+	if m.dacts.N < need {
+		m.dacts = m.b.Alloc(max(need, numActs(gc, B, m.Config.BlockSize)))
+	}
+	return newActViews(gc, m.dacts, B, T)
+}
+
+// zeroSpan zeroes the gradient slab from the start of view first to the end of view last.
+func (m *Model) zeroSpan(first, last nn.View) {
+	m.b.Zero(m.dacts.Slice(first.Off-m.dacts.Off, last.Off+last.N-first.Off))
 }
 
 // ensureTokens makes the token buffers of the public Forward hold at least n tokens.
@@ -342,30 +365,36 @@ func (m *Model) backward(dloss float32, B, T int) {
 	C, L, NH, H, V, QC := cfg.NEmbd, cfg.NLayer, cfg.NHead, cfg.Hidden(), cfg.VocabSize, cfg.QKVWidth()
 	N := B * T
 	a := m.lastAct
-	d := newActViews(cfg, m.dacts, B, T)
-	// Every gradient accumulates, so the slab starts at zero; all but Att, the attention
-	// backward's scratch (up to 75 MB a step in the medium preset), whose contents do not matter.
-	start, end := d.Att.Off-m.dacts.Off, d.Att.Off-m.dacts.Off+d.Att.N
-	b.Zero(m.dacts.Slice(0, start))
-	b.Zero(m.dacts.Slice(end, numActs(cfg, B, T)-end))
+	// Every gradient accumulates, so each buffer is zeroed before its first use. The gradient
+	// buffers hold one layer (d.LN1 … d.FcProj, the attention scratch d.Att): each layer's backward
+	// reuses them, which keeps them in cache and the slab small. The residual stream's gradient
+	// alternates between two buffers: layer l reads its output's gradient from stream[l%2] and
+	// accumulates its input's into stream[(l+1)%2], where layer l−1 finds it (d.Encoded, for the
+	// embedding, after layer 0).
+	d := m.ensureGradActs(B, T)
+	stream := [2]nn.View{d.Residual3, d.Encoded}
+	m.zeroSpan(d.LNF, d.Logits)
 
 	dlosses := m.setDLoss(dloss, N)
 	b.CrossEntropyBackward(d.Logits, dlosses, a.Logits, m.lastTargets, N, V)
 	b.MatmulBackward(d.LNF, g.Wte, d.Logits, a.LNF, p.Wte, N, C, V)
-	last := a.Encoded
-	dlast := d.Encoded
+	last, dlast := a.Encoded, d.Encoded
 	if L > 0 {
-		last = a.Residual3.Slice((L-1)*N*C, N*C)
-		dlast = d.Residual3.Slice((L-1)*N*C, N*C)
+		last, dlast = a.Residual3.Slice((L-1)*N*C, N*C), stream[(L-1)%2]
 	}
+	b.Zero(dlast)
 	b.LayerNormBackward(dlast, g.LNFW, d.LNF, last, p.LNFW, a.LNFMean, a.LNFRstd, N, C)
 
 	for l := L - 1; l >= 0; l-- {
-		residual, dresidual := a.Encoded, d.Encoded
+		residual := a.Encoded
 		if l > 0 {
 			residual = a.Residual3.Slice((l-1)*N*C, N*C)
-			dresidual = d.Residual3.Slice((l-1)*N*C, N*C)
 		}
+		dresidual3, dresidual := stream[l%2], stream[(l+1)%2]
+		b.Zero(dresidual)
+		m.zeroSpan(d.LN1, d.Atty) // d.Att is scratch: no zeroing
+		m.zeroSpan(d.AttProj, d.FcProj)
+
 		ln1w, dln1w := p.LN1W.Slice(l*C, C), g.LN1W.Slice(l*C, C)
 		attnw, dattnw := p.AttnW.Slice(l*QC*C, QC*C), g.AttnW.Slice(l*QC*C, QC*C)
 		attprojw, dattprojw := p.AttProjW.Slice(l*C*C, C*C), g.AttProjW.Slice(l*C*C, C*C)
@@ -373,19 +402,18 @@ func (m *Model) backward(dloss float32, B, T int) {
 		fcw, dfcw := p.FcW.Slice(l*H*C, H*C), g.FcW.Slice(l*H*C, H*C)
 		fcprojw, dfcprojw := p.FcProjW.Slice(l*C*H, C*H), g.FcProjW.Slice(l*C*H, C*H)
 
-		ln1, dln1 := a.LN1.Slice(l*N*C, N*C), d.LN1.Slice(l*N*C, N*C)
+		ln1, dln1 := a.LN1.Slice(l*N*C, N*C), d.LN1
 		ln1Mean, ln1Rstd := a.LN1Mean.Slice(l*N, N), a.LN1Rstd.Slice(l*N, N)
-		qkv, dqkv := a.QKV.Slice(l*N*QC, N*QC), d.QKV.Slice(l*N*QC, N*QC)
-		atty, datty := a.Atty.Slice(l*N*C, N*C), d.Atty.Slice(l*N*C, N*C)
-		att, datt := a.Att.Slice(l*B*NH*T*T, B*NH*T*T), d.Att.Slice(l*B*NH*T*T, B*NH*T*T)
-		dattproj := d.AttProj.Slice(l*N*C, N*C)
-		residual2, dresidual2 := a.Residual2.Slice(l*N*C, N*C), d.Residual2.Slice(l*N*C, N*C)
-		ln2, dln2 := a.LN2.Slice(l*N*C, N*C), d.LN2.Slice(l*N*C, N*C)
+		qkv, dqkv := a.QKV.Slice(l*N*QC, N*QC), d.QKV
+		atty, datty := a.Atty.Slice(l*N*C, N*C), d.Atty
+		att, datt := a.Att.Slice(l*B*NH*T*T, B*NH*T*T), d.Att
+		dattproj := d.AttProj
+		residual2, dresidual2 := a.Residual2.Slice(l*N*C, N*C), d.Residual2
+		ln2, dln2 := a.LN2.Slice(l*N*C, N*C), d.LN2
 		ln2Mean, ln2Rstd := a.LN2Mean.Slice(l*N, N), a.LN2Rstd.Slice(l*N, N)
-		fch, dfch := a.Fch.Slice(l*N*H, N*H), d.Fch.Slice(l*N*H, N*H)
-		fchGelu, dfchGelu := a.FchGelu.Slice(l*N*H, N*H), d.FchGelu.Slice(l*N*H, N*H)
-		dfcproj := d.FcProj.Slice(l*N*C, N*C)
-		dresidual3 := d.Residual3.Slice(l*N*C, N*C)
+		fch, dfch := a.Fch.Slice(l*N*H, N*H), d.Fch
+		fchGelu, dfchGelu := a.FchGelu.Slice(l*N*H, N*H), d.FchGelu
+		dfcproj := d.FcProj
 
 		// x3 = x2 + MLP(LN2(x2))
 		b.ResidualBackward(dresidual2, dfcproj, dresidual3, N*C)

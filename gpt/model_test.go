@@ -34,8 +34,14 @@ func randomTokens(rng *rand.Rand, n, V int) []int32 {
 // in float64 on the host around float32 evaluations, for a sample of elements of every tensor.
 // This is what proves the identity mode's dq accumulates into dLN1 and the LM head is tied.
 func TestGradientsMatchFiniteDifferences(t *testing.T) {
-	for _, mode := range []QueryMode{Baseline, Identity} {
-		cfg := tinyConfig(mode)
+	// Depths 1, 2 and 3: the backward reuses one layer's gradient buffers and alternates the
+	// residual stream's gradient between two, which odd and even depths use differently.
+	for _, c := range []struct {
+		mode QueryMode
+		L    int
+	}{{Baseline, 2}, {Identity, 2}, {Baseline, 3}, {Identity, 1}} {
+		mode, cfg := c.mode, tinyConfig(c.mode)
+		cfg.NLayer = c.L
 		const B, T = 2, 5
 		t.Run(fmt.Sprintf("mode=%s/B=%d/T=%d/C=%d/L=%d", mode, B, T, cfg.NEmbd, cfg.NLayer), func(t *testing.T) {
 			m, err := New(cfg, newCPU(t), 3)
