@@ -13,6 +13,8 @@ import "C"
 import (
 	"unsafe"
 
+	"gonum.org/v1/gonum/blas/blas32"
+
 	"github.com/kvgpt/kvgpt/nn"
 )
 
@@ -46,20 +48,46 @@ func (kernels) GELUBackward(din, dout, in []float32) {
 	C.kv_gelu_backward(p(din), p(dout[:n]), p(in[:n]), C.long(n))
 }
 
-func (kernels) CausalSoftmax(att []float32, T, t0, n int) {
-	if n == 0 {
-		return
+// head checks that m is a T×dh matrix lying within its data, for the attention kernels.
+func head(m blas32.General, T, dh int) (*C.float, C.long) {
+	if m.Rows != T || m.Cols != dh || m.Stride < dh || len(m.Data) < (T-1)*m.Stride+dh {
+		panic("cpublas: attention head operand is not T×dh within its data")
 	}
-	_ = att[(n-1)*T+T-1]
-	C.kv_causal_softmax(p(att), C.long(T), C.long(t0), C.long(n))
+	return p(m.Data), C.long(m.Stride)
 }
 
-func (kernels) CausalSoftmaxBackward(datt, att []float32, T, t0, n, m int) {
-	if n == 0 {
+func (kernels) AttentionHeadForward(out blas32.General, att []float32, q, k, v blas32.General, scale float32) {
+	T, dh := q.Rows, q.Cols
+	if T == 0 || dh == 0 {
 		return
 	}
-	_, _ = datt[(n-1)*T+m-1], att[(n-1)*T+m-1]
-	C.kv_causal_softmax_backward(p(datt), p(att), C.long(T), C.long(t0), C.long(n), C.long(m))
+	o, lo := head(out, T, dh)
+	qd, lq := head(q, T, dh)
+	kd, lk := head(k, T, dh)
+	vd, lv := head(v, T, dh)
+	_ = att[T*T-1]
+	if C.kv_attention_forward(o, lo, p(att), qd, lq, kd, lk, vd, lv, C.long(T), C.long(dh), C.float(scale)) != 0 {
+		panic("cpublas: out of memory for attention scratch")
+	}
+}
+
+func (kernels) AttentionHeadBackward(dq, dk, dv blas32.General, datt []float32, dout blas32.General, att []float32, q, k, v blas32.General, scale float32) {
+	T, dh := q.Rows, q.Cols
+	if T == 0 || dh == 0 {
+		return
+	}
+	dqd, ldq := head(dq, T, dh)
+	dkd, ldk := head(dk, T, dh)
+	dvd, ldv := head(dv, T, dh)
+	od, ldo := head(dout, T, dh)
+	qd, lq := head(q, T, dh)
+	kd, lk := head(k, T, dh)
+	vd, lv := head(v, T, dh)
+	_, _ = att[T*T-1], datt[T*T-1]
+	if C.kv_attention_backward(dqd, ldq, dkd, ldk, dvd, ldv, p(datt), od, ldo, p(att), qd, lq, kd, lk, vd, lv,
+		C.long(T), C.long(dh), C.float(scale)) != 0 {
+		panic("cpublas: out of memory for attention scratch")
+	}
 }
 
 func (kernels) LayerNormForward(out, mean, rstd, in, w []float32, C_ int) {

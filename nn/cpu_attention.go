@@ -56,7 +56,7 @@ type attentionJob struct {
 	scale       float32
 	backward    bool
 	whole       bool    // products in one call each (a cgo BLAS), not in gonum-sized tiles
-	kern        Kernels // native softmax loops, if set
+	kern        Kernels // native attention heads, if set
 
 	out, att, datt, dout []float32
 	q, k, v              []float32
@@ -68,12 +68,29 @@ type attentionJob struct {
 func (j *attentionJob) run(lo, hi int) {
 	for i := lo; i < hi; i++ {
 		b, h := i/j.NH, i%j.NH
+		if j.kern != nil {
+			j.nativeHead(b, h)
+			continue
+		}
 		if j.backward {
 			j.backwardHead(b, h)
 		} else {
 			j.forwardHead(b, h)
 		}
 	}
+}
+
+// nativeHead runs (b, h) forward or backward on the backend's Kernels.
+func (j *attentionJob) nativeHead(b, h int) {
+	T := j.T
+	att := j.att[(b*j.NH+h)*T*T:][:T*T]
+	q, k, v := j.head(j.q, j.qs, b, h, 0, T), j.head(j.k, j.ks, b, h, 0, T), j.head(j.v, j.vs, b, h, 0, T)
+	if !j.backward {
+		j.kern.AttentionHeadForward(j.head(j.out, j.C, b, h, 0, T), att, q, k, v, j.scale)
+		return
+	}
+	j.kern.AttentionHeadBackward(j.head(j.dq, j.dqs, b, h, 0, T), j.head(j.dk, j.dks, b, h, 0, T), j.head(j.dv, j.dvs, b, h, 0, T),
+		j.datt[(b*j.NH+h)*T*T:][:T*T], j.head(j.dout, j.C, b, h, 0, T), att, q, k, v, j.scale)
 }
 
 // attTile is the side of the output tiles of attention's products on gonum's BLAS (see gemm).
@@ -107,14 +124,10 @@ func (j *attentionJob) forwardHead(b, h int) {
 		p := j.attBlockRows(j.att, b, h, t0, n, m)
 		// att[t0:t0+n, :m] = scale · Q[t0:t0+n] · K[:m]ᵀ
 		j.gemm(blas.NoTrans, blas.Trans, j.scale, j.head(j.q, j.qs, b, h, t0, n), j.head(j.k, j.ks, b, h, 0, m), 0, p)
-		if j.kern != nil {
-			j.kern.CausalSoftmax(j.att[((b*j.NH+h)*T+t0)*T:][:n*T], T, t0, n)
-		} else {
-			for i := range n {
-				row := j.att[((b*j.NH+h)*T+t0+i)*T:][:T]
-				softmaxInPlace(row[:t0+i+1])
-				clear(row[t0+i+1:]) // masked: zero, also in the block's product below
-			}
+		for i := range n {
+			row := j.att[((b*j.NH+h)*T+t0+i)*T:][:T]
+			softmaxInPlace(row[:t0+i+1])
+			clear(row[t0+i+1:]) // masked: zero, also in the block's product below
 		}
 		// out[t0:t0+n] = att[t0:t0+n, :m] · V[:m]
 		j.gemm(blas.NoTrans, blas.NoTrans, 1, p, j.head(j.v, j.vs, b, h, 0, m), 0, j.head(j.out, j.C, b, h, t0, n))
@@ -136,20 +149,15 @@ func (j *attentionJob) backwardHead(b, h int) {
 		j.gemm(blas.Trans, blas.NoTrans, 1, p, dy, 1, j.head(j.dv, j.dvs, b, h, 0, m))
 		// Softmax backward per row: dlogit[t, s] = att[t, s] · (datt[t, s] − Σ_u att[t, u] · datt[t, u]);
 		// masked entries have att = 0, so their dlogit is 0.
-		if j.kern != nil {
-			off := ((b*j.NH+h)*T + t0) * T
-			j.kern.CausalSoftmaxBackward(j.datt[off:off+(n-1)*T+m], j.att[off:off+(n-1)*T+m], T, t0, n, m)
-		} else {
-			for i := range n {
-				off := ((b*j.NH+h)*T + t0 + i) * T
-				pr, dr := j.att[off:off+m], j.datt[off:off+m]
-				var dot float32
-				for s, a := range pr[:t0+i+1] {
-					dot += a * dr[s]
-				}
-				for s, a := range pr {
-					dr[s] = a * (dr[s] - dot)
-				}
+		for i := range n {
+			off := ((b*j.NH+h)*T + t0 + i) * T
+			pr, dr := j.att[off:off+m], j.datt[off:off+m]
+			var dot float32
+			for s, a := range pr[:t0+i+1] {
+				dot += a * dr[s]
+			}
+			for s, a := range pr {
+				dr[s] = a * (dr[s] - dot)
 			}
 		}
 		// dQ[t0:t0+n] += scale · dlogit · K[:m];  dK[:m] += scale · dlogitᵀ · Q[t0:t0+n]

@@ -1,8 +1,10 @@
 package nn
 
+import "gonum.org/v1/gonum/blas/blas32"
+
 // Kernels are native versions of the CPU backend's inner loops other than matrix products: the
 // per-element and per-row work that a profile of a training step on a cgo BLAS shows next to the
-// products (GELU, the attention softmax, LayerNorm, cross-entropy, AdamW). Package cpublas
+// products (GELU, attention, LayerNorm, cross-entropy, AdamW). Package cpublas
 // provides them, compiled C vectorised for the machine, in the builds that link a BLAS
 // (-tags openblas, -tags accelerate); set CPU.Kernels to use them. Without them the backend runs
 // its Go loops.
@@ -21,13 +23,13 @@ type Kernels interface {
 	// GELUBackward adds dout[i]·GELU'(in[i]) to din[i].
 	GELUBackward(din, dout, in []float32)
 
-	// CausalSoftmax replaces rows i = 0 … n−1 of the row-major matrix att (row stride T, row i at
-	// att[i·T:]) by the softmax of their first t0+i+1 entries, followed by zeros up to T.
-	CausalSoftmax(att []float32, T, t0, n int)
-	// CausalSoftmaxBackward replaces the first m entries of rows i = 0 … n−1 of datt (row stride
-	// T) by att·(datt − Σ_{s ≤ t0+i} att·datt), the softmax's backward where datt held the
-	// gradient of its output.
-	CausalSoftmaxBackward(datt, att []float32, T, t0, n, m int)
+	// AttentionHeadForward is causal attention for one (batch, head), all T query rows: att
+	// (T×T, row-major) = softmax(scale·q·kᵀ) with row t over keys 0 … t and zeros after, and
+	// out = att·v. q, k, v and out are T×dh (Rows × Cols) with their own strides.
+	AttentionHeadForward(out blas32.General, att []float32, q, k, v blas32.General, scale float32)
+	// AttentionHeadBackward accumulates dq, dk and dv of one (batch, head) given dout and the
+	// forward's att; datt (T×T) is scratch.
+	AttentionHeadBackward(dq, dk, dv blas32.General, datt []float32, dout blas32.General, att []float32, q, k, v blas32.General, scale float32)
 
 	// LayerNormForward normalises the len(mean) rows of in (C each), writing out, mean and rstd.
 	LayerNormForward(out, mean, rstd, in, w []float32, C int)
