@@ -21,7 +21,8 @@ type CPU struct {
 	// threads whole products better than tiles do.
 	WholeGemm bool
 	// SplitGemm (when WholeGemm is false) cuts every matrix product into one block of output rows
-	// per worker, each a single blas32.Gemm call run on that worker. It is for a cgo BLAS set to
+	// per worker, each a single blas32.Gemm call run on that worker (MatmulBackward's two
+	// products run side by side instead, each on half the workers). It is for a cgo BLAS set to
 	// one thread (cpublas.SetThreads(1)): the products stay large, and no BLAS thread spins for
 	// work while the backend's workers run the other ops.
 	SplitGemm bool
@@ -34,6 +35,7 @@ type CPU struct {
 
 	// Per-op arguments, reused by every call (see pool.run).
 	mm   matmulJob
+	mm2  gemmPairJob
 	att  attentionJob
 	ln   layerNormJob
 	lnw  layerNormDWJob

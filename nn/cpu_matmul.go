@@ -38,10 +38,41 @@ func (c *CPU) MatmulBackward(din, dw View, dout, in, w View, N, C, OC int) {
 	dy := c.need(dout, N*OC, "nn: MatmulBackward dout too short")
 	x := c.need(in, N*C, "nn: MatmulBackward in too short")
 	wt := c.need(w, OC*C, "nn: MatmulBackward w too short")
+	if c.SplitGemm && !c.WholeGemm && N > 0 && C > 0 && OC > 0 {
+		// The two products cost the same and are independent: half the workers run each, so every
+		// BLAS call is twice as large as when each product is split over all of them in turn.
+		j := &c.mm2
+		parts := (c.threads + 1) / 2
+		j.parts = parts
+		j.x = matmulJob{tA: blas.NoTrans, tB: blas.NoTrans, m: N, n: C, k: OC, a: dy, lda: OC, b: wt, ldb: C, beta: 1, c: dx, ldc: C,
+			tileM: (N + parts - 1) / parts, tileN: C, tilesN: 1}
+		j.w = matmulJob{tA: blas.Trans, tB: blas.NoTrans, m: OC, n: C, k: N, a: dy, lda: OC, b: x, ldb: C, beta: 1, c: dwt, ldc: C,
+			tileM: (OC + parts - 1) / parts, tileN: C, tilesN: 1}
+		c.pool.run(j, 2*parts, 1)
+		*j = gemmPairJob{}
+		return
+	}
 	// din (N, C) += dout (N, OC) · w (OC, C)
 	c.gemm(blas.NoTrans, blas.NoTrans, N, C, OC, dy, OC, wt, C, 1, dx, C)
 	// dw (OC, C) += doutᵀ (OC, N) · in (N, C)
 	c.gemm(blas.Trans, blas.NoTrans, OC, C, N, dy, OC, x, C, 1, dwt, C)
+}
+
+// gemmPairJob runs two independent products, x (din) and w (dw), each cut into parts blocks of
+// rows: items [0, parts) are the blocks of x, [parts, 2·parts) those of w.
+type gemmPairJob struct {
+	x, w  matmulJob
+	parts int
+}
+
+func (j *gemmPairJob) run(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		if i < j.parts {
+			j.x.run(i, i+1)
+		} else {
+			j.w.run(i-j.parts, i-j.parts+1)
+		}
+	}
 }
 
 // gemm computes the m×n matrix cm = op(a)·op(b) + beta·cm with inner size k, either as one
@@ -86,6 +117,9 @@ func (j *matmulJob) run(lo, hi int) {
 	for t := lo; t < hi; t++ {
 		i0 := t / j.tilesN * j.tileM
 		j0 := t % j.tilesN * j.tileN
+		if i0 >= j.m { // a split into more blocks than rows
+			continue
+		}
 		mi := min(j.tileM, j.m-i0)
 		nj := min(j.tileN, j.n-j0)
 		// Rows i0… of op(a) and columns j0… of op(b).
