@@ -4,7 +4,7 @@ package cpublas
 
 /*
 #cgo CFLAGS: -O3
-#cgo linux CFLAGS: -fopenmp-simd
+#cgo linux CFLAGS: -fopenmp-simd -DKV_OMP_SIMD
 #cgo linux LDFLAGS: -lm
 #include "kernels.h"
 */

@@ -11,6 +11,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+// KV_SIMD_REDUCTION(op : vars) asks for a vectorised reduction (`omp simd`, lane-wise partial
+// results combined at the end) where the build enables it (-fopenmp-simd -DKV_OMP_SIMD, as
+// kernels.go does on Linux); elsewhere it is nothing, and the sums run in order.
+#ifdef KV_OMP_SIMD
+#define KV_PRAGMA(x) _Pragma(#x)
+#define KV_SIMD_REDUCTION(...) KV_PRAGMA(omp simd reduction(__VA_ARGS__))
+#else
+#define KV_SIMD_REDUCTION(...)
+#endif
+
+// clang reports each loop it was asked to vectorise and could not (the exp loops); they are
+// correct either way.
+#ifdef __clang__
+#pragma clang diagnostic ignored "-Wpass-failed"
+#endif
+
 // sqrtf need not set errno (its argument here is never negative), so that AdamW vectorises; clang
 // on macOS already assumes so.
 #if defined(__GNUC__) && !defined(__clang__)
@@ -26,9 +42,13 @@
 // kv_isa names the instruction set the kernels run with on this CPU.
 static const char *kv_isa(void) {
 #if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
+	// The features of x86-64-v4 and -v3 that name the version the loader picks (feature names
+	// that GCC and clang both know).
 	__builtin_cpu_init();
-	if (__builtin_cpu_supports("x86-64-v4")) return "AVX-512";
-	if (__builtin_cpu_supports("x86-64-v3")) return "AVX2";
+	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+			__builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512cd"))
+		return "AVX-512";
+	if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2")) return "AVX2";
 	return "SSE2";
 #elif defined(__aarch64__)
 	return "NEON";
@@ -97,11 +117,11 @@ KV_CLONES static void kv_layernorm_forward(float *restrict out, float *restrict 
 		const float *restrict x = in + r * C;
 		float *restrict y = out + r * C;
 		float m = 0;
-#pragma omp simd reduction(+ : m)
+KV_SIMD_REDUCTION(+ : m)
 		for (long i = 0; i < C; i++) m += x[i];
 		m /= (float)C;
 		float vr = 0;
-#pragma omp simd reduction(+ : vr)
+KV_SIMD_REDUCTION(+ : vr)
 		for (long i = 0; i < C; i++) vr += (x[i] - m) * (x[i] - m);
 		vr /= (float)C;
 		float s = (float)(1 / sqrt((double)vr + eps));
@@ -117,7 +137,7 @@ KV_CLONES static void kv_layernorm_backward(float *restrict din, const float *re
 		const float *restrict x = in + r * C, *restrict dy = dout + r * C;
 		float *restrict dx = din + r * C;
 		float m = mean[r], s = rstd[r], gMean = 0, gnMean = 0;
-#pragma omp simd reduction(+ : gMean, gnMean)
+KV_SIMD_REDUCTION(+ : gMean, gnMean)
 		for (long i = 0; i < C; i++) {
 			float g = w[i] * dy[i];
 			gMean += g;
@@ -142,10 +162,10 @@ KV_CLONES static void kv_layernorm_dw(float *restrict dw, const float *restrict 
 // kv_ce_row returns the row's maximum and, in *sum, Σ e^(x−max).
 static inline float kv_ce_row(const float *restrict x, long V, float *sum) {
 	float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
+KV_SIMD_REDUCTION(max : mx)
 	for (long i = 0; i < V; i++) mx = x[i] > mx ? x[i] : mx;
 	float s = 0;
-#pragma omp simd reduction(+ : s)
+KV_SIMD_REDUCTION(+ : s)
 	for (long i = 0; i < V; i++) s += kv_expf(x[i] - mx);
 	*sum = s;
 	return mx;
@@ -344,10 +364,10 @@ KV_INLINE void kv_tile_ptb(float *restrict c, long ldc, const float *restrict p,
 // kv_softmax_row replaces x[0 … len−1] by its softmax and zeroes x[len … n−1].
 KV_INLINE void kv_softmax_row(float *restrict x, long len, long n) {
 	float mx = -INFINITY;
-#pragma omp simd reduction(max : mx)
+KV_SIMD_REDUCTION(max : mx)
 	for (long s = 0; s < len; s++) mx = x[s] > mx ? x[s] : mx;
 	float sum = 0;
-#pragma omp simd reduction(+ : sum)
+KV_SIMD_REDUCTION(+ : sum)
 	for (long s = 0; s < len; s++) {
 		float e = kv_expf(x[s] - mx);
 		x[s] = e;
@@ -418,7 +438,7 @@ KV_CLONES static int kv_attention_backward(float *restrict dq, long ldq, float *
 			float *dr = drow + r * T;
 			const float *pr = arow + r * T;
 			float dot = 0;
-#pragma omp simd reduction(+ : dot)
+KV_SIMD_REDUCTION(+ : dot)
 			for (long s = 0; s < n; s++) dot += pr[s] * dr[s];
 			for (long s = 0; s < n; s++) dr[s] = pr[s] * (dr[s] - dot);
 			long z = T - n < KV_TR ? T - n : KV_TR;
