@@ -55,14 +55,15 @@ type TorchResult struct {
 // TorchOptions say how to run PyTorch.
 type TorchOptions struct {
 	Threads int // torch.set_num_threads
-	Steps   int // timed steps after one warm-up step
+	Warmup  int // untimed steps first (at least 1): give it kvgpt's StepOptions.Warmup
+	Steps   int // timed steps after the warm-up
 	// OMPWaitPolicy sets OMP_WAIT_POLICY for PyTorch's OpenMP threads: "PASSIVE" (they sleep at a
 	// barrier: much faster on a loaded machine, where spinning threads steal each other's cores),
 	// "ACTIVE" (they spin: can be a little faster on an idle machine), or "" to inherit.
 	OMPWaitPolicy string
 }
 
-// RunTorch trains preset p in each of modes for steps timed steps (after one warm-up step) with
+// RunTorch trains preset p in each of modes for o.Steps timed steps (after o.Warmup untimed ones) with
 // PyTorch on threads threads, running TorchScript with python (one process, torch imported once),
 // and returns what it measured, in the order of modes. The script gets every field of the
 // configuration, so it trains exactly kvgpt's shape; a parameter count that differs from kvgpt's
@@ -86,7 +87,7 @@ func RunTorch(ctx context.Context, python string, p Preset, modes []gpt.QueryMod
 		"--n-layer", strconv.Itoa(c.NLayer), "--n-head", strconv.Itoa(c.NHead), "--n-embd", strconv.Itoa(c.NEmbd),
 		"--block-size", strconv.Itoa(c.BlockSize), "--batch-size", strconv.Itoa(p.Batch),
 		"--mlp-hidden", strconv.Itoa(c.Hidden()), "--vocab-size", strconv.Itoa(c.VocabSize),
-		"--threads", strconv.Itoa(o.Threads), "--steps", strconv.Itoa(max(o.Steps, 1)), "--warmup-steps", "1"}
+		"--threads", strconv.Itoa(o.Threads), "--steps", strconv.Itoa(max(o.Steps, 1)), "--warmup-steps", strconv.Itoa(max(o.Warmup, 1))}
 	var out, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, python, args...)
 	cmd.Stdout, cmd.Stderr = &out, &stderr

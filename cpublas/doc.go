@@ -1,4 +1,5 @@
-// Package cpublas chooses the BLAS that runs the CPU backend's matrix products.
+// Package cpublas chooses the BLAS that runs the CPU backend's matrix products, and provides the
+// native loops of its other ops in the same builds.
 //
 // The CPU backend (nn.NewCPU) calls gonum's blas32 for every matrix product. By default that is
 // gonum's pure-Go implementation, which builds everywhere. A build tag swaps in a cgo CBLAS for
@@ -15,4 +16,8 @@
 // init function): a program calls Use once at start, before it creates a backend, and prints the
 // Info it returns so the user sees which BLAS runs. Code that wants no global at all takes
 // Implementation and calls it directly.
+//
+// The same builds carry C versions of the CPU backend's other inner loops (GELU, LayerNorm,
+// cross-entropy, AdamW and attention heads, in kernels.h): Kernels returns them for nn.CPU.Kernels,
+// or nil in a build without a cgo BLAS.
 package cpublas

@@ -47,7 +47,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.ompWait, "pytorch-omp-wait", "passive", "OMP_WAIT_POLICY of PyTorch's threads: passive (sleep at barriers; far faster on a busy machine), active (spin), inherit (the environment's)")
 	fs.DurationVar(&o.opTime, "op-time", o.opTime, "time spent measuring each op (3 rounds, the fastest counts)")
 	fs.DurationVar(&o.stepTime, "step-time", o.stepTime, "time spent measuring each preset's training steps (the median step counts)")
-	fs.IntVar(&o.minSteps, "min-steps", o.minSteps, "timed training steps per preset at least (after one warm-up step)")
+	fs.IntVar(&o.minSteps, "min-steps", o.minSteps, "timed training steps per preset at least (after two warm-up steps)")
 	fs.DurationVar(&o.longStep, "long-step", o.longStep, "time a preset whose warm-up step takes longer than this with one step only (0: never)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: kvgpt bench [flags]\n\nMeasures every op of a training step and whole training steps of the presets on each backend,\nagainst the backend's peak (a large matmul), and PyTorch's training speed on the same machine.\n\nFlags:")
@@ -211,7 +211,9 @@ func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []b
 			return br, err
 		}
 	}
-	so := bench.StepOptions{Warmup: 1, MinStep: o.minSteps, MinTime: o.stepTime, LongStep: o.longStep}
+	// Two warm-up steps for kvgpt and PyTorch alike: PyTorch's second step is often still slow
+	// (its allocator and OpenBLAS's buffers warm up), and the first mode of a process pays for it.
+	so := bench.StepOptions{Warmup: 2, MinStep: o.minSteps, MinTime: o.stepTime, LongStep: o.longStep}
 	threads := o.threads
 	if c, ok := be.(interface{ Threads() int }); ok {
 		threads = c.Threads()
@@ -235,7 +237,7 @@ func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []b
 			continue
 		}
 		say("training %s with PyTorch (%d threads)", pr.Name, threads)
-		tor, err := bench.RunTorch(ctx, python, pr, modes, bench.TorchOptions{Threads: threads, Steps: steps, OMPWaitPolicy: o.ompWait})
+		tor, err := bench.RunTorch(ctx, python, pr, modes, bench.TorchOptions{Threads: threads, Warmup: so.Warmup, Steps: steps, OMPWaitPolicy: o.ompWait})
 		for i := range modes {
 			tr := &br.Training[len(br.Training)-len(modes)+i]
 			if err != nil {
