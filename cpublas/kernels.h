@@ -267,9 +267,16 @@ static void kv_pack_transposed(float *restrict dst, long ldd, const float *restr
 	for (long c = 0; c < cols; c++) {
 		memset(dst + c * ldd + rows, 0, (size_t)(ldd - rows) * sizeof(float));
 	}
-	for (long r = 0; r < rows; r++) {
-		for (long c = 0; c < cols; c++) {
-			dst[c * ldd + r] = src[r * lds + c];
+	// 16 columns (a cache line of src) at a time, down all rows: src is read a line at a time and
+	// the 16 rows of dst being written stay in L1 (a column at a time would touch a new line of
+	// dst with every element).
+	for (long c0 = 0; c0 < cols; c0 += 16) {
+		long nc = cols - c0 < 16 ? cols - c0 : 16;
+		for (long r = 0; r < rows; r++) {
+			const float *s = src + r * lds + c0;
+			for (long c = 0; c < nc; c++) {
+				dst[(c0 + c) * ldd + r] = s[c];
+			}
 		}
 	}
 }
