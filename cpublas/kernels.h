@@ -307,29 +307,10 @@ KV_INLINE void kv_tile_out(float *restrict c, long ldc, kv_vf acc[KV_TR][2], lon
 	}
 }
 
-// kv_tile_abt: tile (nr × nc of c) = alpha · Σ_{d<K} a[r][d] · bt[d][0 … KV_TC−1]. Rows of a have
-// stride lda (rows nr … KV_TR−1 repeat row nr−1); bt has row stride ldb and KV_TC readable columns.
-KV_INLINE void kv_tile_abt(float *restrict c, long ldc, const float *restrict a, long lda, const float *restrict bt, long ldb,
-		long K, long nr, long nc, float alpha) {
-	kv_vf acc[KV_TR][2] = {{{0}}};
-	const float *ar[KV_TR];
-	for (int r = 0; r < KV_TR; r++) ar[r] = a + (r < nr ? r : nr - 1) * lda;
-	for (long d = 0; d < K; d++) {
-		kv_vf b0, b1;
-		KV_LOAD(b0, bt + d * ldb);
-		KV_LOAD(b1, bt + d * ldb + KV_VL);
-		for (int r = 0; r < KV_TR; r++) {
-			float x = ar[r][d];
-			acc[r][0] += x * b0;
-			acc[r][1] += x * b1;
-		}
-	}
-	kv_tile_out(c, ldc, acc, nr, nc, alpha, 0);
-}
-
-// kv_tile_pb: tile (nr × nc of c) (+)= alpha · Σ_{s<S} p[r][s] · b[s][0 … KV_TC−1]. Rows of p have
-// stride ldp (rows nr … KV_TR−1 repeat row nr−1); b has row stride ldb, KV_TC readable columns.
-KV_INLINE void kv_tile_pb(float *restrict c, long ldc, const float *restrict p, long ldp, const float *restrict b, long ldb,
+// kv_tile_ab: tile (nr × nc of c) (+)= alpha · Σ_{s<S} p[r][s] · b[s][0 … KV_TC−1]: the product of
+// rows of p (stride ldp; rows nr … KV_TR−1 repeat row nr−1) with b (row stride ldb, KV_TC readable
+// columns). With p = q and b = kᵀ it makes logits; with p = att and b = v, outputs.
+KV_INLINE void kv_tile_ab(float *restrict c, long ldc, const float *restrict p, long ldp, const float *restrict b, long ldb,
 		long S, long nr, long nc, float alpha, int add) {
 	kv_vf acc[KV_TR][2] = {{{0}}};
 	const float *pr[KV_TR];
@@ -403,12 +384,12 @@ KV_CLONES static int kv_attention_forward(float *restrict out, long lo, float *r
 		float *arow = att + t0 * T;
 		for (long s0 = 0; s0 < len; s0 += KV_TC) {
 			long nc = T - s0 < KV_TC ? T - s0 : KV_TC;
-			kv_tile_abt(arow + s0, T, q + t0 * lq, lq, kt + s0, tp, dh, nr, nc, scale);
+			kv_tile_ab(arow + s0, T, q + t0 * lq, lq, kt + s0, tp, dh, nr, nc, scale, 0);
 		}
 		for (long r = 0; r < nr; r++) kv_softmax_row(arow + r * T, t0 + r + 1, T);
 		for (long d0 = 0; d0 < dh; d0 += KV_TC) {
 			long nc = dh - d0 < KV_TC ? dh - d0 : KV_TC;
-			kv_tile_pb(out + t0 * lo + d0, lo, arow, T, vp + d0, dp, len, nr, nc, 1, 0);
+			kv_tile_ab(out + t0 * lo + d0, lo, arow, T, vp + d0, dp, len, nr, nc, 1, 0);
 		}
 	}
 	return 0;
@@ -436,7 +417,7 @@ KV_CLONES static int kv_attention_backward(float *restrict dq, long ldq, float *
 		// datt = dout·vᵀ over the keys the tile sees
 		for (long s0 = 0; s0 < len; s0 += KV_TC) {
 			long nc = T - s0 < KV_TC ? T - s0 : KV_TC;
-			kv_tile_abt(drow + s0, T, dout + t0 * ldo, ldo, vt + s0, tp, dh, nr, nc, 1);
+			kv_tile_ab(drow + s0, T, dout + t0 * ldo, ldo, vt + s0, tp, dh, nr, nc, 1, 0);
 		}
 		// softmax backward: dlogit = att·(datt − Σ att·datt) on s ≤ t, and zeros on the KV_TR
 		// entries after the diagonal, which the tiles below read
@@ -454,7 +435,7 @@ KV_SIMD_REDUCTION(+ : dot)
 		// dq += scale · dlogit · k
 		for (long d0 = 0; d0 < dh; d0 += KV_TC) {
 			long nc = dh - d0 < KV_TC ? dh - d0 : KV_TC;
-			kv_tile_pb(dq + t0 * ldq + d0, ldq, drow, T, kp + d0, dp, len, nr, nc, scale, 1);
+			kv_tile_ab(dq + t0 * ldq + d0, ldq, drow, T, kp + d0, dp, len, nr, nc, scale, 1);
 		}
 	}
 	// dv += attᵀ · dout and dk += scale · dlogitᵀ · q, key rows s0 … s0+KV_TR−1 at a time: query
