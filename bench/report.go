@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -99,6 +100,75 @@ type TrainResult struct {
 	Ratio float64 `json:"ratio_to_pytorch,omitempty"`
 	// PyTorchError says why PyTorch was not measured, when it was asked for.
 	PyTorchError string `json:"pytorch_error,omitempty"`
+	// Rounds holds each round's figures when the preset was measured more than once (kvgpt bench
+	// --rounds): then the fields above are medians (see MedianOfRounds), and RatioMin and RatioMax
+	// the range of the rounds' ratios.
+	Rounds   []Round `json:"rounds,omitempty"`
+	RatioMin float64 `json:"ratio_min,omitempty"`
+	RatioMax float64 `json:"ratio_max,omitempty"`
+}
+
+// Round is one round's training throughput of a preset in one mode: kvgpt's, and PyTorch's
+// measured right after it.
+type Round struct {
+	TokensPerSec        float64 `json:"tokens_per_sec"`
+	PyTorchTokensPerSec float64 `json:"pytorch_tokens_per_sec,omitempty"`
+	Ratio               float64 `json:"ratio_to_pytorch,omitempty"`
+}
+
+// MedianOfRounds combines rounds of the same preset and mode into one result: kvgpt's and
+// PyTorch's tokens/s are the medians over the rounds (their step times and MFU follow), and the
+// ratio is the median of the rounds' own ratios, each of kvgpt and PyTorch measured a few seconds
+// apart, which a machine whose speed drifts disturbs least. The rounds are kept in Rounds. A round
+// without PyTorch (an error) leaves it out of PyTorch's median and ratio.
+func MedianOfRounds(rs []TrainResult) TrainResult {
+	if len(rs) <= 1 {
+		if len(rs) == 0 {
+			return TrainResult{}
+		}
+		return rs[0]
+	}
+	out := rs[len(rs)-1]
+	out.Rounds = make([]Round, len(rs))
+	var kv, torch, ratio []float64
+	var lastTorch *TorchResult
+	for i, r := range rs {
+		out.Rounds[i].TokensPerSec = r.TokensPerSec
+		kv = append(kv, r.TokensPerSec)
+		if r.PyTorch == nil {
+			if out.PyTorchError == "" {
+				out.PyTorchError = r.PyTorchError
+			}
+			continue
+		}
+		out.Rounds[i].PyTorchTokensPerSec, out.Rounds[i].Ratio = r.PyTorch.TokensPerSec, r.Ratio
+		torch, ratio = append(torch, r.PyTorch.TokensPerSec), append(ratio, r.Ratio)
+		lastTorch = r.PyTorch
+	}
+	m := median(kv)
+	out.Seconds *= out.TokensPerSec / m
+	out.MFU *= m / out.TokensPerSec
+	out.TokensPerSec = m
+	out.PyTorch, out.Ratio = nil, 0
+	if len(torch) > 0 {
+		t := *lastTorch
+		tm := median(torch)
+		t.Seconds *= t.TokensPerSec / tm
+		t.TokensPerSec = tm
+		out.PyTorch, out.Ratio = &t, median(ratio)
+		out.RatioMin, out.RatioMax = slices.Min(ratio), slices.Max(ratio)
+	}
+	return out
+}
+
+// median returns the median of v (the mean of the middle two for an even count).
+func median(v []float64) float64 {
+	s := slices.Sorted(slices.Values(v))
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
 }
 
 // WriteText prints r as tables, one per backend.
@@ -149,6 +219,9 @@ func (r *Report) WriteText(w io.Writer) {
 					break
 				}
 			}
+			if n := len(b.Training[0].Rounds); n > 1 {
+				fmt.Fprintf(w, "; medians of %d rounds (ratio: median of each round's, and its range)", n)
+			}
 			fmt.Fprintln(w)
 			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(tw, "preset\tmode\tB×T\t    params\t    step\t   tok/s\t   MFU\tPyTorch tok/s\tkvgpt/PyTorch")
@@ -157,6 +230,9 @@ func (r *Report) WriteText(w io.Writer) {
 				if t.PyTorch != nil {
 					torch = fmt.Sprintf("%.0f", t.PyTorch.TokensPerSec)
 					ratio = fmt.Sprintf("%.2f×", t.Ratio)
+					if len(t.Rounds) > 1 {
+						ratio += fmt.Sprintf(" (%.2f–%.2f)", t.RatioMin, t.RatioMax)
+					}
 				}
 				fmt.Fprintf(tw, "%s\t%s\t%d×%d\t%10d\t%8s\t%8.0f\t%5.1f%%\t%13s\t%13s\n", t.Preset, t.Mode, t.B, t.T, t.Params,
 					fmtDuration(t.Seconds), t.TokensPerSec, 100*t.MFU, torch, ratio)

@@ -30,12 +30,12 @@ type benchOptions struct {
 	ompWait                                        string
 	threads                                        int
 	opTime, stepTime, longStep                     time.Duration
-	minSteps                                       int
+	minSteps, rounds                               int
 }
 
 func runBench(args []string, stdout, stderr io.Writer) error {
 	o := benchOptions{backend: "all", opsPreset: "medium", presets: "tiny,small,medium", pytorch: "auto",
-		opTime: bench.DefaultTiming.MinTime, stepTime: time.Second, longStep: 4 * time.Second, minSteps: 2}
+		opTime: bench.DefaultTiming.MinTime, stepTime: time.Second, longStep: 4 * time.Second, minSteps: 2, rounds: 1}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.backend, "backend", o.backend, "backends to measure: all (every one this build and machine have), cpu or metal")
@@ -48,6 +48,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.opTime, "op-time", o.opTime, "time spent measuring each op (3 rounds, the fastest counts)")
 	fs.DurationVar(&o.stepTime, "step-time", o.stepTime, "time spent measuring each preset's training steps (the median step counts)")
 	fs.IntVar(&o.minSteps, "min-steps", o.minSteps, "timed training steps per preset at least (after two warm-up steps)")
+	fs.IntVar(&o.rounds, "rounds", o.rounds, "measure each preset's training this many times, kvgpt then PyTorch in turn, and report medians (an odd number; for a machine whose speed drifts)")
 	fs.DurationVar(&o.longStep, "long-step", o.longStep, "time a preset whose warm-up step takes longer than this with one step only (0: never)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "Usage: kvgpt bench [flags]\n\nMeasures every op of a training step and whole training steps of the presets on each backend,\nagainst the backend's peak (a large matmul), and PyTorch's training speed on the same machine.\n\nFlags:")
@@ -81,6 +82,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	if o.threads < 0 || o.minSteps < 1 || o.opTime <= 0 || o.stepTime < 0 || o.longStep < 0 {
 		return errors.New("--threads must be ≥ 0, --min-steps ≥ 1, --op-time > 0, --step-time and --long-step ≥ 0")
+	}
+	if o.rounds < 1 {
+		return fmt.Errorf("--rounds must be ≥ 1, got %d", o.rounds)
 	}
 	var opShapes []bench.Shape
 	if o.opsPreset != "none" {
@@ -220,35 +224,59 @@ func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []b
 	}
 	modes := []gpt.QueryMode{gpt.Baseline, gpt.Identity}
 	for _, pr := range presets {
-		steps := 0
-		for _, m := range modes {
-			if err := ctx.Err(); err != nil {
-				return br, err
+		rounds := make([][]bench.TrainResult, len(modes)) // [mode][round]
+		for round := range o.rounds {
+			of := ""
+			if o.rounds > 1 {
+				of = fmt.Sprintf(" (round %d of %d)", round+1, o.rounds)
 			}
-			say("training %s %s", pr.Name, m)
-			r, err := bench.MeasureSteps(be, pr, m, br.Peak, so)
+			res, err := measurePreset(ctx, be, name, pr, modes, br.Peak, so, python, threads, o.ompWait, of, say)
 			if err != nil {
 				return br, err
 			}
-			br.Training = append(br.Training, bench.TrainResult{StepResult: r})
-			steps = max(steps, r.Steps)
+			for i := range modes {
+				rounds[i] = append(rounds[i], res[i])
+			}
 		}
-		if python == "" || name != "cpu" {
-			continue
-		}
-		say("training %s with PyTorch (%d threads)", pr.Name, threads)
-		tor, err := bench.RunTorch(ctx, python, pr, modes, bench.TorchOptions{Threads: threads, Warmup: so.Warmup, Steps: steps, OMPWaitPolicy: o.ompWait})
 		for i := range modes {
-			tr := &br.Training[len(br.Training)-len(modes)+i]
-			if err != nil {
-				tr.PyTorchError = err.Error()
-				continue
-			}
-			tr.PyTorch = &tor[i]
-			tr.Ratio = tr.TokensPerSec / tor[i].TokensPerSec
+			br.Training = append(br.Training, bench.MedianOfRounds(rounds[i]))
 		}
 	}
 	return br, nil
+}
+
+// measurePreset measures one round of preset pr's training in every mode on be and then, where
+// python is set and the backend is the CPU, PyTorch's on the same shapes.
+func measurePreset(ctx context.Context, be nn.Backend, name string, pr bench.Preset, modes []gpt.QueryMode, peak bench.Peak,
+	so bench.StepOptions, python string, threads int, ompWait, of string, say func(string, ...any)) ([]bench.TrainResult, error) {
+	res := make([]bench.TrainResult, len(modes))
+	steps := 0
+	for i, m := range modes {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		say("training %s %s%s", pr.Name, m, of)
+		r, err := bench.MeasureSteps(be, pr, m, peak, so)
+		if err != nil {
+			return nil, err
+		}
+		res[i] = bench.TrainResult{StepResult: r}
+		steps = max(steps, r.Steps)
+	}
+	if python == "" || name != "cpu" {
+		return res, nil
+	}
+	say("training %s with PyTorch (%d threads)%s", pr.Name, threads, of)
+	tor, err := bench.RunTorch(ctx, python, pr, modes, bench.TorchOptions{Threads: threads, Warmup: so.Warmup, Steps: steps, OMPWaitPolicy: ompWait})
+	for i := range modes {
+		if err != nil {
+			res[i].PyTorchError = err.Error()
+			continue
+		}
+		res[i].PyTorch = &tor[i]
+		res[i].Ratio = res[i].TokensPerSec / tor[i].TokensPerSec
+	}
+	return res, nil
 }
 
 // timeMPS returns the GFLOP/s of Apple's MPSMatrixMultiplication on the peak product.

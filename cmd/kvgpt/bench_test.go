@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -71,6 +72,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{"--pytorch maybe", `unknown --pytorch "maybe"`},
 		{"--pytorch-omp-wait lazy", `unknown --pytorch-omp-wait "lazy"`},
 		{"--min-steps 0", "--min-steps ≥ 1"},
+		{"--rounds 0", "--rounds must be ≥ 1, got 0"},
 		{"--json /nonexistent/dir/b.json", "directory /nonexistent/dir does not exist"},
 		{"extra", `unexpected argument "extra"`},
 	} {
@@ -100,10 +102,12 @@ func TestBenchWithPyTorch(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "bench.json")
 	code, stdout, stderr := runCLI("bench", "--backend", "cpu", "--ops", "none", "--presets", "tiny",
-		"--step-time", "0", "--min-steps", "1", "--pytorch", "on", "--threads", "1", "--json", out)
+		"--step-time", "0", "--min-steps", "1", "--pytorch", "on", "--threads", "1", "--rounds", "3", "--json", out)
 	require.Equal(t, 0, code, stderr)
-	require.Regexp(t, `(?m)^tiny +baseline +16×64 +119104 +\S+ +\d+ +\d+\.\d% +\d+ +\d+\.\d\d×$`, stdout)
-	require.Regexp(t, `(?m)^tiny +identity +16×64 +110912 +\S+ +\d+ +\d+\.\d% +\d+ +\d+\.\d\d×$`, stdout)
+	require.Contains(t, stdout, "medians of 3 rounds")
+	require.Regexp(t, `(?m)^tiny +baseline +16×64 +119104 +\S+ +\d+ +\d+\.\d% +\d+ +\d+\.\d\d× \(\d+\.\d\d–\d+\.\d\d\)$`, stdout)
+	require.Regexp(t, `(?m)^tiny +identity +16×64 +110912 +\S+ +\d+ +\d+\.\d% +\d+ +\d+\.\d\d× \(\d+\.\d\d–\d+\.\d\d\)$`, stdout)
+	require.Equal(t, 3, strings.Count(stderr, "training tiny with PyTorch"), "one PyTorch run per round")
 	raw, err := os.ReadFile(out)
 	require.NoError(t, err)
 	var rep bench.Report
@@ -114,6 +118,17 @@ func TestBenchWithPyTorch(t *testing.T) {
 		require.Equal(t, 1, tr.PyTorch.Threads)
 		require.Equal(t, "PASSIVE", tr.PyTorch.OMPWaitPolicy)
 		require.Equal(t, tr.Params, tr.PyTorch.Params)
-		require.InDelta(t, tr.TokensPerSec/tr.PyTorch.TokensPerSec, tr.Ratio, 1e-9)
+		// Three rounds, each with its own ratio; the reported ratio is their median.
+		require.Len(t, tr.Rounds, 3)
+		var ratios []float64
+		for _, r := range tr.Rounds {
+			require.Positive(t, r.TokensPerSec)
+			require.InDelta(t, r.TokensPerSec/r.PyTorchTokensPerSec, r.Ratio, 1e-9)
+			ratios = append(ratios, r.Ratio)
+		}
+		slices.Sort(ratios)
+		require.InDelta(t, ratios[1], tr.Ratio, 1e-9)
+		require.Equal(t, ratios[0], tr.RatioMin)
+		require.Equal(t, ratios[2], tr.RatioMax)
 	}
 }
