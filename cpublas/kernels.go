@@ -138,6 +138,13 @@ func (kernels) CrossEntropyBackward(dlogits, dlosses, logits []float32, targets 
 	C.kv_ce_backward(p(dlogits), p(dlosses), p(logits), (*C.int32_t)(unsafe.Pointer(&targets[0])), C.long(rows), C.long(V))
 }
 
+func (kernels) SumSquares(x []float32) float64 {
+	if len(x) == 0 {
+		return 0
+	}
+	return float64(C.kv_sum_squares(p(x), C.long(len(x))))
+}
+
 func (kernels) AdamW(pa, m, v, g, decay []float32, h nn.AdamWParams, stepSize, bc2Sqrt float32) {
 	n := len(pa)
 	if n == 0 {
@@ -147,3 +154,6 @@ func (kernels) AdamW(pa, m, v, g, decay []float32, h nn.AdamWParams, stepSize, b
 	C.kv_adamw(p(pa), p(m), p(v), p(g), p(decay), C.long(n), C.float(h.LR), C.float(h.Beta1), C.float(h.Beta2),
 		C.float(h.Eps), C.float(h.WeightDecay), C.float(h.GradScale), C.float(stepSize), C.float(bc2Sqrt))
 }
+
+// sqrtf is kv_sqrtf, for its test.
+func sqrtf(x float32) float32 { return float32(C.kv_sqrtf(C.float(x))) }

@@ -27,12 +27,6 @@
 #pragma clang diagnostic ignored "-Wpass-failed"
 #endif
 
-// sqrtf need not set errno (its argument here is never negative), so that AdamW vectorises; clang
-// on macOS already assumes so.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("no-math-errno")
-#endif
-
 #if defined(__x86_64__) && defined(__linux__) && (defined(__GNUC__) || defined(__clang__))
 #define KV_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
@@ -73,6 +67,25 @@ static inline float kv_expf(float x) {
 	union { float f; uint32_t u; } tb = {t}, sb = {shifter}, scale;
 	scale.u = (uint32_t)((int32_t)(tb.u - sb.u) + 127) << 23;
 	return p * scale.f;
+}
+
+// kv_sqrtf is √x for float32 without a libm call. sqrtf may set errno, so a loop calling it does
+// not vectorise unless built with -fno-math-errno, which cgo does not accept in #cgo CFLAGS (nor
+// GCC in an optimize attribute next to target_clones). The estimate of 1/√x from the exponent
+// bits is refined by three Newton steps (relative error 3e-2 → 2e-3 → 4e-6 → 3e-11, then float
+// rounding), and √x = x/√x by a last correction step: within an ulp of sqrtf for normal x
+// (TestSqrtf), 0 → 0, +∞ → +∞, NaN → NaN; subnormal x (where AdamW's eps swamps √v anyway) only
+// roughly. Negative x is not used here.
+static inline float kv_sqrtf(float x) {
+	union { float f; uint32_t u; } b = {x};
+	b.u = 0x5f3759dfu - (b.u >> 1);
+	float y = b.f, h = 0.5f * x;
+	y = y * (1.5f - h * y * y);
+	y = y * (1.5f - h * y * y);
+	y = y * (1.5f - h * y * y);
+	float r = x * y;
+	r = r + 0.5f * y * (x - r * r);
+	return x < INFINITY ? r : x; // also NaN → NaN
 }
 
 // kv_erfc is the complementary error function by the Chebyshev fit the Metal kernels use
@@ -193,6 +206,14 @@ KV_CLONES static void kv_ce_backward(float *restrict dlogits, const float *restr
 	}
 }
 
+// kv_sum_squares returns Σ x[i]² in double precision.
+KV_CLONES static double kv_sum_squares(const float *restrict x, long n) {
+	double s = 0;
+	KV_SIMD_REDUCTION(+ : s)
+	for (long i = 0; i < n; i++) s += (double)x[i] * (double)x[i];
+	return s;
+}
+
 KV_CLONES static void kv_adamw(float *restrict p, float *restrict m, float *restrict v, const float *restrict g,
 		const float *restrict decay, long n, float lr, float beta1, float beta2, float eps, float wd, float gscale,
 		float stepSize, float bc2Sqrt) {
@@ -201,7 +222,7 @@ KV_CLONES static void kv_adamw(float *restrict p, float *restrict m, float *rest
 		float pi = p[i] * (1 - lr * wd * decay[i]);
 		float mi = beta1 * m[i] + (1 - beta1) * gi;
 		float vi = beta2 * v[i] + (1 - beta2) * gi * gi;
-		float denom = sqrtf(vi) / bc2Sqrt + eps;
+		float denom = kv_sqrtf(vi) / bc2Sqrt + eps;
 		p[i] = pi - stepSize * mi / denom;
 		m[i] = mi;
 		v[i] = vi;

@@ -155,6 +155,14 @@ func TestKernelsMatchGoLoops(t *testing.T) {
 			p.same("dqkv", dqkv, dqkvC, 2e-5, 2e-5)
 		})
 	}
+	t.Run("gradnorm/N=300007", func(t *testing.T) {
+		p := newKernelPair(t)
+		g, gC := p.up(p.randn(300007, 0.01))
+		out, outC := p.up(make([]float32, 1))
+		p.ref.GradNorm(out, g, g.N)
+		p.c.GradNorm(outC, gC, gC.N)
+		p.same("norm", out, outC, 0, 1e-6)
+	})
 	t.Run("adamw/N=10007", func(t *testing.T) {
 		p := newKernelPair(t)
 		N := 10007
@@ -185,4 +193,22 @@ func TestKernelsMatchGoLoops(t *testing.T) {
 
 func TestKernelsName(t *testing.T) {
 	require.Regexp(t, `^C (AVX-512|AVX2|SSE2|NEON|scalar)$`, Kernels().Name())
+}
+
+// TestSqrtf checks kv_sqrtf, AdamW's vectorisable square root, against math.Sqrt rounded to
+// float32: within 2 ulp from 1e-30 to 1e30, and exact at 0, +∞ and NaN.
+func TestSqrtf(t *testing.T) {
+	worst := 0.0
+	for e := -30.0; e <= 30; e += 0.0137 {
+		x := float32(math.Pow(10, e))
+		want := float32(math.Sqrt(float64(x)))
+		got := sqrtf(x)
+		ulp := float64(math.Nextafter32(want, float32(math.Inf(1))) - want)
+		worst = max(worst, math.Abs(float64(got-want))/ulp)
+	}
+	t.Logf("worst error %.2f ulp", worst)
+	require.LessOrEqual(t, worst, 2.0)
+	require.Equal(t, float32(0), sqrtf(0))
+	require.Equal(t, float32(math.Inf(1)), sqrtf(float32(math.Inf(1))))
+	require.True(t, math.IsNaN(float64(sqrtf(float32(math.NaN())))))
 }

@@ -4,7 +4,7 @@ import "gonum.org/v1/gonum/blas/blas32"
 
 // Kernels are native versions of the CPU backend's inner loops other than matrix products: the
 // per-element and per-row work that a profile of a training step on a cgo BLAS shows next to the
-// products (GELU, attention, LayerNorm, cross-entropy, AdamW). Package cpublas
+// products (GELU, attention, LayerNorm, cross-entropy, AdamW, the gradient norm). Package cpublas
 // provides them, compiled C vectorised for the machine, in the builds that link a BLAS
 // (-tags openblas, -tags accelerate); set CPU.Kernels to use them. Without them the backend runs
 // its Go loops.
@@ -44,6 +44,9 @@ type Kernels interface {
 	// CrossEntropyBackward adds dlosses[r]·(softmax(logits[r]) − onehot(targets[r])) to row r of
 	// dlogits, for the len(dlosses) rows.
 	CrossEntropyBackward(dlogits, dlosses, logits []float32, targets []int32, V int)
+
+	// SumSquares returns Σ x[i]², summed in float64 (a chunk of GradNorm).
+	SumSquares(x []float32) float64
 
 	// AdamW updates the len(p) parameters as CPU.AdamW does, with stepSize = lr/(1 − β1ᵗ) and
 	// bc2Sqrt = √(1 − β2ᵗ) already computed.
