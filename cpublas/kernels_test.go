@@ -133,7 +133,7 @@ func TestKernelsMatchGoLoops(t *testing.T) {
 			p.same("dlogits", dx, dxC, 1e-6, 1e-5)
 		})
 	}
-	for _, s := range []struct{ B, T, C, NH int }{{2, 150, 48, 2}, {1, 65, 16, 4}, {1, 70, 128, 2}, {2, 64, 64, 2}} {
+	for _, s := range []struct{ B, T, C, NH int }{{2, 150, 48, 2}, {1, 65, 16, 4}, {1, 70, 128, 2}, {2, 64, 64, 2}, {3, 1, 16, 2}, {2, 2, 8, 2}} {
 		t.Run(fmt.Sprintf("attention/B=%d/T=%d/C=%d/NH=%d", s.B, s.T, s.C, s.NH), func(t *testing.T) {
 			p := newKernelPair(t)
 			B, T, C, NH := s.B, s.T, s.C, s.NH
