@@ -29,15 +29,29 @@
 //
 // # darwinkit v0.5.0 traps (the type-check cannot see these)
 //
-//   - objc.Call returns a zero value, silently, when the receiver does not implement the selector,
-//     and panics on a nil receiver: every object Metal may fail to create is checked with IsNil.
+//   - Generated methods whose parameter is a protocol object (SetComputePipelineState,
+//     SetBufferOffsetAtIndex_, NewComputePipelineStateWithFunctionError, the MPS initialisers and
+//     encodeToCommandBuffer:…) pass it through objc.WrapAsProtocol, which panics when the Go type
+//     is a struct ("generic type T should be interface type") and, for an interface type, hands
+//     Objective-C a Go-made adaptor object instead of the real device, buffer or command buffer.
+//     The backend sends those messages with objc.Call on raw handles (the Object of each value);
+//     internal/darwincheck fails the build on a call that reaches objc.WrapAsProtocol and checks
+//     every hand-written selector against darwinkit's generated code.
+//   - A selector the receiver does not implement is not a silent zero: darwinkit calls the IMP
+//     that class_getMethodImplementation returns, which is the runtime's forwarding entry, so the
+//     message is forwarded, raises NSInvalidArgumentException ("unrecognized selector") and
+//     aborts the process. objc.Call panics on a nil receiver: every object Metal may fail to
+//     create is checked with IsNil.
+//   - objc.Call[bool] is unsafe: libffi writes a whole ffi_arg (8 bytes) of result into the
+//     1-byte variable darwinkit gives it. BOOL results (supportsFamily:) are read in the cgo shim
+//     of device.go.
 //   - Ownership follows Cocoa's rules: new…/alloc/copy results (device, queue, library, function,
-//     pipeline, buffer) are owned and released; commandBuffer, computeCommandEncoder…, NSStrings
-//     made from Go strings, NSErrors and darwinkit's New…/…With… convenience constructors are
-//     autoreleased, so the command buffer and encoder kept across calls are retained.
-//   - setBuffer:offset:atIndex: is SetBufferOffsetAtIndex_ (with the underscore; the name without it
-//     is setBufferOffset:atIndex:), and ComputeCommandEncoderObject does not embed the base
-//     protocol, so endEncoding goes through metal.CommandEncoderObject{Object: enc.Object}.
+//     pipeline, buffer, MPS kernels) are owned and released; commandBuffer,
+//     computeCommandEncoder…, NSStrings made from Go strings, NSErrors and darwinkit's New…/…With…
+//     convenience constructors are autoreleased, so the command buffer and encoder kept across
+//     calls are retained.
+//   - ComputeCommandEncoderObject does not embed the base protocol, so endEncoding goes through
+//     metal.CommandEncoderObject{Object: enc.Object}.
 //   - …Error methods take the NSError out-pointer as unsafe.Pointer(&e), e a foundation.Error.
 //
 // # Verification without a Mac

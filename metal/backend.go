@@ -1,4 +1,4 @@
-//go:build darwin && cgo
+//go:build (darwin || fakemetal) && cgo
 
 package metal
 
@@ -45,7 +45,7 @@ func available() bool {
 		if dev.IsNil() {
 			return
 		}
-		ok = dev.SupportsFamily(gpuFamily)
+		ok = supportsFamily(dev, gpuFamily)
 		dev.Release()
 	})
 	return ok
@@ -68,7 +68,7 @@ func open() (*Backend, error) {
 		return nil, errors.New("metal: this Mac reports no Metal GPU")
 	}
 	gpu := dev.Name()
-	if !dev.SupportsFamily(gpuFamily) {
+	if !supportsFamily(dev, gpuFamily) {
 		dev.Release()
 		return nil, fmt.Errorf("metal: the GPU %q is not an Apple-silicon GPU (Apple7 family, M1 or later), which kvgpt's kernels need; use the cpu backend", gpu)
 	}

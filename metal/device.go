@@ -1,10 +1,12 @@
-//go:build darwin && cgo
+//go:build (darwin || fakemetal) && cgo
 
 package metal
 
 // darwinkit v0.5.0 binds Objective-C classes and protocols, not C functions, so the two C entry
-// points that return a device are called here. This is the only C in the package: go/types checks
-// nothing written as C.xxx (see internal/darwincheck), so keep it this small.
+// points that return a device are called here, and supportsFamily:, whose BOOL result darwinkit
+// cannot read safely (objc.Call[bool] hands libffi a 1-byte result slot; libffi writes a whole
+// 8-byte ffi_arg). This is the only C in the package: go/types checks nothing written as C.xxx
+// (see internal/darwincheck), so keep it this small.
 
 /*
 #cgo CFLAGS: -x objective-c
@@ -25,6 +27,11 @@ static void *kvgptCopyDevice(void) {
 	[all release];
 	return (void *)dev;
 }
+
+// kvgptSupportsFamily reports whether the device supports the GPU family (an MTLGPUFamily value).
+static int kvgptSupportsFamily(void *dev, long family) {
+	return [(id<MTLDevice>)dev supportsFamily:(MTLGPUFamily)family] ? 1 : 0;
+}
 */
 import "C"
 
@@ -39,4 +46,9 @@ import (
 // the machine has no Metal device.
 func copyDevice() metal.DeviceObject {
 	return metal.DeviceObject{Object: objc.ObjectFrom(unsafe.Pointer(C.kvgptCopyDevice()))}
+}
+
+// supportsFamily reports whether dev supports the GPU family f ([MTLDevice supportsFamily:]).
+func supportsFamily(dev metal.DeviceObject, f metal.GPUFamily) bool {
+	return C.kvgptSupportsFamily(dev.Ptr(), C.long(f)) != 0
 }

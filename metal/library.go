@@ -1,4 +1,4 @@
-//go:build darwin && cgo
+//go:build (darwin || fakemetal) && cgo
 
 package metal
 
@@ -10,6 +10,7 @@ import (
 
 	"github.com/progrium/darwinkit/macos/foundation"
 	"github.com/progrium/darwinkit/macos/metal"
+	"github.com/progrium/darwinkit/objc"
 )
 
 // library holds the compiled kernels — one MTLLibrary from shaders.Source, whose #line directives
@@ -73,7 +74,10 @@ func (l *library) pipeline(dev metal.DeviceObject, kernel string) (*pipeline, er
 	}
 	defer fn.Release()
 	var nsErr foundation.Error
-	pso := dev.NewComputePipelineStateWithFunctionError(fn, unsafe.Pointer(&nsErr)) // owned (+1)
+	// objc.Call on raw handles: darwinkit's NewComputePipelineStateWithFunctionError wraps fn with
+	// objc.WrapAsProtocol, which panics on a struct (see doc.go).
+	pso := metal.ComputePipelineStateObject{Object: objc.Call[objc.Object](dev, // owned (+1)
+		objc.Sel("newComputePipelineStateWithFunction:error:"), fn.Object, unsafe.Pointer(&nsErr))}
 	if pso.IsNil() {
 		return nil, fmt.Errorf("metal: building the pipeline of kernel %s: %w", kernel, nsErrorOrUnknown(nsErr))
 	}

@@ -1,4 +1,4 @@
-//go:build darwin && cgo
+//go:build (darwin || fakemetal) && cgo
 
 package metal
 
@@ -7,6 +7,7 @@ import (
 
 	"github.com/kvgpt/kvgpt/nn"
 	"github.com/progrium/darwinkit/macos/mps"
+	"github.com/progrium/darwinkit/objc"
 )
 
 // MatmulForwardMPS computes out = in·wᵀ with Apple's MPSMatrixMultiplication, the reference
@@ -27,13 +28,15 @@ func (b *Backend) MatmulForwardMPS(out nn.View, in, w nn.View, N, C, OC int) {
 		key := [3]int{N, C, OC}
 		k, ok := b.mpsMatmul[key]
 		if !ok {
-			// result (N, OC) = left (N, C) · rightᵀ, right = w (OC, C); alpha 1, beta 0.
-			k = mps.NewMatrixMultiplicationWithDeviceTransposeLeftTransposeRightResultRowsResultColumnsInteriorColumnsAlphaBeta(
-				b.dev, false, true, uint(N), uint(OC), uint(C), 1, 0)
+			// result (N, OC) = left (N, C) · rightᵀ, right = w (OC, C); alpha 1, beta 0. Sent with
+			// objc.Call on the raw device: darwinkit's initialiser wraps it with
+			// objc.WrapAsProtocol, which would hand MPS a Go-made adaptor instead (see doc.go).
+			k = objc.Call[mps.MatrixMultiplication](mps.MatrixMultiplicationClass.Alloc(), // owned (+1)
+				objc.Sel("initWithDevice:transposeLeft:transposeRight:resultRows:resultColumns:interiorColumns:alpha:beta:"),
+				b.dev.Object, false, true, uint(N), uint(OC), uint(C), float64(1), float64(0))
 			if k.IsNil() {
 				panic(fmt.Sprintf("metal: MPSMatrixMultiplication of N=%d, C=%d, OC=%d is not available on %s", N, C, OC, b.name))
 			}
-			k = mps.MatrixMultiplicationFrom(k.Retain().Ptr()) // autoreleased: keep it for later calls
 			b.mpsMatmul[key] = k
 		}
 		left := mpsMatrix(inBuf, in.Off, N, C)
@@ -43,7 +46,8 @@ func (b *Backend) MatmulForwardMPS(out nn.View, in, w nn.View, N, C, OC int) {
 			panic("metal: MPSMatrix over a buffer view could not be created")
 		}
 		b.s.endEncoding() // MPS encodes its own commands into the command buffer
-		k.EncodeToCommandBufferLeftMatrixRightMatrixResultMatrix(b.s.commandBuffer(), left, right, result)
+		objc.Call[objc.Void](k, objc.Sel("encodeToCommandBuffer:leftMatrix:rightMatrix:resultMatrix:"),
+			b.s.commandBuffer().Object, left.Object, right.Object, result.Object)
 		b.s.encoded()
 	})
 }
@@ -51,7 +55,12 @@ func (b *Backend) MatmulForwardMPS(out nn.View, in, w nn.View, N, C, OC int) {
 // mpsMatrix describes rows×cols float32 elements of buf, starting at element off, row-major and
 // dense, as an autoreleased MPSMatrix. Call it inside a pool.
 func mpsMatrix(buf *floatBuffer, off, rows, cols int) mps.Matrix {
-	desc := mps.MatrixDescriptor_MatrixDescriptorWithRowsColumnsRowBytesDataType(
+	desc := mps.MatrixDescriptor_MatrixDescriptorWithRowsColumnsRowBytesDataType( // autoreleased
 		uint(rows), uint(cols), uint(cols*4), mps.DataTypeFloat32)
-	return mps.NewMatrixWithBufferOffsetDescriptor(buf.mtl, uint(off*4), desc)
+	m := objc.Call[mps.Matrix](mps.MatrixClass.Alloc(), objc.Sel("initWithBuffer:offset:descriptor:"), // owned (+1)
+		buf.mtl.Object, uint(off*4), desc.Object)
+	if !m.IsNil() {
+		m.Autorelease()
+	}
+	return m
 }

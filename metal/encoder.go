@@ -1,4 +1,4 @@
-//go:build darwin && cgo
+//go:build (darwin || fakemetal) && cgo
 
 package metal
 
@@ -8,6 +8,7 @@ import (
 
 	"github.com/kvgpt/kvgpt/shaders"
 	"github.com/progrium/darwinkit/macos/metal"
+	"github.com/progrium/darwinkit/objc"
 )
 
 // maxBytes is Metal's limit on a setBytes parameter block.
@@ -39,14 +40,16 @@ func (b *Backend) dispatch(d *shaders.Dispatch) {
 			return
 		}
 		enc := b.s.encoder()
-		enc.SetComputePipelineState(p.pso)
+		// Sent with objc.Call on raw handles: darwinkit v0.5.0's SetComputePipelineState and
+		// SetBufferOffsetAtIndex_ pass their object argument through objc.WrapAsProtocol, which
+		// panics on a struct such as ComputePipelineStateObject (see doc.go).
+		objc.Call[objc.Void](enc, objc.Sel("setComputePipelineState:"), p.pso.Object)
 		for _, a := range d.Args[:d.NArgs] {
 			buf, off := b.bufferOf(a)
 			if buf == nil {
 				continue // an empty view: the kernel reads none of it
 			}
-			// setBuffer:offset:atIndex: — darwinkit's name for it ends in an underscore.
-			enc.SetBufferOffsetAtIndex_(buf.mtl, uint(off), uint(a.Slot))
+			objc.Call[objc.Void](enc, objc.Sel("setBuffer:offset:atIndex:"), buf.mtl.Object, uint(off), uint(a.Slot))
 		}
 		if len(b.params) > 0 {
 			enc.SetBytesLengthAtIndex(unsafe.Pointer(&b.params[0]), uint(len(b.params)), uint(d.ParamSlot))
