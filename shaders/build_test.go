@@ -13,7 +13,7 @@ import (
 
 	"github.com/kvgpt/kvgpt/nn"
 	"github.com/kvgpt/kvgpt/shaders"
-	"github.com/kvgpt/kvgpt/shaders/internal/mslcpu"
+	"github.com/kvgpt/kvgpt/internal/mslcpu"
 )
 
 // TestKernelNames checks that shaders.Kernels names exactly the `kernel void` functions of the

@@ -5,7 +5,7 @@ import (
 
 	"github.com/kvgpt/kvgpt/nn"
 	"github.com/kvgpt/kvgpt/nn/nntest"
-	"github.com/kvgpt/kvgpt/shaders/internal/mslcpu"
+	"github.com/kvgpt/kvgpt/internal/mslcpu"
 )
 
 // TestConformance runs the backend conformance suite (nn/nntest: every op against float64

@@ -10,7 +10,7 @@
 // the threadgroup size, the buffer bindings and the scalar parameter block, and handing each
 // dispatch to an Encoder. A backend is Ops plus an Encoder plus buffer management: the Metal
 // backend's Encoder encodes each Dispatch into a compute command encoder; the tests' Encoder runs
-// it through the CPU harness (shaders/internal/mslcpu). Both therefore run the same geometry.
+// it through the CPU harness (internal/mslcpu). Both therefore run the same geometry.
 //
 // Every tensor argument of a kernel is in the device address space, so views into a slab can be
 // bound at any 4-byte-aligned offset; scalars travel in a small constant block set with setBytes.

@@ -8,7 +8,7 @@ import (
 	"sort"
 	"testing"
 
-	"github.com/kvgpt/kvgpt/shaders/internal/mslcpu"
+	"github.com/kvgpt/kvgpt/internal/mslcpu"
 )
 
 var kernelRE = regexp.MustCompile(`(?m)^\s*kernel\s+void\s+(\w+)\s*\(`)

@@ -26,7 +26,7 @@ func childCPU(b *testing.B, r *Runner) time.Duration {
 // threadgroup) with the assembly fiber switch (fibers hand over to each other directly) and with
 // glibc swapcontext (every fiber returns to the scheduler):
 //
-//	go test ./shaders/internal/mslcpu -run '^$' -bench MatmulTiled -benchtime 3x
+//	go test ./internal/mslcpu -run '^$' -bench MatmulTiled -benchtime 3x
 func BenchmarkMatmulTiled(b *testing.B) {
 	NeedCompiler(b)
 	for _, sw := range []struct {
