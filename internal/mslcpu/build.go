@@ -67,8 +67,22 @@ type Program struct {
 	Path string
 	// Kernels are the kernel names, in source order.
 	Kernels []string
+	// Info describes each kernel's interface, by name: what a Metal pipeline would report and
+	// which bindings a dispatch must make.
+	Info map[string]KernelInfo
 	// Options are the options the program was built with.
 	Options Options
+}
+
+// KernelInfo is the interface of one kernel.
+type KernelInfo struct {
+	// MaxThreads is the kernel's [[max_total_threads_per_threadgroup(n)]], or
+	// MaxThreadsPerThreadgroup when it declares none (a pipeline's maxTotalThreadsPerThreadgroup).
+	MaxThreads int
+	// Buffers are the [[buffer(n)]] indices of its parameters, in parameter order.
+	Buffers []int
+	// Threadgroups are the [[threadgroup(n)]] indices of its parameters, in parameter order.
+	Threadgroups []int
 }
 
 // BuildFile compiles the .metal file at path into a runner program.
@@ -120,6 +134,7 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 	}
 	var units []unit
 	var kernels []string
+	info := map[string]KernelInfo{}
 	seen := map[string]string{}
 	for _, s := range srcs {
 		code := s.Code
@@ -143,6 +158,7 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 			}
 			seen[k.Name] = s.Name
 			kernels = append(kernels, k.Name)
+			info[k.Name] = k.info()
 		}
 		fmt.Fprintf(h, "unit %q %q %d\n%s\n", name, srcDirOf, len(gen), gen)
 		if err := hashIncludes(h, string(code), append([]string{srcDirOf}, incDirs...), map[string]bool{}); err != nil {
@@ -154,7 +170,7 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 	base := strings.TrimSuffix(filepath.Base(srcs[0].Name), filepath.Ext(srcs[0].Name))
 	base = regexp.MustCompile(`[^A-Za-z0-9_.-]`).ReplaceAllString(base, "_")
 	bin := filepath.Join(dir, "bin", base+"-"+key)
-	prog := &Program{Path: bin, Kernels: kernels, Options: opts}
+	prog := &Program{Path: bin, Kernels: kernels, Info: info, Options: opts}
 	pruneOnce.Do(func() { prune(dir, 14*24*time.Hour) })
 	err = once(bin, func() error {
 		if _, err := os.Stat(bin); err == nil {

@@ -121,6 +121,28 @@ type kernelDecl struct {
 	MaxThreads string // [[max_total_threads_per_threadgroup(n)]] argument, or ""
 }
 
+// info is the kernel's interface as Program.Info reports it. Indices the generator has already
+// validated parse as integers; any other text counts as no binding.
+func (k kernelDecl) info() KernelInfo {
+	ki := KernelInfo{MaxThreads: MaxThreadsPerThreadgroup}
+	if n, err := strconv.Atoi(strings.TrimSpace(k.MaxThreads)); err == nil && n > 0 {
+		ki.MaxThreads = n
+	}
+	for _, p := range k.Params {
+		n, err := strconv.Atoi(strings.TrimSpace(p.AttrArg))
+		if err != nil {
+			continue
+		}
+		switch p.Attr {
+		case "buffer":
+			ki.Buffers = append(ki.Buffers, n)
+		case "threadgroup":
+			ki.Threadgroups = append(ki.Threadgroups, n)
+		}
+	}
+	return ki
+}
+
 var builtins = map[string]string{
 	"thread_position_in_grid":          "id.tpig",
 	"thread_position_in_threadgroup":   "id.tptg",

@@ -236,3 +236,15 @@ func TestDispatchValidation(t *testing.T) {
 	_, err := r.Run(Dispatch{Kernel: "copy", Grid: [3]uint32{1, 1, 1}})
 	require.ErrorContains(t, err, `unknown thread order "sideways"`)
 }
+
+// TestProgramInfo checks the kernel interface a Program reports, which the fake Metal device
+// serves as its pipelines' limits and bindings.
+func TestProgramInfo(t *testing.T) {
+	NeedCompiler(t)
+	p, err := BuildFile("testdata/limits.metal", Options{})
+	require.NoError(t, err)
+	require.Equal(t, KernelInfo{MaxThreads: 64, Buffers: []int{0}}, p.Info["small_groups_only"])
+	require.Equal(t, KernelInfo{MaxThreads: MaxThreadsPerThreadgroup, Buffers: []int{0}, Threadgroups: []int{0}}, p.Info["tg_32k_plus_dynamic"])
+	require.Equal(t, []int{0, 1, 2}, p.Info["copy"].Buffers)
+	require.Len(t, p.Info, len(p.Kernels))
+}
