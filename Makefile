@@ -1,9 +1,9 @@
 # kvgpt — make test runs exactly what CI runs (after .ci/run installs the system packages).
 GO ?= go
 
-.PHONY: test fmtcheck vet gotest darwincheck crossbuild blastest bench train
+.PHONY: test fmtcheck vet gotest darwincheck crossbuild blastest fakemetal bench train
 
-test: fmtcheck vet darwincheck crossbuild gotest blastest
+test: fmtcheck vet darwincheck crossbuild gotest blastest fakemetal
 
 fmtcheck:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -43,6 +43,21 @@ blastest:
 		if command -v clang-16 >/dev/null; then CC=clang-16 $(GO) test -count=1 -tags openblas -run Kernels ./cpublas; fi; \
 	elif [ -n "$$CI" ]; then echo "blastest: libopenblas-dev is missing (.ci/run installs it)"; exit 1; \
 	else echo "blastest: OpenBLAS build skipped: no libopenblas-dev (apt-get install libopenblas-dev)"; fi
+
+# fakemetal runs the real Metal backend (package metal, through darwinkit and an Objective-C
+# runtime) on Linux against the fake Metal device of metal/internal/fakemetal, whose command
+# buffers execute with the shader harness: the conformance suite, the training comparison with
+# the CPU, the injected host faults, and `kvgpt selftest --backend metal`. It needs clang-16 and
+# GNUstep (.ci/run installs them; see metal/internal/fakemetal/README.md). The full log goes to
+# out/fakemetal-test.log; this prints its summary lines, or its tail on failure.
+FAKEMETAL_ENV = CC=$(CURDIR)/metal/internal/fakemetal/cc CGO_ENABLED=1
+fakemetal:
+	@mkdir -p out
+	@echo "$(FAKEMETAL_ENV) $(GO) test -count=1 -tags fakemetal -v ./metal/... ./cmd/kvgpt/"
+	@$(FAKEMETAL_ENV) $(GO) vet -tags fakemetal ./metal/... ./cmd/kvgpt/
+	@$(FAKEMETAL_ENV) $(GO) test -count=1 -tags fakemetal -v ./metal/... ./cmd/kvgpt/ >out/fakemetal-test.log 2>&1; rc=$$?; \
+	grep -E '^(fakemetal:|nntest:|ok |FAIL|--- FAIL|panic:)' out/fakemetal-test.log; \
+	if [ $$rc != 0 ]; then echo "--- tail of out/fakemetal-test.log:"; tail -n 150 out/fakemetal-test.log; fi; exit $$rc
 
 # bench runs the testing.B benchmarks of bench/ — every op of a training step, whole training steps
 # of the presets, raw Sgemm — BENCH_COUNT times into BENCH_OUT, a file for benchstat
