@@ -26,12 +26,15 @@ type Backend struct {
 	maxTGMem  int                                 // the device's threadgroup memory limit, bytes
 	mpsMatmul map[[3]int]mps.MatrixMultiplication // MPS kernels by (N, C, OC), owned
 	params    []byte                              // the parameter block being encoded
+	checked   string                              // what check verified, for DeviceCheck
 	closed    bool
 }
 
 var (
-	_ nn.Backend   = (*Backend)(nil)
-	_ MPSReference = (*Backend)(nil)
+	_ nn.Backend    = (*Backend)(nil)
+	_ MPSReference  = (*Backend)(nil)
+	_ StatsReporter = (*Backend)(nil)
+	_ DeviceChecker = (*Backend)(nil)
 )
 
 // gpuFamily is the oldest GPU family that runs kvgpt's kernels: Apple7 (M1) brings the SIMD-group
@@ -87,8 +90,71 @@ func open() (*Backend, error) {
 	}
 	b.lib = lib
 	b.Ops = shaders.Ops{Enc: encoder{b}, Scratch: b.Alloc(shaders.ScratchLen)}
+	if err := b.check(); err != nil {
+		b.Close()
+		return nil, err
+	}
 	return b, nil
 }
+
+// check is the device check New runs before it returns a backend, so that a problem with this
+// Mac's compiler, runtime or GPU shows once, as one clear error, instead of as a failure of every
+// op: it builds every kernel's pipeline (a compiler or pipeline error names the kernel), checks
+// that the GPU runs SIMD groups of 32 threads, as the kernels assume, and runs one small dispatch
+// whose result it downloads and compares. Call it inside a pool.
+func (b *Backend) check() error {
+	var missing []string
+	for _, k := range shaders.Kernels {
+		if !b.lib.names[k] {
+			missing = append(missing, k)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("metal: device check: the compiled library lacks the kernels %v (it has %v)", missing, b.lib.kernels())
+	}
+	for _, k := range shaders.Kernels {
+		p, err := b.lib.pipeline(b.dev, k)
+		if err != nil {
+			return fmt.Errorf("metal: device check: %w", err)
+		}
+		if w := int(p.pso.ThreadExecutionWidth()); w != simdWidth {
+			return fmt.Errorf("metal: device check: kernel %s runs in SIMD groups of %d threads on %s; kvgpt's kernels need %d",
+				k, w, b.name, simdWidth)
+		}
+	}
+	// out = x + y on 37 elements, at an offset into one buffer: binding, offsets, the dispatch,
+	// the wait and the download all have to work for the sums to come back exact.
+	const n = 37
+	slab := b.Alloc(3*n + 1)
+	x, y, out := slab.Slice(1, n), slab.Slice(1+n, n), slab.Slice(1+2*n, n)
+	xs, ys := make([]float32, n), make([]float32, n)
+	for i := range n {
+		xs[i], ys[i] = float32(i)+0.5, float32(1000*i)
+	}
+	b.Upload(x, xs)
+	b.Upload(y, ys)
+	b.ResidualForward(out, x, y, n)
+	got := make([]float32, n)
+	b.Download(got, out)
+	if err := b.Sync(); err != nil {
+		return fmt.Errorf("metal: device check: a test dispatch failed: %w", err)
+	}
+	for i := range n {
+		if want := xs[i] + ys[i]; got[i] != want {
+			return fmt.Errorf("metal: device check: a test dispatch (residual_forward of %d elements) returned %v at element %d, want %v",
+				n, got[i], i, want)
+		}
+	}
+	b.checked = fmt.Sprintf("%d kernels compiled, every pipeline built, SIMD width %d, a test dispatch returned exact sums",
+		len(shaders.Kernels), simdWidth)
+	return nil
+}
+
+// simdWidth is the SIMD-group width kvgpt's kernels are written for (threads_per_simdgroup).
+const simdWidth = 32
+
+// DeviceCheck reports what New checked on the device (see DeviceChecker).
+func (b *Backend) DeviceCheck() string { return b.checked }
 
 // Name reports the backend and its GPU, e.g. "metal (Apple M2 Pro)".
 func (b *Backend) Name() string { return b.name }

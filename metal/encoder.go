@@ -49,6 +49,12 @@ func (b *Backend) dispatch(d *shaders.Dispatch) {
 			if buf == nil {
 				continue // an empty view: the kernel reads none of it
 			}
+			switch b.s.fault {
+			case faultDropOffsets:
+				off = 0
+			case faultWrapAsProtocol:
+				enc.SetBufferOffsetAtIndex_(buf.mtl, uint(off), uint(a.Slot)) // panics in objc.WrapAsProtocol
+			}
 			objc.Call[objc.Void](enc, objc.Sel("setBuffer:offset:atIndex:"), buf.mtl.Object, uint(off), uint(a.Slot))
 		}
 		if len(b.params) > 0 {
@@ -61,6 +67,7 @@ func (b *Backend) dispatch(d *shaders.Dispatch) {
 			}
 		}
 		enc.DispatchThreadgroupsThreadsPerThreadgroup(size(d.Groups), size(d.Threads))
+		b.s.stats.Dispatches++
 		b.s.encoded()
 	})
 }

@@ -26,3 +26,25 @@ func New() (nn.Backend, error) { return newBackend() }
 type MPSReference interface {
 	MatmulForwardMPS(out nn.View, in, w nn.View, N, C, OC int)
 }
+
+// Stats counts what a Metal backend has asked of the GPU since it was opened: kvgpt bench prints
+// them per training step (on the fake device, in place of timings).
+type Stats struct {
+	Dispatches     int   // compute dispatches encoded (MPS calls included)
+	CommandBuffers int   // command buffers committed
+	Waits          int   // times the host waited for the GPU
+	Buffers        int   // MTLBuffers allocated
+	Bytes          int64 // bytes of MTLBuffers allocated
+}
+
+// StatsReporter is implemented by the Metal backend (see Stats).
+type StatsReporter interface {
+	Stats() Stats
+}
+
+// DeviceChecker is implemented by the Metal backend: DeviceCheck says, in one line, what New
+// verified on the device before it returned (kernels compiled, pipelines built, SIMD width, a
+// test dispatch). kvgpt selftest prints it before its table.
+type DeviceChecker interface {
+	DeviceCheck() string
+}

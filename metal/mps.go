@@ -48,6 +48,7 @@ func (b *Backend) MatmulForwardMPS(out nn.View, in, w nn.View, N, C, OC int) {
 		b.s.endEncoding() // MPS encodes its own commands into the command buffer
 		objc.Call[objc.Void](k, objc.Sel("encodeToCommandBuffer:leftMatrix:rightMatrix:resultMatrix:"),
 			b.s.commandBuffer().Object, left.Object, right.Object, result.Object)
+		b.s.stats.Dispatches++
 		b.s.encoded()
 	})
 }

@@ -26,6 +26,8 @@ type stream struct {
 	n        int                               // commands encoded into cb
 	inflight []metal.CommandBufferObject       // committed, retained, not yet checked
 	err      error                             // the first device error since the last Sync
+	fault    fault                             // a host bug injected by the negative-control tests
+	stats    Stats
 }
 
 // inPool runs f inside an autorelease pool. Objects that Metal returns autoreleased (command
@@ -58,7 +60,11 @@ func (s *stream) commandBuffer() metal.CommandBufferObject {
 		if cb.IsNil() {
 			panic("metal: the command queue returned no command buffer")
 		}
-		s.cb = metal.CommandBufferObject{Object: cb.Retain()}
+		if s.fault == faultUnretainedCommandBuffer {
+			s.cb = metal.CommandBufferObject{Object: cb.Object}
+		} else {
+			s.cb = metal.CommandBufferObject{Object: cb.Retain()}
+		}
 		s.n = 0
 	}
 	return s.cb
@@ -84,7 +90,9 @@ func (s *stream) endEncoding() {
 	}
 	// darwinkit v0.5.0's ComputeCommandEncoderObject does not embed CommandEncoderObject, so
 	// endEncoding is sent through the base protocol's wrapper.
-	metal.CommandEncoderObject{Object: s.enc.Object}.EndEncoding()
+	if s.fault != faultNoEndEncoding {
+		metal.CommandEncoderObject{Object: s.enc.Object}.EndEncoding()
+	}
 	s.enc.Release()
 	s.enc = metal.ComputeCommandEncoderObject{}
 }
@@ -106,6 +114,7 @@ func (s *stream) commit() {
 		return
 	}
 	s.cb.Commit()
+	s.stats.CommandBuffers++
 	s.inflight = append(s.inflight, s.cb)
 	s.cb = metal.CommandBufferObject{}
 	s.n = 0
@@ -132,6 +141,9 @@ func (s *stream) reap() {
 // each one's status. Call it inside a pool.
 func (s *stream) wait() {
 	s.commit()
+	if len(s.inflight) > 0 {
+		s.stats.Waits++
+	}
 	for _, cb := range s.inflight {
 		cb.WaitUntilCompleted()
 		s.fail(commandBufferError(cb))
