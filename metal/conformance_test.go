@@ -1,6 +1,6 @@
 //go:build (darwin || fakemetal) && cgo
 
-package metal_test
+package metal
 
 import (
 	"math/rand/v2"
@@ -10,17 +10,19 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kvgpt/kvgpt/gpt"
-	"github.com/kvgpt/kvgpt/metal"
 	"github.com/kvgpt/kvgpt/nn"
 	"github.com/kvgpt/kvgpt/nn/nntest"
 )
 
+// conformance is the outcome of TestConformance (the fake device's TestMain prints it).
+var conformance nntest.Summary
+
 // TestConformance runs the shared backend suite on the Metal backend: every op forward and
 // backward against float64 references, on the GPU.
 func TestConformance(t *testing.T) {
-	nntest.Run(t, func(t *testing.T) nn.Backend {
-		require.True(t, metal.Available(), "this Mac has no Metal GPU that runs kvgpt's kernels")
-		b, err := metal.New()
+	conformance = nntest.Run(t, func(t *testing.T) nn.Backend {
+		require.True(t, Available(), "this Mac has no Metal GPU that runs kvgpt's kernels")
+		b, err := New()
 		require.NoError(t, err)
 		t.Cleanup(func() { require.NoError(t, b.Close()) })
 		return b
@@ -33,7 +35,7 @@ func TestTrainingMatchesCPU(t *testing.T) {
 	for _, mode := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
 		t.Run("mode="+string(mode)+"/L=2/NH=3/C=48/T=33/B=4", func(t *testing.T) {
 			cfg := gpt.Config{NLayer: 2, NHead: 3, NEmbd: 48, BlockSize: 33, VocabSize: 256, QueryMode: mode}
-			be, err := metal.New()
+			be, err := New()
 			require.NoError(t, err)
 			defer func() { require.NoError(t, be.Close()) }()
 			cpu := nn.NewCPU(0)

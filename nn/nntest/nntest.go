@@ -176,9 +176,14 @@ func Cases() []Case {
 	return cs
 }
 
+// Summary is what Run checked: how many cases it ran and how many passed.
+type Summary struct {
+	Passed, Total int
+}
+
 // Run runs every case on the backend made by newBackend (called once), each as a sub-test named
-// after the case, and logs how many op × shape × mode cases it checked.
-func Run(t *testing.T, newBackend func(t *testing.T) nn.Backend, opts ...Options) {
+// after the case, logs how many op × shape × mode cases it checked and returns the counts.
+func Run(t *testing.T, newBackend func(t *testing.T) nn.Backend, opts ...Options) Summary {
 	t.Helper()
 	var o Options
 	if len(opts) > 0 {
@@ -213,4 +218,5 @@ func Run(t *testing.T, newBackend func(t *testing.T) nn.Backend, opts ...Options
 	}
 	t.Logf("nntest: %s: %d of %d op × shape × mode cases passed (%d outputs and gradients checked, and the guard cells around every view)",
 		be.Name(), passed, len(cases), checks)
+	return Summary{Passed: passed, Total: len(cases)}
 }

@@ -38,7 +38,7 @@
 @interface FMCommandBuffer : FMObject {
 @public
 	NSMutableArray *_cmds;
-	FMEncoder *_open;
+	FMEncoder *_open; // retained until endEncoding
 	volatile NSInteger _status;
 	NSError *_error;
 	FMQueue *_queue; // not retained: the host keeps its queue until its work is done

@@ -423,7 +423,10 @@ static BOOL zombies(void) {
 		return;
 	}
 	_ended = YES;
-	if (_cb != nil && _cb->_open == self) _cb->_open = nil;
+	if (_cb != nil && _cb->_open == self) {
+		_cb->_open = nil;
+		[self release]; // the command buffer's reference to its open encoder; self may be gone now
+	}
 }
 - (void)dealloc {
 	if (!_ended) fm_misuse("a compute encoder was deallocated without endEncoding");
@@ -568,7 +571,7 @@ static void *work(void *arg) {
 	if (type != 0) fm_misuse("a concurrent compute encoder: kvgpt's dispatches depend on each other and need the serial type");
 	FMEncoder *e = [FMEncoder new];
 	e->_cb = self;
-	_open = e;
+	_open = [e retain]; // a command buffer keeps its open encoder until endEncoding
 	return [e autorelease];
 }
 - (id)computeCommandEncoder { return [self computeCommandEncoderWithDispatchType:0]; }
@@ -579,7 +582,9 @@ static void *work(void *arg) {
 	}
 	if (_open != nil) {
 		fm_misuse("commit with an open compute encoder (endEncoding missing)");
+		_open->_ended = YES; // reported once
 		_open->_cb = nil;
+		[_open release];
 		_open = nil;
 	}
 	_status = StatusCommitted;
@@ -604,7 +609,10 @@ static void *work(void *arg) {
 }
 - (NSError *)error { return _error; }
 - (void)dealloc {
-	if (_open != nil) _open->_cb = nil;
+	if (_open != nil) {
+		_open->_cb = nil;
+		[_open release];
+	}
 	[_cmds release];
 	[_error release];
 	[super dealloc];
