@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/kvgpt/kvgpt/gpt"
+	"github.com/kvgpt/kvgpt/metal"
 	"github.com/kvgpt/kvgpt/nn"
 	"github.com/kvgpt/kvgpt/nn/nntest"
 )
@@ -50,9 +51,12 @@ func runSelftest(args []string, stdout, stderr io.Writer) error {
 
 	be, err := openBackend(*backend, 0, stdout)
 	if err != nil {
-		return err
+		return err // for Metal: the one device-check error New returned, before any table
 	}
 	defer be.Close()
+	if dc, ok := be.(metal.DeviceChecker); ok {
+		fmt.Fprintf(stdout, "device check: ok: %s\n", dc.DeviceCheck())
+	}
 	cpu := nn.NewCPU(0)
 	defer cpu.Close()
 

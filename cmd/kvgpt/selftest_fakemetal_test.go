@@ -1,0 +1,41 @@
+//go:build fakemetal && cgo
+
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestSelftestMetal runs `kvgpt selftest --backend metal` in a build with the fake Metal device:
+// the real metal package, through darwinkit, on the fake device whose dispatches run in the shader
+// harness. The device check comes first, then every row passes and the exit code is 0.
+func TestSelftestMetal(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run([]string{"selftest", "--backend", "metal", "--steps", "2"}, &out, &errOut)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+	s := out.String()
+	require.Contains(t, s, "backend: metal (fakemetal (CPU))")
+	check := strings.Index(s, "device check: ok: ")
+	require.GreaterOrEqual(t, check, 0, "no device check line:\n%s", s)
+	require.Less(t, check, strings.Index(s, "max error"), "the device check comes before the table")
+	require.Equal(t, 2, strings.Count(s, "train step 2"), "one row per mode")
+	require.NotContains(t, s, "FAIL")
+	require.Contains(t, s, "checks passed on metal (fakemetal (CPU))")
+	t.Logf("kvgpt selftest --backend metal on the fake device:\n%s", s)
+}
+
+// TestSelftestMetalNoDevice runs the selftest where the system reports no Metal device: one
+// clear error, no table, a non-zero exit.
+func TestSelftestMetalNoDevice(t *testing.T) {
+	t.Setenv("FAKEMETAL_NO_DEVICE", "1")
+	var out, errOut bytes.Buffer
+	code := run([]string{"selftest", "--backend", "metal"}, &out, &errOut)
+	require.NotEqual(t, 0, code)
+	require.NotContains(t, out.String(), "max error", "no table when the device is missing")
+	require.Contains(t, errOut.String(), "no Metal GPU")
+	require.Equal(t, 1, strings.Count(errOut.String(), "metal:"), "one error:\n%s", errOut.String())
+}
