@@ -26,6 +26,7 @@ type Config struct {
 	Tags     []string // extra build tags
 	Tests    bool     // also check _test.go files (in-package and external) of the matched packages
 	GoCmd    string   // the go command; "" for "go" on PATH
+	Lint     bool     // also run the darwinkit lint (see the package doc) over the matched packages
 }
 
 // Result is the outcome of a Check.
@@ -33,13 +34,15 @@ type Result struct {
 	Roots    []string // import paths of the matched packages, in dependency order
 	Packages int      // packages type-checked, including dependencies
 	Errors   []string // diagnostics, each "file:line:col: message" where a position is known
+	Lint     *Lint    // what the darwinkit lint found; nil unless Config.Lint is set
 }
 
-// OK reports whether the check found no errors.
-func (r *Result) OK() bool { return len(r.Errors) == 0 }
+// OK reports whether the check found no type errors and the lint, if it ran, no problems.
+func (r *Result) OK() bool { return len(r.Errors) == 0 && (r.Lint == nil || len(r.Lint.Problems) == 0) }
 
 // Check type-checks the packages matched by cfg.Patterns for the target platform. It returns an
-// error only when the check itself cannot run (go list fails); type errors are in Result.Errors.
+// error only when the check itself cannot run (go list fails); type errors are in Result.Errors,
+// lint problems (with Config.Lint) in Result.Lint.
 func Check(cfg Config) (*Result, error) {
 	if cfg.GOOS == "" {
 		cfg.GOOS = "darwin"
@@ -76,10 +79,12 @@ func Check(cfg Config) (*Result, error) {
 		ctxt:  ctxt,
 		sizes: types.SizesFor("gc", cfg.GOARCH),
 		tests: cfg.Tests,
+		lint:  cfg.Lint,
 		pkgs:  map[string]*listPkg{},
 		roots: map[string]bool{},
 		done:  map[string]*types.Package{},
 		busy:  map[string]bool{},
+		syn:   map[string]*pkgSyntax{},
 		res:   &Result{},
 	}
 	for _, p := range pkgs {
@@ -103,6 +108,9 @@ func Check(cfg Config) (*Result, error) {
 		}
 	}
 	c.res.Packages = len(c.done)
+	if cfg.Lint {
+		c.res.Lint = c.runLint()
+	}
 	return c.res, nil
 }
 
@@ -114,7 +122,7 @@ type listPkg struct {
 	DepOnly    bool
 	ForTest    string
 	ImportMap  map[string]string
-	Module     *struct{ GoVersion string }
+	Module     *struct{ Path, Version, GoVersion string }
 	Error      *struct{ Err string }
 }
 
@@ -192,6 +200,8 @@ type checker struct {
 	roots map[string]bool
 	done  map[string]*types.Package
 	busy  map[string]bool
+	lint  bool                  // keep the syntax and types the lint needs
+	syn   map[string]*pkgSyntax // by import path: the roots (and "p_test"), and darwinkit's packages when lint is set
 	res   *Result
 }
 
@@ -276,11 +286,13 @@ func (c *checker) check(path string) *types.Package {
 		}
 	}
 	files := c.parseFiles(lp.Dir, names)
+	// The lint follows calls inside darwinkit's function bodies, so it needs them checked too.
+	keep := c.lint && (root || isDarwinkit(path))
 	conf := types.Config{
 		Importer:         importer{c, lp},
 		Sizes:            c.sizes,
 		FakeImportC:      true,
-		IgnoreFuncBodies: !root, // dependencies: their API is all that matters
+		IgnoreFuncBodies: !root && !keep, // other dependencies: their API is all that matters
 		Error: func(err error) {
 			var te types.Error
 			if errors.As(err, &te) && !root && te.Soft {
@@ -296,11 +308,18 @@ func (c *checker) check(path string) *types.Package {
 	if bp != nil && bp.Name != "" {
 		name = bp.Name
 	}
-	tp, _ := conf.Check(path, c.fset, files, nil)
+	var info *types.Info
+	if keep {
+		info = newInfo(root)
+	}
+	tp, _ := conf.Check(path, c.fset, files, info)
 	if tp == nil {
 		tp = types.NewPackage(path, name)
 	}
 	c.done[path] = tp
+	if keep {
+		c.syn[path] = &pkgSyntax{path: path, pkg: tp, files: files, info: info, root: root, module: lp.Module}
+	}
 	return tp
 }
 
@@ -324,5 +343,12 @@ func (c *checker) checkXTest(path string) {
 	if lp.Module != nil && lp.Module.GoVersion != "" {
 		conf.GoVersion = "go" + lp.Module.GoVersion
 	}
-	conf.Check(path+"_test", c.fset, files, nil)
+	var info *types.Info
+	if c.lint {
+		info = newInfo(true)
+	}
+	tp, _ := conf.Check(path+"_test", c.fset, files, info)
+	if c.lint && tp != nil {
+		c.syn[path+"_test"] = &pkgSyntax{path: path + "_test", pkg: tp, files: files, info: info, root: true}
+	}
 }

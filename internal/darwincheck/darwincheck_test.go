@@ -101,12 +101,12 @@ func TestCheckCatchesMutations(t *testing.T) {
 		old, new string
 		want     string // in the message
 	}{
-		{"wrong darwinkit method name", "*_darwin.go", ".NewFunctionWithName(", ".NewFunctionNamed(", "NewFunctionNamed"},
-		{"setBuffer without the underscore", "*_darwin.go", ".SetBufferOffsetAtIndex_(", ".SetBufferOffsetAtIndex(", "SetBufferOffsetAtIndex"},
-		{"EndEncoding on the compute encoder", "*_darwin.go", "metal.CommandEncoderObject{Object: s.enc.Object}.EndEncoding()", "s.enc.EndEncoding()", "EndEncoding"},
-		{"int where darwinkit takes uint", "*_darwin.go", "NewBufferWithLengthOptions(uint(bytes),", "NewBufferWithLengthOptions(bytes,", "bytes"},
-		{"wrong method in a darwin test file", "*_darwin_test.go", ".FunctionNames()", ".FunctionNamez()", "FunctionNamez"},
-		{"wrong name in an external darwin test file", "conformance_darwin_test.go", "nntest.Run(t,", "nntest.Runn(t,", "Runn"},
+		{"wrong darwinkit method name", "*.go", ".NewFunctionWithName(", ".NewFunctionNamed(", "NewFunctionNamed"},
+		{"setter without its AtIndex", "*.go", ".SetThreadgroupMemoryLengthAtIndex(", ".SetThreadgroupMemoryLength(", "SetThreadgroupMemoryLength"},
+		{"EndEncoding on the compute encoder", "*.go", "metal.CommandEncoderObject{Object: s.enc.Object}.EndEncoding()", "s.enc.EndEncoding()", "EndEncoding"},
+		{"int where darwinkit takes uint", "*.go", "NewBufferWithLengthOptions(uint(bytes),", "NewBufferWithLengthOptions(bytes,", "bytes"},
+		{"wrong method in a darwin-only test file", "*_internal_test.go", ".FunctionNames()", ".FunctionNamez()", "FunctionNamez"},
+		{"wrong name in an external darwin-only test file", "conformance_test.go", "nntest.Run(t,", "nntest.Runn(t,", "Runn"},
 	}
 	dir := copyModule(t, root, "metal")
 	type site struct {
