@@ -56,6 +56,9 @@ func main() {
 			fmt.Fprintln(os.Stderr, p)
 		}
 		lintSummary = fmt.Sprintf("; lint: %d objc.Call selectors checked, %s", res.Lint.Calls, plural(len(res.Lint.Problems), "problem"))
+		if n := len(res.Lint.Allowed); n > 0 {
+			lintSummary += fmt.Sprintf(", %d allowed by a %s comment", n, "darwincheck:allow")
+		}
 	}
 	if *verbose {
 		for _, r := range res.Roots {

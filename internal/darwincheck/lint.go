@@ -26,7 +26,13 @@ func isDarwinkit(path string) bool {
 type Lint struct {
 	Calls    int      // objc.Call sites whose selector was checked against darwinkit
 	Problems []string // each "file:line:col: message", in file and line order
+	// Allowed are the findings on lines marked with a `darwincheck:allow` comment, kept out of
+	// Problems: a negative-control test's deliberate bug, for instance. Each is reported here.
+	Allowed []string
 }
+
+// allowMarker, in a comment on the same line, lets a finding stand (see Lint.Allowed).
+const allowMarker = "darwincheck:allow"
 
 // pkgSyntax is a type-checked package with its syntax and type information, kept for the lint.
 type pkgSyntax struct {
@@ -114,6 +120,7 @@ type linter struct {
 
 	lint     *Lint
 	problems []problem
+	allowed  map[string]map[int]bool // file → lines carrying allowMarker
 }
 
 // problem is one finding, kept with its position for sorting.
@@ -200,13 +207,37 @@ func (c *checker) runLint() *Lint {
 }
 
 func (l *linter) report(pos token.Pos, format string, args ...any) {
-	l.problems = append(l.problems, problem{l.fset.Position(pos), fmt.Sprintf(format, args...)})
+	p := problem{l.fset.Position(pos), fmt.Sprintf(format, args...)}
+	if l.allowed[p.pos.Filename][p.pos.Line] {
+		l.lint.Allowed = append(l.lint.Allowed, fmt.Sprintf("%v: %s", p.pos, p.msg))
+		return
+	}
+	l.problems = append(l.problems, p)
+}
+
+// markAllowed records the lines of f that carry allowMarker in a comment.
+func (l *linter) markAllowed(f *ast.File) {
+	for _, g := range f.Comments {
+		for _, c := range g.List {
+			if strings.Contains(c.Text, allowMarker) {
+				pos := l.fset.Position(c.Pos())
+				if l.allowed == nil {
+					l.allowed = map[string]map[int]bool{}
+				}
+				if l.allowed[pos.Filename] == nil {
+					l.allowed[pos.Filename] = map[int]bool{}
+				}
+				l.allowed[pos.Filename][pos.Line] = true
+			}
+		}
+	}
 }
 
 // checkPackage reports, in one checked package, every reference to a darwinkit function that
 // reaches a target and every objc.Call whose message does not match darwinkit's.
 func (l *linter) checkPackage(ps *pkgSyntax) {
 	for _, f := range ps.files {
+		l.markAllowed(f)
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch n := n.(type) {
 			case *ast.Ident:
