@@ -72,6 +72,23 @@ type BackendReport struct {
 	References []Reference   `json:"references,omitempty"`
 	Ops        []OpResult    `json:"ops,omitempty"`
 	Training   []TrainResult `json:"training,omitempty"`
+	// Counts, on a device that is not timed (the fake Metal device of a -tags fakemetal build),
+	// take the place of Peak, Ops and Training: what one training step asks of the device.
+	Counts []StepCounts `json:"counts,omitempty"`
+}
+
+// StepCounts is what one training step of a preset in one mode asks of a GPU backend.
+type StepCounts struct {
+	Preset         string `json:"preset"`
+	Mode           string `json:"mode"`
+	B              int    `json:"B"`
+	T              int    `json:"T"`
+	Params         int    `json:"params"`
+	Dispatches     int    `json:"dispatches"`      // compute dispatches per step
+	CommandBuffers int    `json:"command_buffers"` // command buffers committed per step
+	Waits          int    `json:"waits"`           // times the host waited for the GPU per step
+	Bytes          int64  `json:"bytes"`           // device memory the model and trainer allocated
+	StepBytes      int64  `json:"step_bytes"`      // device memory allocated by a step after the first (0: none)
 }
 
 // Reference is the peak product through another implementation: a direct cblas_sgemm call, gonum's
@@ -186,6 +203,17 @@ func (r *Report) WriteText(w io.Writer) {
 			continue
 		}
 		fmt.Fprintf(w, ": %s\n", b.Device)
+		if len(b.Counts) > 0 {
+			fmt.Fprintln(w, "a fake device: no timings; what one training step asks of it (the second step, after a warm-up)")
+			tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+			fmt.Fprintln(tw, "preset\tmode\tB×T\t    params\tdispatches\tcommand buffers\thost waits\tallocated\tallocated by the step")
+			for _, c := range b.Counts {
+				fmt.Fprintf(tw, "%s\t%s\t%d×%d\t%10d\t%10d\t%15d\t%10d\t%6.1f MB\t%d B\n", c.Preset, c.Mode, c.B, c.T, c.Params,
+					c.Dispatches, c.CommandBuffers, c.Waits, float64(c.Bytes)/1e6, c.StepBytes)
+			}
+			tw.Flush()
+			continue
+		}
 		p := PeakShape
 		fmt.Fprintf(w, "peak: %.1f GFLOP/s (matmul_forward BT=%d/C=%d/OC=%d), %.1f GB/s (residual_forward N=%d)\n",
 			b.Peak.GFLOPS, p.N, p.C, p.OC, b.Peak.GBps, PeakBandwidthLen)

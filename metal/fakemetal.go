@@ -6,3 +6,5 @@ package metal
 // Metal.framework: every binary of that build — the metal tests, `kvgpt selftest` — runs the real
 // host code of this package against it.
 import _ "github.com/kvgpt/kvgpt/metal/internal/fakemetal"
+
+const fakeDevice = true

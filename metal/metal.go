@@ -48,3 +48,8 @@ type StatsReporter interface {
 type DeviceChecker interface {
 	DeviceCheck() string
 }
+
+// FakeDevice reports whether this build runs on the fake Metal device (-tags fakemetal on
+// Linux): the real host code of this package against metal/internal/fakemetal, whose kernels run
+// in the CPU shader harness. Its timings say nothing about a GPU.
+func FakeDevice() bool { return fakeDevice }

@@ -11,9 +11,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kvgpt/kvgpt/internal/mslcpu"
 	"github.com/kvgpt/kvgpt/nn"
 	"github.com/kvgpt/kvgpt/shaders"
-	"github.com/kvgpt/kvgpt/internal/mslcpu"
 )
 
 // TestKernelNames checks that shaders.Kernels names exactly the `kernel void` functions of the

@@ -3,9 +3,9 @@ package shaders_test
 import (
 	"testing"
 
+	"github.com/kvgpt/kvgpt/internal/mslcpu"
 	"github.com/kvgpt/kvgpt/nn"
 	"github.com/kvgpt/kvgpt/nn/nntest"
-	"github.com/kvgpt/kvgpt/internal/mslcpu"
 )
 
 // TestConformance runs the backend conformance suite (nn/nntest: every op against float64

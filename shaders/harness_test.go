@@ -14,9 +14,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kvgpt/kvgpt/internal/mslcpu"
 	"github.com/kvgpt/kvgpt/nn"
 	"github.com/kvgpt/kvgpt/shaders"
-	"github.com/kvgpt/kvgpt/internal/mslcpu"
 )
 
 // This file is the only one that knows the harness: it builds the kernel library with clang and

@@ -8,8 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/kvgpt/kvgpt/nn"
 	"github.com/kvgpt/kvgpt/internal/mslcpu"
+	"github.com/kvgpt/kvgpt/nn"
 )
 
 // Every op of shaders.Ops, run through the harness in forward and reverse thread order and

@@ -171,6 +171,10 @@ func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []b
 	}
 	defer be.Close()
 	br.Device = be.Name()
+	if name == "metal" && metal.FakeDevice() {
+		br.Counts, err = countSteps(ctx, be, presets, stderr)
+		return br, err
+	}
 	t := bench.Timing{MinTime: o.opTime, Rounds: 3}
 	say := func(format string, a ...any) {
 		fmt.Fprintf(stderr, "kvgpt bench: %s: "+format+"\n", append([]any{name}, a...)...)
@@ -277,6 +281,48 @@ func measurePreset(ctx context.Context, be nn.Backend, name string, pr bench.Pre
 		res[i].Ratio = res[i].TokensPerSec / tor[i].TokensPerSec
 	}
 	return res, nil
+}
+
+// countSteps counts, for each preset and mode, what one training step asks of a Metal backend on
+// the fake device (a -tags fakemetal build), whose timings would measure the CPU shader harness,
+// not a GPU. Its command buffers complete without running their kernels (FAKEMETAL_EXECUTE=0):
+// the host code is the same, so the counts are those of a Mac.
+func countSteps(ctx context.Context, be nn.Backend, presets []bench.Preset, stderr io.Writer) ([]bench.StepCounts, error) {
+	st, ok := be.(metal.StatsReporter)
+	if !ok {
+		return nil, fmt.Errorf("kvgpt bench: %s does not count its work", be.Name())
+	}
+	fmt.Fprintln(stderr, "kvgpt bench: metal: the fake device: counting what each training step asks of it, without running its kernels")
+	os.Setenv("FAKEMETAL_EXECUTE", "0")
+	defer os.Unsetenv("FAKEMETAL_EXECUTE")
+	var counts []bench.StepCounts
+	for _, pr := range presets {
+		for _, m := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			cfg := pr.With(m)
+			s0 := st.Stats()
+			tr, err := bench.NewTrainer(be, cfg, pr.Batch)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := tr.Step(); err != nil { // warm-up: the first step may allocate
+				return nil, err
+			}
+			s1 := st.Stats()
+			if _, err := tr.Step(); err != nil {
+				return nil, err
+			}
+			s2 := st.Stats()
+			counts = append(counts, bench.StepCounts{
+				Preset: pr.Name, Mode: string(m), B: pr.Batch, T: cfg.BlockSize, Params: cfg.NumParams(),
+				Dispatches: s2.Dispatches - s1.Dispatches, CommandBuffers: s2.CommandBuffers - s1.CommandBuffers,
+				Waits: s2.Waits - s1.Waits, Bytes: s2.Bytes - s0.Bytes, StepBytes: s2.Bytes - s1.Bytes,
+			})
+		}
+	}
+	return counts, nil
 }
 
 // timeMPS returns the GFLOP/s of Apple's MPSMatrixMultiplication on the peak product.

@@ -456,6 +456,13 @@ static long delayMicros(void) {
 	return d != NULL ? atol(d) : 300;
 }
 
+// executing reports whether command buffers run their commands; FAKEMETAL_EXECUTE=0 makes them
+// complete without running any (kvgpt bench counts a step's work that way).
+static BOOL executing(void) {
+	const char *e = getenv("FAKEMETAL_EXECUTE");
+	return e == NULL || strcmp(e, "0") != 0;
+}
+
 // execute runs every command of cb in order and records how it ended.
 static void execute(FMCommandBuffer *cb) {
 	long us = delayMicros();
@@ -466,7 +473,9 @@ static void execute(FMCommandBuffer *cb) {
 	cb->_status = StatusScheduled;
 	NSInteger status = StatusCompleted;
 	NSString *failure = nil;
+	BOOL run = executing();
 	for (FMCommand *c in cb->_cmds) {
+		if (!run) break;
 		char err[2048] = "";
 		int rc;
 		if (c->run != NULL) {

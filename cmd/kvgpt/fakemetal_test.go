@@ -39,3 +39,25 @@ func TestSelftestMetalNoDevice(t *testing.T) {
 	require.Contains(t, errOut.String(), "no Metal GPU")
 	require.Equal(t, 1, strings.Count(errOut.String(), "metal:"), "one error:\n%s", errOut.String())
 }
+
+// TestBenchMetalCounts runs `kvgpt bench --backend metal` on the fake device: no timings, but a
+// row per preset and mode with the dispatches, command buffers and host waits of one step.
+func TestBenchMetalCounts(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run([]string{"bench", "--backend", "metal", "--presets", "tiny"}, &out, &errOut)
+	require.Equal(t, 0, code, "stdout:\n%s\nstderr:\n%s", out.String(), errOut.String())
+	s := out.String()
+	require.Contains(t, s, "a fake device: no timings")
+	require.NotContains(t, s, "tok/s")
+	require.NotContains(t, s, "GFLOP/s")
+	var rows int
+	for _, line := range strings.Split(s, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 6 && f[0] == "tiny" {
+			rows++
+			require.NotEqual(t, "0", f[4], "dispatches per step: %s", line)
+			require.NotEqual(t, "0", f[5], "command buffers per step: %s", line)
+		}
+	}
+	require.Equal(t, 2, rows, "one row per mode:\n%s", s)
+}

@@ -1,0 +1,5 @@
+//go:build !fakemetal || !cgo
+
+package metal
+
+const fakeDevice = false
