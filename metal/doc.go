@@ -1,7 +1,8 @@
 // Package metal is kvgpt's Apple-GPU backend: nn.Backend on Metal, through
 // github.com/progrium/darwinkit v0.5.0.
 //
-// It compiles only on macOS with cgo (files tagged darwin && cgo); everywhere else Available
+// It compiles on macOS with cgo, and on Linux with -tags fakemetal against the fake device of
+// metal/internal/fakemetal (files tagged (darwin || fakemetal) && cgo); everywhere else Available
 // reports false and New returns ErrUnavailable, so callers never branch on the platform.
 //
 // # Structure
@@ -11,10 +12,11 @@
 // Encoder on a Metal device and the buffers it binds:
 //
 //   - the device is the system default GPU (MTLCreateSystemDefaultDevice, or the first of
-//     MTLCopyAllDevices) — device_darwin.go is the only C in the package;
-//   - the library is compiled once from the embedded .metal sources with fast math off, and one
-//     compute pipeline per kernel name is built on first use and cached; each dispatch's
-//     threadgroup size is checked against its pipeline's maxTotalThreadsPerThreadgroup;
+//     MTLCopyAllDevices) — device.go is the only C in the package;
+//   - the library is compiled once from the embedded .metal sources with fast math off, and New
+//     builds every kernel's pipeline, checks the SIMD width and runs one test dispatch before it
+//     returns (the device check); each dispatch's threadgroup size is checked against its
+//     pipeline's maxTotalThreadsPerThreadgroup;
 //   - every Alloc is one MTLBuffer in shared storage (unified memory), seen from Go as a []float32
 //     over its contents without copies; views bind with a byte offset;
 //   - dispatches go to one serial compute command encoder (they run in order, no barriers), and
@@ -56,9 +58,11 @@
 //
 // # Verification without a Mac
 //
-// Nobody builds this package on a Mac in CI. On Linux, `make test` type-checks it, with its
-// darwin test files, for darwin/arm64 against the real darwinkit sources (internal/darwincheck);
-// the kernels themselves are run on the CPU by the shaders harness. On a Mac, `go test ./metal`
-// runs the conformance suite on the GPU and `kvgpt selftest --backend metal` prints every op
-// against the CPU backend.
+// Nobody builds this package on a Mac in CI. On Linux, `make test` type-checks it, with its test
+// files, for darwin/arm64 against the real darwinkit sources and lints its darwinkit calls
+// (internal/darwincheck), runs the kernels on the CPU in the shader harness (package shaders),
+// and runs this package itself — the same files, through darwinkit and GCC's Objective-C runtime
+// — against the fake device of metal/internal/fakemetal (`make fakemetal`): the conformance
+// suite, the training comparison with the CPU, negative controls with injected host faults, and
+// `kvgpt selftest --backend metal`. On a Mac, `go test ./metal` runs the same tests on the GPU.
 package metal
