@@ -53,9 +53,10 @@ blastest:
 FAKEMETAL_ENV = CC=$(CURDIR)/metal/internal/fakemetal/cc CGO_ENABLED=1
 fakemetal:
 	@mkdir -p out
-	@echo "$(FAKEMETAL_ENV) $(GO) test -count=1 -tags fakemetal -v ./metal/... ./cmd/kvgpt/"
+	@echo "$(FAKEMETAL_ENV) $(GO) test -count=1 -tags fakemetal ./metal/... && ... -run Metal ./cmd/kvgpt/"
 	@$(FAKEMETAL_ENV) $(GO) vet -tags fakemetal ./metal/... ./cmd/kvgpt/
-	@$(FAKEMETAL_ENV) $(GO) test -count=1 -tags fakemetal -v ./metal/... ./cmd/kvgpt/ >out/fakemetal-test.log 2>&1; rc=$$?; \
+	@{ $(FAKEMETAL_ENV) $(GO) test -count=1 -tags fakemetal -v ./metal/... && \
+	   $(FAKEMETAL_ENV) $(GO) test -count=1 -tags fakemetal -v -run Metal ./cmd/kvgpt/; } >out/fakemetal-test.log 2>&1; rc=$$?; \
 	grep -E '^(fakemetal:|nntest:|ok |FAIL|--- FAIL|panic:)' out/fakemetal-test.log; \
 	if [ $$rc != 0 ]; then echo "--- tail of out/fakemetal-test.log:"; tail -n 150 out/fakemetal-test.log; fi; exit $$rc
 
