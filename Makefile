@@ -57,7 +57,7 @@ fakemetal:
 	@$(FAKEMETAL_ENV) $(GO) vet -tags fakemetal ./metal/... ./cmd/kvgpt/
 	@{ $(FAKEMETAL_ENV) $(GO) test -count=1 -tags fakemetal -v ./metal/... && \
 	   $(FAKEMETAL_ENV) $(GO) test -count=1 -tags fakemetal -v -run Metal ./cmd/kvgpt/; } >out/fakemetal-test.log 2>&1; rc=$$?; \
-	grep -E '^(fakemetal:|nntest:|ok |FAIL|--- FAIL|panic:)' out/fakemetal-test.log; \
+	grep -E '^(fakemetal:|ok |FAIL|--- FAIL|panic:)|nntest: ' out/fakemetal-test.log; \
 	if [ $$rc != 0 ]; then echo "--- tail of out/fakemetal-test.log:"; tail -n 150 out/fakemetal-test.log; fi; exit $$rc
 
 # bench runs the testing.B benchmarks of bench/ — every op of a training step, whole training steps
