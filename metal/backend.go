@@ -54,9 +54,15 @@ func available() bool {
 	return ok
 }
 
-func newBackend() (nn.Backend, error) {
+func newBackend() (be nn.Backend, err error) {
+	// A panic while opening — in darwinkit or in this package's host code, as the first dispatch
+	// would raise on a host bug — becomes the one error New returns, not a crash.
+	defer func() {
+		if p := recover(); p != nil {
+			be, err = nil, fmt.Errorf("metal: device check: opening the backend panicked: %v (a bug in kvgpt's Metal host code; please report it with this message)", p)
+		}
+	}()
 	var b *Backend
-	var err error
 	inPool(func() { b, err = open() })
 	if err != nil {
 		return nil, err

@@ -61,3 +61,16 @@ func TestBenchMetalCounts(t *testing.T) {
 	}
 	require.Equal(t, 2, rows, "one row per mode:\n%s", s)
 }
+
+// TestSelftestMetalDeviceCheck runs the selftest on a device whose SIMD groups are 16 wide: the
+// device check fails first, with one error that names the problem, and no table is printed.
+func TestSelftestMetalDeviceCheck(t *testing.T) {
+	t.Setenv("FAKEMETAL_SIMD_WIDTH", "16")
+	var out, errOut bytes.Buffer
+	code := run([]string{"selftest", "--backend", "metal"}, &out, &errOut)
+	require.NotEqual(t, 0, code)
+	require.NotContains(t, out.String(), "max error", "no table when the device check fails")
+	require.Contains(t, errOut.String(), "device check")
+	require.Contains(t, errOut.String(), "SIMD groups of 16 threads")
+	require.Equal(t, 1, strings.Count(errOut.String(), "\n"), "one line:\n%s", errOut.String())
+}
