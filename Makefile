@@ -1,7 +1,7 @@
 # kvgpt — make test runs exactly what CI runs (after .ci/run installs the system packages).
 GO ?= go
 
-.PHONY: test fmtcheck vet gotest darwincheck crossbuild blastest fakemetal bench train
+.PHONY: test test-short fmtcheck vet gotest darwincheck crossbuild blastest fakemetal bench train
 
 test: fmtcheck vet darwincheck crossbuild gotest blastest fakemetal
 
@@ -12,12 +12,19 @@ fmtcheck:
 vet:
 	$(GO) vet ./...
 
+# gotest runs every package's tests once, verbosely into out/gotest.log, and prints the package
+# lines and the counts the suites log (the conformance suite's cases, the shader kernels run); the
+# whole log's tail on failure.
 gotest:
-	$(GO) test -count=1 ./...
-	@# go test hides the logs of passing packages: show the conformance suite's case count.
-	@$(GO) test -count=1 -run '^TestConformance$$' -v ./nn/ | grep -o 'nntest: .*'
-	@# ... and how many of the shader kernels the harness ran (TestMain fails a full run that misses one).
-	@$(GO) test -count=1 -run '^TestConformance$$' -v ./shaders/ | grep -o 'shaders: ran .*'
+	@mkdir -p out
+	@echo "$(GO) test -count=1 -v ./... >out/gotest.log"
+	@$(GO) test -count=1 -v ./... >out/gotest.log 2>&1; rc=$$?; \
+	grep -E '^(ok |FAIL|--- FAIL|panic:|\?)|nntest: |shaders: ran ' out/gotest.log; \
+	if [ $$rc != 0 ]; then echo "--- tail of out/gotest.log:"; tail -n 150 out/gotest.log; fi; exit $$rc
+
+# test-short is a quick loop while editing: go test -short skips the slowest tiers.
+test-short:
+	$(GO) test -short ./...
 
 # darwincheck type-checks every package, with its tests, as the darwin/arm64 cgo build sees it: the
 # Metal backend (metal/, darwin && cgo only) is compiled on a Mac only, so this is its compiler here.
