@@ -44,6 +44,9 @@ type Check struct {
 	Got     float64 // the element at Where
 	Want    float64 // its reference value
 	Tol     Tolerance
+	// PerElement reports that every element had a tolerance of its own, a bound on its float32
+	// rounding error (the large-shape tier); Tol is then the worst element's, as Abs.
+	PerElement bool
 }
 
 // Pass reports whether every element was within tolerance.
@@ -54,6 +57,10 @@ func (c Check) String() string {
 	verdict := "ok"
 	if !c.Pass() {
 		verdict = "FAIL"
+	}
+	if c.PerElement {
+		return fmt.Sprintf("%s %s: max |got−want| %.3g, worst at %s: got %.9g want %.9g (%.2f of its rounding bound %g, %d elements)",
+			verdict, c.Name, c.MaxDiff, c.Where, c.Got, c.Want, c.Score, c.Tol.Abs, c.Len)
 	}
 	return fmt.Sprintf("%s %s: max |got−want| %.3g, worst at %s: got %.9g want %.9g (%.2f of tolerance %g+%g·|want|, %d elements)",
 		verdict, c.Name, c.MaxDiff, c.Where, c.Got, c.Want, c.Score, c.Tol.Abs, c.Tol.Rel, c.Len)
