@@ -261,3 +261,32 @@ func findCase(t *testing.T, name string) nntest.Case {
 	t.Fatalf("no case %s", name)
 	return nntest.Case{}
 }
+
+// widest is a backend that records the widest MatmulForward it was asked for.
+type widest struct {
+	*nn.CPU
+	C *int
+}
+
+func (b widest) MatmulForward(out, in, w nn.View, N, C, OC int) {
+	*b.C = max(*b.C, C)
+	b.CPU.MatmulForward(out, in, w, N, C, OC)
+}
+
+func TestRunRunsLargeTierUnlessSkipped(t *testing.T) {
+	for _, skip := range []bool{false, true} {
+		t.Run(map[bool]string{false: "default", true: "SkipLarge"}[skip], func(t *testing.T) {
+			var C int
+			nntest.Run(t, func(t *testing.T) nn.Backend {
+				cpu := nn.NewCPU(0)
+				t.Cleanup(func() { cpu.Close() })
+				return widest{cpu, &C}
+			}, nntest.Options{SkipLarge: skip})
+			if skip || testing.Short() {
+				require.Less(t, C, 768, "no large case ran")
+			} else {
+				require.Equal(t, 3072, C, "the large matmuls ran")
+			}
+		})
+	}
+}
