@@ -22,6 +22,7 @@ const GuardCheck = "guards (no writes outside views)"
 // guarded buffers and the checks made so far.
 type env struct {
 	be       nn.Backend
+	name     string // the case's name
 	rng      *rand.Rand
 	tolScale float64
 	outer    []nn.View
@@ -31,7 +32,7 @@ type env struct {
 func newEnv(be nn.Backend, name string, tolScale float64) *env {
 	h := fnv.New64a()
 	h.Write([]byte(name))
-	return &env{be: be, rng: rand.New(rand.NewPCG(0x6b7667707421, h.Sum64())), tolScale: tolScale}
+	return &env{be: be, name: name, rng: rand.New(rand.NewPCG(0x6b7667707421, h.Sum64())), tolScale: tolScale}
 }
 
 // alloc returns a view of n zeros with NaN guards on both sides.
@@ -123,30 +124,50 @@ func (e *env) check(name string, v nn.View, want []float64, tol Tolerance, dims 
 	e.compare(name, e.download(v), want, tol, dims...)
 }
 
-// compare records the comparison of got with want.
+// compare records the comparison of got with want: element i passes when
+// |got − want| ≤ Abs + Rel·|want| (times Options.TolScale).
 func (e *env) compare(name string, got, want []float64, tol Tolerance, dims ...int) {
 	tol.Abs *= e.tolScale
 	tol.Rel *= e.tolScale
-	c := Check{Name: name, Len: len(want), Tol: tol, Score: -1}
+	c, _ := compareWith(name, got, want, func(i int) float64 { return tol.Abs + tol.Rel*math.Abs(want[i]) }, dims)
+	c.Tol = tol
+	e.checks = append(e.checks, c)
+}
+
+// checkBound downloads v and records its comparison with want: element i passes when
+// |got − want| ≤ bound[i] (times Options.TolScale), a rounding-error bound of its own.
+func (e *env) checkBound(name string, v nn.View, want, bound []float64, dims ...int) {
+	c, worst := compareWith(name, e.download(v), want, func(i int) float64 { return e.tolScale * bound[i] }, dims)
+	c.PerElement = true
+	if worst >= 0 {
+		c.Tol = Tolerance{Abs: e.tolScale * bound[worst]} // the worst element's
+	}
+	e.checks = append(e.checks, c)
+}
+
+// compareWith returns the comparison of got with want where element i may differ by tol(i), and
+// the index of the element with the largest Score (−1 if none).
+func compareWith(name string, got, want []float64, tol func(i int) float64, dims []int) (c Check, worst int) {
+	c = Check{Name: name, Len: len(want), Score: -1}
+	worst = -1
 	if len(got) != len(want) {
 		c.Score = math.Inf(1)
 		c.Where = fmt.Sprintf("length %d, want %d", len(got), len(want))
-		e.checks = append(e.checks, c)
-		return
+		return c, worst
 	}
 	for i := range want {
 		d := math.Abs(got[i] - want[i])
-		s := d / (tol.Abs + tol.Rel*math.Abs(want[i]))
+		s := d / tol(i)
 		if math.IsNaN(d) {
 			d, s = math.Inf(1), math.Inf(1)
 		}
 		c.MaxDiff = math.Max(c.MaxDiff, d)
 		if s > c.Score {
-			c.Score, c.Got, c.Want, c.Where = s, got[i], want[i], where(i, dims)
+			c.Score, c.Got, c.Want, c.Where, worst = s, got[i], want[i], where(i, dims), i
 		}
 	}
 	c.Score = math.Max(c.Score, 0)
-	e.checks = append(e.checks, c)
+	return c, worst
 }
 
 // where formats flat index i as a multi-index of dims, "(1, 3, 5)", or as "[i]" without dims.

@@ -1,9 +1,11 @@
 // Package nntest is the conformance suite every nn.Backend runs: each op's forward pass against
 // a plain float64 reference, each backward pass against central finite differences of that
 // reference, on shapes that are not round, with gradient buffers pre-filled so that a backward
-// that overwrites instead of accumulating fails.
+// that overwrites instead of accumulating fails. A second tier, LargeCases, runs the ops at real
+// model widths and long sequences, with backward passes checked against analytic float64
+// gradients and tolerances derived from float32 rounding (see large.go).
 //
-// A backend's test runs the whole suite with
+// A backend's test runs both tiers with
 //
 //	func TestConformance(t *testing.T) {
 //		nntest.Run(t, func(t *testing.T) nn.Backend { return myBackend(t) })
@@ -17,6 +19,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kvgpt/kvgpt/nn"
 )
@@ -26,6 +29,11 @@ type Options struct {
 	// TolScale multiplies every tolerance. 0 or 1 is right for an exact float32 backend (the CPU);
 	// a GPU backend compiled with fast math may need 10 or more.
 	TolScale float64
+	// SkipLarge makes Run leave out the large-shape tier (LargeCases), as -short mode does. The
+	// tier costs a few seconds of float64 reference per process (about 150 MB of it kept for
+	// the next Run) and as many seconds as the backend takes for its ops at real model widths:
+	// minutes on a shader harness that runs kernels on the CPU.
+	SkipLarge bool
 }
 
 // Tolerance bounds the difference of a float32 result from its float64 reference: an element
@@ -44,6 +52,9 @@ type Check struct {
 	Got     float64 // the element at Where
 	Want    float64 // its reference value
 	Tol     Tolerance
+	// PerElement reports that every element had a tolerance of its own, a bound on its float32
+	// rounding error (the large-shape tier); Tol is then the worst element's, as Abs.
+	PerElement bool
 }
 
 // Pass reports whether every element was within tolerance.
@@ -54,6 +65,10 @@ func (c Check) String() string {
 	verdict := "ok"
 	if !c.Pass() {
 		verdict = "FAIL"
+	}
+	if c.PerElement {
+		return fmt.Sprintf("%s %s: max |got−want| %.3g, worst at %s: got %.9g want %.9g (%.2f of its rounding bound %g, %d elements)",
+			verdict, c.Name, c.MaxDiff, c.Where, c.Got, c.Want, c.Score, c.Tol.Abs, c.Len)
 	}
 	return fmt.Sprintf("%s %s: max |got−want| %.3g, worst at %s: got %.9g want %.9g (%.2f of tolerance %g+%g·|want|, %d elements)",
 		verdict, c.Name, c.MaxDiff, c.Where, c.Got, c.Want, c.Score, c.Tol.Abs, c.Tol.Rel, c.Len)
@@ -176,13 +191,14 @@ func Cases() []Case {
 	return cs
 }
 
-// Summary is what Run checked: how many cases it ran and how many passed.
+// Summary is what Run checked: how many cases of both tiers it ran and how many passed.
 type Summary struct {
 	Passed, Total int
 }
 
-// Run runs every case on the backend made by newBackend (called once), each as a sub-test named
-// after the case, logs how many op × shape × mode cases it checked and returns the counts.
+// Run runs every case of Cases, then every case of LargeCases (unless opts.SkipLarge or -short),
+// on the backend made by newBackend (called once), each as a sub-test named after the case (the
+// large ones under "tier=large"), logs how many cases of each tier passed and returns the counts.
 func Run(t *testing.T, newBackend func(t *testing.T) nn.Backend, opts ...Options) Summary {
 	t.Helper()
 	var o Options
@@ -190,8 +206,33 @@ func Run(t *testing.T, newBackend func(t *testing.T) nn.Backend, opts ...Options
 		o = opts[0]
 	}
 	be := newBackend(t)
-	cases := Cases()
-	passed, checks := 0, 0
+	small := runTier(t, be, Cases(), o)
+	var large tierResult
+	largeLog := "large-shape tier skipped (-short)"
+	if o.SkipLarge {
+		largeLog = "large-shape tier skipped (Options.SkipLarge)"
+	}
+	if !o.SkipLarge && !testing.Short() {
+		start := time.Now()
+		t.Run("tier=large", func(t *testing.T) { large = runTier(t, be, LargeCases(), o) })
+		largeLog = fmt.Sprintf("%d of %d large-shape cases passed in %.1fs", large.passed, large.cases,
+			time.Since(start).Seconds())
+	}
+	t.Logf("nntest: %s: %d of %d op × shape × mode cases passed, %s (%d outputs and gradients checked, and the guard cells around every view)",
+		be.Name(), small.passed, small.cases, largeLog, small.checks+large.checks)
+	return Summary{Passed: small.passed + large.passed, Total: small.cases + large.cases}
+}
+
+// tierResult counts the outcome of runTier.
+type tierResult struct {
+	cases, passed int
+	checks        int // outputs and gradients compared, not counting the guard checks
+}
+
+// runTier runs cases on be, each as a sub-test of t named after the case.
+func runTier(t *testing.T, be nn.Backend, cases []Case, o Options) tierResult {
+	t.Helper()
+	res := tierResult{cases: len(cases)}
 	for _, c := range cases {
 		t.Run(c.Name(), func(t *testing.T) {
 			r := c.Run(be, o)
@@ -208,15 +249,13 @@ func Run(t *testing.T, newBackend func(t *testing.T) nn.Backend, opts ...Options
 			}
 			for _, ch := range r.Checks {
 				if ch.Name != GuardCheck {
-					checks++
+					res.checks++
 				}
 			}
 			if r.Pass() {
-				passed++
+				res.passed++
 			}
 		})
 	}
-	t.Logf("nntest: %s: %d of %d op × shape × mode cases passed (%d outputs and gradients checked, and the guard cells around every view)",
-		be.Name(), passed, len(cases), checks)
-	return Summary{Passed: passed, Total: len(cases)}
+	return res
 }

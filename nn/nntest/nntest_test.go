@@ -70,6 +70,34 @@ func (b sloppyScale) AttentionBackward(dq, dk, dv nn.Strided, datt nn.View, dout
 	b.Upload(dq.V, d)
 }
 
+// shortQueryLoop is a backend whose AttentionBackward accumulates dk and dv over the first 256
+// query rows only, as a kernel whose loop over 64-row query tiles stops after four would: keys
+// miss the gradient of later queries. Forward and dq are right.
+type shortQueryLoop struct{ *nn.CPU }
+
+const shortQueryRows = 256
+
+func (b shortQueryLoop) AttentionBackward(dq, dk, dv nn.Strided, datt nn.View, dout, att nn.View, q, k, v nn.Strided, B, T, C, NH int, scale float32) {
+	if T <= shortQueryRows {
+		b.CPU.AttentionBackward(dq, dk, dv, datt, dout, att, q, k, v, B, T, C, NH, scale)
+		return
+	}
+	scratch := func(s nn.Strided) nn.Strided { return nn.Strided{V: b.Alloc(s.V.N), Stride: s.Stride} }
+	// dq from the whole dout (dk, dv into scratch) ...
+	b.CPU.AttentionBackward(dq, scratch(dk), scratch(dv), datt, dout, att, q, k, v, B, T, C, NH, scale)
+	// ... dk, dv from dout with the rows past the loop's end zeroed (dq into scratch).
+	short := make([]float32, dout.N)
+	b.Download(short, dout)
+	for i := range short {
+		if t := i / C % T; t >= shortQueryRows {
+			short[i] = 0
+		}
+	}
+	doutShort := b.Alloc(dout.N)
+	b.Upload(doutShort, short)
+	b.CPU.AttentionBackward(scratch(dq), dk, dv, datt, doutShort, att, q, k, v, B, T, C, NH, scale)
+}
+
 func TestSuiteCatchesFaults(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -102,6 +130,76 @@ func TestSuiteCatchesFaults(t *testing.T) {
 	}
 }
 
+// TestLargeTierCatchesWhatSmallCasesCannot: a fault past the 256th query row passes every small
+// case and fails the large attention cases with T = 300, in both modes, on the gradient that
+// holds dk and dv, and no other large case.
+func TestLargeTierCatchesWhatSmallCasesCannot(t *testing.T) {
+	cpu := nn.NewCPU(0)
+	defer cpu.Close()
+	be := shortQueryLoop{cpu}
+	for _, c := range nntest.Cases() {
+		r := c.Run(be, nntest.Options{})
+		require.NoError(t, r.Err, c.Name())
+		require.True(t, r.Pass(), "%s should pass: %s", c.Name(), r.Worst())
+	}
+	failed := 0
+	for _, c := range nntest.LargeCases() {
+		r := c.Run(be, nntest.Options{})
+		require.NoError(t, r.Err, c.Name())
+		if !strings.HasPrefix(c.Name(), "op=attention/") || !strings.Contains(c.Name(), "/T=300/") {
+			require.True(t, r.Pass(), "%s should pass: %s", c.Name(), r.Worst())
+			continue
+		}
+		failed++
+		require.False(t, r.Pass(), "%s should fail", c.Name())
+		for _, ch := range r.Checks {
+			// Only dk and dv are wrong: in "dqkv" (baseline) and "dkv" (identity).
+			wrong := ch.Name == "dqkv" || ch.Name == "dkv"
+			require.Equal(t, wrong, !ch.Pass(), "%s: %s", c.Name(), ch)
+			if wrong {
+				require.True(t, ch.PerElement, ch.Name)
+				require.Contains(t, ch.String(), "FAIL "+ch.Name)
+			}
+		}
+	}
+	require.Equal(t, 2, failed, "large attention cases with T > 256")
+}
+
+// TestLargeTierChecksAccumulationAndGuards: the large cases pre-fill gradients and guard their
+// views like the small ones (shown on the cases of the faulty op only: running every large case
+// costs seconds).
+func TestLargeTierChecksAccumulationAndGuards(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		wrap  func(*nn.CPU) nn.Backend
+		fails string // name prefix of the large cases that must fail
+		check string // the failing check
+	}{
+		{"matmul-backward-overwrites", func(c *nn.CPU) nn.Backend { return overwriting{c} }, "op=matmul/", "din"},
+		{"gelu-writes-past-its-view", func(c *nn.CPU) nn.Backend { return spilling{c} }, "op=gelu/", nntest.GuardCheck},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cpu := nn.NewCPU(0)
+			defer cpu.Close()
+			be := tc.wrap(cpu)
+			n := 0
+			for _, c := range nntest.LargeCases() {
+				if !strings.HasPrefix(c.Name(), tc.fails) {
+					continue
+				}
+				n++
+				r := c.Run(be, nntest.Options{})
+				require.NoError(t, r.Err, c.Name())
+				require.False(t, r.Pass(), "%s should fail", c.Name())
+				for _, ch := range r.Checks {
+					require.Equal(t, ch.Name == tc.check, !ch.Pass(), "%s: %s", c.Name(), ch)
+				}
+			}
+			require.NotZero(t, n, "no large case %s", tc.fails)
+		})
+	}
+}
+
 func TestCheckReportsWorstElement(t *testing.T) {
 	be := nn.NewCPU(1)
 	defer be.Close()
@@ -126,9 +224,12 @@ func (b leaky) Zero(x nn.View) {
 
 func TestCasesAreNamedAndMany(t *testing.T) {
 	cs := nntest.Cases()
-	require.GreaterOrEqual(t, len(cs), 40)
+	require.Len(t, cs, 47, "the small suite")
+	large := nntest.LargeCases()
+	require.GreaterOrEqual(t, len(large), 8)
+	require.LessOrEqual(t, len(large), 12, "every large case costs a shader harness seconds to minutes")
 	seen := map[string]bool{}
-	for _, c := range cs {
+	for _, c := range append(cs, large...) {
 		n := c.Name()
 		require.False(t, seen[n], "duplicate case %s", n)
 		seen[n] = true
@@ -140,6 +241,13 @@ func TestCasesAreNamedAndMany(t *testing.T) {
 		"op=attention/mode=identity/B=1/T=5/C=8/NH=2",
 		"op=matmul/N=13/C=9/OC=17",
 		"op=gpt/mode=identity/B=2/T=7/C=12/NH=3/V=19/L=1",
+		"op=attention/mode=baseline/B=1/T=300/C=768/NH=12",
+		"op=attention/mode=identity/B=1/T=300/C=768/NH=12",
+		"op=attention/mode=identity/B=2/T=130/C=128/NH=2",
+		"op=layernorm/N=300/C=768",
+		"op=layernorm/N=64/C=1536",
+		"op=matmul/N=65/C=768/OC=2304",
+		"op=matmul/N=33/C=3072/OC=768",
 	} {
 		require.True(t, seen[n], "missing case %s", n)
 	}
@@ -153,4 +261,33 @@ func findCase(t *testing.T, name string) nntest.Case {
 	}
 	t.Fatalf("no case %s", name)
 	return nntest.Case{}
+}
+
+// widest is a backend that records the widest MatmulForward it was asked for.
+type widest struct {
+	*nn.CPU
+	C *int
+}
+
+func (b widest) MatmulForward(out, in, w nn.View, N, C, OC int) {
+	*b.C = max(*b.C, C)
+	b.CPU.MatmulForward(out, in, w, N, C, OC)
+}
+
+func TestRunRunsLargeTierUnlessSkipped(t *testing.T) {
+	for _, skip := range []bool{false, true} {
+		t.Run(map[bool]string{false: "default", true: "SkipLarge"}[skip], func(t *testing.T) {
+			var C int
+			nntest.Run(t, func(t *testing.T) nn.Backend {
+				cpu := nn.NewCPU(0)
+				t.Cleanup(func() { cpu.Close() })
+				return widest{cpu, &C}
+			}, nntest.Options{SkipLarge: skip})
+			if skip || testing.Short() {
+				require.Less(t, C, 768, "no large case ran")
+			} else {
+				require.Equal(t, 3072, C, "the large matmuls ran")
+			}
+		})
+	}
 }

@@ -127,63 +127,86 @@ func attentionScale(mode string, dh int) float64 {
 	return 1 / math.Sqrt(float64(dh))
 }
 
+// attentionInputs are the inputs of an attention case exactly as the gpt model lays them out, on
+// the backend and for the reference, with their gradients pre-filled.
+type attentionInputs struct {
+	inputs, grads0 [][]float64 // baseline: qkv (B, T, 3C); identity: ln1 (B, T, C), kv (B, T, 2C)
+	names          []string    // the gradients' check names
+	dims           [][]int
+	ins, dins      []nn.View     // inputs and gradients on the backend
+	q, k, v        nn.Strided    // views of ins
+	dq, dk, dv     nn.Strided    // views of dins
+	rq, rk, rv     strided       // views of inputs, for the reference
+	layout         [3]attnColumn // q, k, v
+}
+
+// attnColumn is where q, k or v lives: columns off… of the (B, T, stride) buffer buf.
+type attnColumn struct{ buf, off, stride int }
+
+func newAttentionInputs(e *env, s shape, mode string) *attentionInputs {
+	B, T, C := s.B, s.T, s.C
+	N := B * T
+	a := &attentionInputs{}
+	switch mode {
+	case modeBaseline: // q, k, v are columns 0, C and 2C of one (B, T, 3C) QKV activation
+		a.inputs, a.names, a.dims = [][]float64{e.randn(N*3*C, 1)}, []string{"dqkv"}, [][]int{{B, T, 3 * C}}
+		a.layout = [3]attnColumn{{0, 0, 3 * C}, {0, C, 3 * C}, {0, 2 * C, 3 * C}}
+	case modeIdentity: // q is the (B, T, C) LN1 output; k, v are columns 0 and C of a (B, T, 2C) KV
+		a.inputs, a.names, a.dims = [][]float64{e.randn(N*C, 1), e.randn(N*2*C, 1)},
+			[]string{"dln1 (dq)", "dkv"}, [][]int{{B, T, C}, {B, T, 2 * C}}
+		a.layout = [3]attnColumn{{0, 0, C}, {1, 0, 2 * C}, {1, C, 2 * C}}
+	}
+	for _, x := range a.inputs {
+		a.ins = append(a.ins, e.upload(x))
+		g := e.randn(len(x), 1)
+		a.grads0 = append(a.grads0, g)
+		a.dins = append(a.dins, e.upload(g))
+	}
+	a.q, a.k, a.v = a.views(a.ins)
+	a.dq, a.dk, a.dv = a.views(a.dins)
+	a.rq, a.rk, a.rv = a.refViews(a.inputs)
+	return a
+}
+
+// views returns q, k, v (or their gradients) as strided views of the backend buffers xs.
+func (a *attentionInputs) views(xs []nn.View) (q, k, v nn.Strided) {
+	var s [3]nn.Strided
+	for i, l := range a.layout {
+		s[i] = nn.Strided{V: xs[l.buf].Slice(l.off, xs[l.buf].N-l.off), Stride: l.stride}
+	}
+	return s[0], s[1], s[2]
+}
+
+// refViews returns q, k, v (or their gradients) as the reference's strided views of xs.
+func (a *attentionInputs) refViews(xs [][]float64) (q, k, v strided) {
+	var s [3]strided
+	for i, l := range a.layout {
+		s[i] = strided{xs[l.buf], l.off, l.stride}
+	}
+	return s[0], s[1], s[2]
+}
+
 func attentionCase(s shape, mode string) Case {
 	return Case{Op: "attention", Mode: mode, Shape: fmt.Sprintf("B=%d/T=%d/C=%d/NH=%d", s.B, s.T, s.C, s.NH), run: func(e *env) {
 		B, T, C, NH := s.B, s.T, s.C, s.NH
 		N := B * T
 		scale := float64(float32(attentionScale(mode, C/NH)))
-		// The inputs exactly as the gpt model lays them out, and their gradients pre-filled.
-		var (
-			inputs, grads0 [][]float64 // baseline: qkv; identity: ln1, kv
-			names          []string
-			dims           [][]int
-			ins, dins      []nn.View
-			q, k, v        nn.Strided
-			dq, dk, dv     nn.Strided
-			rq, rk, rv     strided
-		)
-		switch mode {
-		case modeBaseline:
-			qkv := e.randn(N*3*C, 1)
-			inputs, names, dims = [][]float64{qkv}, []string{"dqkv"}, [][]int{{B, T, 3 * C}}
-			rq, rk, rv = strided{qkv, 0, 3 * C}, strided{qkv, C, 3 * C}, strided{qkv, 2 * C, 3 * C}
-		case modeIdentity:
-			ln1, kv := e.randn(N*C, 1), e.randn(N*2*C, 1)
-			inputs, names, dims = [][]float64{ln1, kv}, []string{"dln1 (dq)", "dkv"}, [][]int{{B, T, C}, {B, T, 2 * C}}
-			rq, rk, rv = strided{ln1, 0, C}, strided{kv, 0, 2 * C}, strided{kv, C, 2 * C}
-		}
-		for _, x := range inputs {
-			ins = append(ins, e.upload(x))
-			g := e.randn(len(x), 1)
-			grads0 = append(grads0, g)
-			dins = append(dins, e.upload(g))
-		}
-		view := func(x nn.View, off, stride int) nn.Strided {
-			return nn.Strided{V: x.Slice(off, x.N-off), Stride: stride}
-		}
-		switch mode {
-		case modeBaseline:
-			q, k, v = view(ins[0], 0, 3*C), view(ins[0], C, 3*C), view(ins[0], 2*C, 3*C)
-			dq, dk, dv = view(dins[0], 0, 3*C), view(dins[0], C, 3*C), view(dins[0], 2*C, 3*C)
-		case modeIdentity:
-			q, k, v = view(ins[0], 0, C), view(ins[1], 0, 2*C), view(ins[1], C, 2*C)
-			dq, dk, dv = view(dins[0], 0, C), view(dins[1], 0, 2*C), view(dins[1], C, 2*C)
-		}
+		a := newAttentionInputs(e, s, mode)
 
 		out := e.alloc(N * C)
 		att := e.upload(e.randn(B*NH*T*T, 1)) // forward must also write the zeros above the diagonal
-		e.be.AttentionForward(out, att, q, k, v, B, T, C, NH, float32(scale))
-		y, a := make([]float64, N*C), make([]float64, B*NH*T*T)
-		refAttention(y, a, rq, rk, rv, B, T, C, NH, scale)
+		e.be.AttentionForward(out, att, a.q, a.k, a.v, B, T, C, NH, float32(scale))
+		y, p := make([]float64, N*C), make([]float64, B*NH*T*T)
+		refAttention(y, p, a.rq, a.rk, a.rv, B, T, C, NH, scale)
 		e.check("out", out, y, tolForward, B, T, C)
-		e.check("att", att, a, tolForward, B, NH, T, T)
+		e.check("att", att, p, tolForward, B, NH, T, T)
 
 		dout := e.randn(N*C, 1)
 		datt := e.upload(e.randn(B*NH*T*T, 1))
-		e.be.AttentionBackward(dq, dk, dv, datt, e.upload(dout), att, q, k, v, B, T, C, NH, float32(scale))
-		loss := func() float64 { refAttention(y, a, rq, rk, rv, B, T, C, NH, scale); return dot(y, dout) }
-		for i, x := range inputs {
-			e.check(names[i], dins[i], plus(grads0[i], numGrad(x, loss)), tolBackward, dims[i]...)
+		e.be.AttentionBackward(a.dq, a.dk, a.dv, datt, e.upload(dout), att, a.q, a.k, a.v, B, T, C, NH, float32(scale))
+		loss := func() float64 { refAttention(y, p, a.rq, a.rk, a.rv, B, T, C, NH, scale); return dot(y, dout) }
+		for i, x := range a.inputs {
+			e.check(a.names[i], a.dins[i], plus(a.grads0[i], numGrad(x, loss)), tolBackward, a.dims[i]...)
 		}
 	}}
 }

@@ -3,7 +3,9 @@ package nntest
 import "math"
 
 // This file is the float64 reference: plain loops, written for reading, that every backend's
-// float32 op is compared with (forward) and differentiated numerically (backward).
+// float32 op is compared with. The small cases differentiate the forward functions numerically;
+// the large-shape tier, where finite differences would take hours, uses the analytic backward
+// functions (ref…Backward), which accumulate into their gradient arguments as the ops do.
 
 // strided is a float64 matrix read with a row stride, like nn.Strided.
 type strided struct {
@@ -13,12 +15,28 @@ type strided struct {
 
 func (s strided) at(r, c int) float64 { return s.data[s.off+r*s.stride+c] }
 
+// add adds x to row r, column c.
+func (s strided) add(r, c int, x float64) { s.data[s.off+r*s.stride+c] += x }
+
 func refEmbed(out []float64, tokens []int32, wte, wpe []float64, B, T, C int) {
 	for b := range B {
 		for t := range T {
 			tok := int(tokens[b*T+t])
 			for c := range C {
 				out[(b*T+t)*C+c] = wte[tok*C+c] + wpe[t*C+c]
+			}
+		}
+	}
+}
+
+// refEmbedBackward accumulates dwte[tokens[b,t],:] += dout[b,t,:] and dwpe[t,:] += dout[b,t,:].
+func refEmbedBackward(dwte, dwpe, dout []float64, tokens []int32, B, T, C int) {
+	for b := range B {
+		for t := range T {
+			tok := int(tokens[b*T+t])
+			for c := range C {
+				dwte[tok*C+c] += dout[(b*T+t)*C+c]
+				dwpe[t*C+c] += dout[(b*T+t)*C+c]
 			}
 		}
 	}
@@ -47,6 +65,37 @@ func refLayerNorm(out, mean, rstd, in, w []float64, N, C int) {
 	}
 }
 
+// refLayerNormBackward accumulates the gradients of refLayerNorm for upstream gradient dout.
+// Per row, with x̂ = (x − mean)·rstd (the output before the weight) and g = dout·w,
+//
+//	din += rstd·(g − mean(g) − x̂·mean(g·x̂)),   dw += dout·x̂ (summed over the rows).
+//
+// It recomputes mean and rstd from in.
+func refLayerNormBackward(din, dw, dout, in, w []float64, N, C int) {
+	ones := make([]float64, C)
+	for c := range ones {
+		ones[c] = 1
+	}
+	xhat, g := make([]float64, C), make([]float64, C)
+	var mean, rstd [1]float64
+	for r := range N {
+		refLayerNorm(xhat, mean[:], rstd[:], in[r*C:(r+1)*C], ones, 1, C)
+		dy := dout[r*C : (r+1)*C]
+		var gMean, gxMean float64
+		for c := range C {
+			g[c] = dy[c] * w[c]
+			gMean += g[c]
+			gxMean += g[c] * xhat[c]
+			dw[c] += dy[c] * xhat[c]
+		}
+		gMean /= float64(C)
+		gxMean /= float64(C)
+		for c := range C {
+			din[r*C+c] += rstd[0] * (g[c] - gMean - xhat[c]*gxMean)
+		}
+	}
+}
+
 func refMatmul(out, in, w []float64, N, C, OC int) {
 	for n := range N {
 		for o := range OC {
@@ -59,6 +108,32 @@ func refMatmul(out, in, w []float64, N, C, OC int) {
 	}
 }
 
+// refMatmulBackward accumulates din += dout·w and dw += doutᵀ·in.
+//
+//	din (N, C), dw (OC, C), dout (N, OC), in (N, C), w (OC, C)
+func refMatmulBackward(din, dw, dout, in, w []float64, N, C, OC int) {
+	// Both as sums of scaled rows, so that the inner loops run along rows.
+	for n := range N {
+		for o := range OC {
+			g := dout[n*OC+o]
+			for c := range C {
+				din[n*C+c] += g * w[o*C+c]
+			}
+		}
+	}
+	for o := range OC {
+		for n := range N {
+			g := dout[n*OC+o]
+			for c := range C {
+				dw[o*C+c] += g * in[n*C+c]
+			}
+		}
+	}
+}
+
+// refAttention is causal multi-head attention (see nn.Backend.AttentionForward) over q, k, v read
+// with row strides. It writes out (B, T, C) and every element of att (B, NH, T, T), zeros above
+// the diagonal.
 func refAttention(out, att []float64, q, k, v strided, B, T, C, NH int, scale float64) {
 	dh := C / NH
 	logits := make([]float64, T)
@@ -98,9 +173,57 @@ func refAttention(out, att []float64, q, k, v strided, B, T, C, NH int, scale fl
 	}
 }
 
+// refAttentionBackward accumulates the gradients of refAttention into dq, dk, dv (strided like
+// q, k, v) for upstream gradient dout (B, T, C), given att (B, NH, T, T) as refAttention wrote it.
+// For head h of batch b and query row t, with dp[s] = dout[t]·v[s] the gradient of att[t, s]:
+//
+//	dv[s] += att[t, s]·dout[t]
+//	dl[s]  = att[t, s]·(dp[s] − Σ_u att[t, u]·dp[u])   (softmax backward: the gradient of the logit)
+//	dq[t] += scale·Σ_s dl[s]·k[s],   dk[s] += scale·dl[s]·q[t]
+//
+// for s ≤ t, on the columns of head h.
+func refAttentionBackward(dq, dk, dv strided, dout, att []float64, q, k, v strided, B, T, C, NH int, scale float64) {
+	dh := C / NH
+	dp := make([]float64, T)
+	for b := range B {
+		for h := range NH {
+			for t := range T {
+				a := att[((b*NH+h)*T+t)*T:][:t+1]
+				g := dout[(b*T+t)*C+h*dh:][:dh]
+				var mean float64 // Σ_s att[t, s]·dp[s]
+				for s := range t + 1 {
+					dp[s] = 0
+					for i := range dh {
+						dp[s] += g[i] * v.at(b*T+s, h*dh+i)
+						dv.add(b*T+s, h*dh+i, a[s]*g[i])
+					}
+					mean += a[s] * dp[s]
+				}
+				for s := range t + 1 {
+					dl := scale * a[s] * (dp[s] - mean)
+					for i := range dh {
+						dq.add(b*T+t, h*dh+i, dl*k.at(b*T+s, h*dh+i))
+						dk.add(b*T+s, h*dh+i, dl*q.at(b*T+t, h*dh+i))
+					}
+				}
+			}
+		}
+	}
+}
+
 func refGELU(out, in []float64) {
 	for i, x := range in {
 		out[i] = 0.5 * x * (1 + math.Erf(x/math.Sqrt2))
+	}
+}
+
+// refGELUBackward accumulates din += dout·GELU'(in), GELU'(x) = Φ(x) + x·φ(x) with Φ and φ the
+// standard normal distribution and density.
+func refGELUBackward(din, dout, in []float64) {
+	for i, x := range in {
+		cdf := 0.5 * (1 + math.Erf(x/math.Sqrt2))
+		pdf := math.Exp(-x*x/2) / math.Sqrt(2*math.Pi)
+		din[i] += dout[i] * (cdf + x*pdf)
 	}
 }
 
@@ -122,6 +245,28 @@ func refCrossEntropy(losses, logits []float64, targets []int32, N, V int) {
 			sum += math.Exp(v - mx)
 		}
 		losses[r] = math.Log(sum) + mx - x[targets[r]]
+	}
+}
+
+// refCrossEntropyBackward accumulates dlogits[i,:] += dlosses[i]·(softmax(logits[i,:]) − onehot(targets[i])).
+func refCrossEntropyBackward(dlogits, dlosses, logits []float64, targets []int32, N, V int) {
+	for r := range N {
+		x := logits[r*V : (r+1)*V]
+		mx := math.Inf(-1)
+		for _, v := range x {
+			mx = math.Max(mx, v)
+		}
+		var sum float64
+		for _, v := range x {
+			sum += math.Exp(v - mx)
+		}
+		for i, v := range x {
+			p := math.Exp(v-mx) / sum
+			if i == int(targets[r]) {
+				p--
+			}
+			dlogits[r*V+i] += dlosses[r] * p
+		}
 	}
 }
 
@@ -183,3 +328,6 @@ func plus(a, b []float64) []float64 {
 	}
 	return s
 }
+
+// clone returns a copy of x (the reference's starting point for a pre-filled gradient).
+func clone(x []float64) []float64 { return append([]float64(nil), x...) }
