@@ -49,8 +49,8 @@ func roundingTol(K int, S float64) Tolerance { return Tolerance{Abs: roundingBou
 // 4C = 3072, the QKV projection's 3C = 2304), attention over T = 300 (five 64-row tiles, the last
 // ragged) and over T = 130 with batch 2, element-wise ops over a whole (300, 3072) activation, and
 // cross-entropy over rows of 1031 logits (four row-reduction threadgroups and a ragged end). The
-// matmuls have N = 130 rows (two 64-row tiles and a ragged one): more rows would cover no other
-// tile and cost a shader harness a minute per case.
+// matmuls have N = 65 rows (one full 64-row tile and a ragged one) and N = 33 (a partial tile):
+// more rows would cover no other tile and cost the shader harness about a second per row.
 //
 // The float64 references take seconds (computed once per process, see reference) and the
 // buffers tens of megabytes.
