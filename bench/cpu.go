@@ -11,22 +11,22 @@ import (
 //   - gonum's pure Go: products cut into tiles over the backend's workers;
 //   - a cgo BLAS with a thread count of its own (OpenBLAS): set to one thread
 //     (cpublas.SetThreads, a process-wide setting of the library) and products split into one block
-//     of rows per worker (nn.CPU.SplitGemm), so no BLAS thread spins while the workers run the
+//     of rows per worker (nn.GemmSplit), so no BLAS thread spins while the workers run the
 //     other ops;
 //   - a cgo BLAS that schedules itself (Accelerate): every product one whole call.
 //
 // With a cgo BLAS the other ops' inner loops run as vectorised C too (cpublas.Kernels).
 func NewCPU(threads int, info cpublas.Info) *nn.CPU {
-	c := nn.NewCPU(threads)
+	o := nn.CPUOptions{Threads: threads}
 	if info.CBLAS {
-		c.Kernels = cpublas.Kernels()
+		o.Kernels = cpublas.Kernels()
 	}
 	switch {
 	case info.CBLAS && info.Threads > 0:
 		cpublas.SetThreads(1)
-		c.SplitGemm = true
+		o.Gemm = nn.GemmSplit
 	case info.CBLAS:
-		c.WholeGemm = true
+		o.Gemm = nn.GemmWhole
 	}
-	return c
+	return nn.NewCPUWith(o)
 }

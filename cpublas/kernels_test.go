@@ -21,8 +21,7 @@ type kernelPair struct {
 }
 
 func newKernelPair(t *testing.T) *kernelPair {
-	ref, c := nn.NewCPU(2), nn.NewCPU(2)
-	c.Kernels = Kernels()
+	ref, c := nn.NewCPU(2), nn.NewCPUWith(nn.CPUOptions{Threads: 2, Kernels: Kernels()})
 	t.Cleanup(func() { ref.Close(); c.Close() })
 	return &kernelPair{t: t, ref: ref, c: c, rng: rand.New(rand.NewPCG(7, 11))}
 }

@@ -12,7 +12,7 @@ func (c *CPU) AdamW(params, m, v View, grads, decay View, N int, h AdamWParams) 
 		panic("nn: AdamW step must be ≥ 1")
 	}
 	j := &c.adam
-	*j = adamWJob{h: h, k: c.Kernels}
+	*j = adamWJob{h: h, k: c.kernels}
 	j.p = c.need(params, N, "nn: AdamW params too short")
 	j.m = c.need(m, N, "nn: AdamW m too short")
 	j.v = c.need(v, N, "nn: AdamW v too short")

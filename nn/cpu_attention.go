@@ -43,7 +43,7 @@ func (c *CPU) attentionArgs(B, T, C, NH int, scale float32, q, k, v Strided) *at
 		panic("nn: Attention C is not a multiple of NH")
 	}
 	j := &c.att
-	*j = attentionJob{B: B, T: T, C: C, NH: NH, scale: scale, whole: c.WholeGemm || c.SplitGemm, kern: c.Kernels}
+	*j = attentionJob{B: B, T: T, C: C, NH: NH, scale: scale, whole: c.gemmMode != GemmTiles, kern: c.kernels}
 	j.q, j.qs = c.strided(q, B*T, C, "nn: Attention q too short")
 	j.k, j.ks = c.strided(k, B*T, C, "nn: Attention k too short")
 	j.v, j.vs = c.strided(v, B*T, C, "nn: Attention v too short")

@@ -9,7 +9,7 @@ import "math"
 func (c *CPU) CrossEntropyForward(losses View, logits View, targets IntView, N, V int) {
 	checkSizes("nn: CrossEntropyForward negative size", N, V)
 	j := &c.ce
-	*j = crossEntropyJob{V: V, k: c.Kernels}
+	*j = crossEntropyJob{V: V, k: c.kernels}
 	j.losses = c.need(losses, N, "nn: CrossEntropyForward losses too short")
 	j.logits = c.need(logits, N*V, "nn: CrossEntropyForward logits too short")
 	j.targets = c.needInt(targets, N, "nn: CrossEntropyForward targets too short")
@@ -24,7 +24,7 @@ func (c *CPU) CrossEntropyForward(losses View, logits View, targets IntView, N, 
 func (c *CPU) CrossEntropyBackward(dlogits View, dlosses View, logits View, targets IntView, N, V int) {
 	checkSizes("nn: CrossEntropyBackward negative size", N, V)
 	j := &c.ce
-	*j = crossEntropyJob{V: V, backward: true, k: c.Kernels}
+	*j = crossEntropyJob{V: V, backward: true, k: c.kernels}
 	j.dlogits = c.need(dlogits, N*V, "nn: CrossEntropyBackward dlogits too short")
 	j.dlosses = c.need(dlosses, N, "nn: CrossEntropyBackward dlosses too short")
 	j.logits = c.need(logits, N*V, "nn: CrossEntropyBackward logits too short")

@@ -56,7 +56,7 @@ const (
 
 func (c *CPU) elementwise(op elementwiseOp, n int, x, y, z []float32) {
 	j := &c.ew
-	*j = elementwiseJob{op: op, x: x, y: y, z: z, k: c.Kernels}
+	*j = elementwiseJob{op: op, x: x, y: y, z: z, k: c.kernels}
 	c.pool.run(j, n, c.pool.grainFor(n, 1<<14))
 	*j = elementwiseJob{}
 }

@@ -6,8 +6,8 @@ import "gonum.org/v1/gonum/blas/blas32"
 // per-element and per-row work that a profile of a training step on a cgo BLAS shows next to the
 // products (GELU, attention, LayerNorm, cross-entropy, AdamW, the gradient norm). Package cpublas
 // provides them, compiled C vectorised for the machine, in the builds that link a BLAS
-// (-tags openblas, -tags accelerate); set CPU.Kernels to use them. Without them the backend runs
-// its Go loops.
+// (-tags openblas, -tags accelerate); pass them in CPUOptions.Kernels to use them. Without them
+// the backend runs its Go loops.
 //
 // Each method does exactly the work of the Go loop it replaces on the same slice of items (rows,
 // elements or columns), so results still do not depend on the number of threads. Every slice is

@@ -11,7 +11,7 @@ const layerNormEps = 1e-5
 func (c *CPU) LayerNormForward(out, mean, rstd View, in, w View, N, C int) {
 	checkSizes("nn: LayerNormForward negative size", N, C)
 	j := &c.ln
-	*j = layerNormJob{C: C, k: c.Kernels}
+	*j = layerNormJob{C: C, k: c.kernels}
 	j.out = c.need(out, N*C, "nn: LayerNormForward out too short")
 	j.mean = c.need(mean, N, "nn: LayerNormForward mean too short")
 	j.rstd = c.need(rstd, N, "nn: LayerNormForward rstd too short")
@@ -28,7 +28,7 @@ func (c *CPU) LayerNormForward(out, mean, rstd View, in, w View, N, C int) {
 func (c *CPU) LayerNormBackward(din, dw View, dout, in, w, mean, rstd View, N, C int) {
 	checkSizes("nn: LayerNormBackward negative size", N, C)
 	j := &c.ln
-	*j = layerNormJob{C: C, backward: true, k: c.Kernels}
+	*j = layerNormJob{C: C, backward: true, k: c.kernels}
 	j.din = c.need(din, N*C, "nn: LayerNormBackward din too short")
 	j.dout = c.need(dout, N*C, "nn: LayerNormBackward dout too short")
 	j.in = c.need(in, N*C, "nn: LayerNormBackward in too short")
@@ -38,7 +38,7 @@ func (c *CPU) LayerNormBackward(din, dw View, dout, in, w, mean, rstd View, N, C
 	c.pool.run(j, N, c.pool.grainFor(N, 4))
 
 	k := &c.lnw
-	*k = layerNormDWJob{N: N, C: C, k: c.Kernels, dw: c.need(dw, C, "nn: LayerNormBackward dw too short"),
+	*k = layerNormDWJob{N: N, C: C, k: c.kernels, dw: c.need(dw, C, "nn: LayerNormBackward dw too short"),
 		dout: j.dout, in: j.in, mean: j.mean, rstd: j.rstd}
 	c.pool.run(k, C, c.pool.grainFor(C, 16))
 	*j, *k = layerNormJob{}, layerNormDWJob{}

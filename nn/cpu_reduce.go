@@ -14,7 +14,7 @@ func (c *CPU) GradNorm(out View, grads View, N int) {
 	o := c.need(out, 1, "nn: GradNorm out too short")
 	j := &c.norm
 	j.g = c.need(grads, N, "nn: GradNorm grads too short")
-	j.k = c.Kernels
+	j.k = c.kernels
 	j.chunk = max(4096, (N+gradNormChunks-1)/gradNormChunks)
 	chunks := (N + j.chunk - 1) / j.chunk
 	c.pool.run(j, chunks, 1)
