@@ -68,13 +68,14 @@ func (m GemmMode) String() string {
 }
 
 // CPUOptions are the settings of a CPU backend, fixed when NewCPUWith creates it. The zero value
-// is NewCPU(0): all cores, gemm tiles, the Go loops.
+// is NewCPU(0): all cores, gemm tiles, the Go kernels.
 type CPUOptions struct {
 	// Threads is the number of goroutines ops run on (0: runtime.GOMAXPROCS).
 	Threads int
 	// Gemm is how matrix products are cut into blas32 calls.
 	Gemm GemmMode
-	// Kernels, when set, run the inner loops of the ops other than matrix products (see Kernels).
+	// Kernels run the inner loops of the ops other than matrix products (nil: the Go loops,
+	// GoKernels{Gemm: Gemm}).
 	Kernels Kernels
 }
 
@@ -94,14 +95,18 @@ func NewCPUWith(o CPUOptions) *CPU {
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	c := &CPU{threads: threads, gemmMode: o.Gemm, kernels: o.Kernels, pool: newPool(threads)}
+	kernels := o.Kernels
+	if kernels == nil {
+		kernels = GoKernels{Gemm: o.Gemm}
+	}
+	c := &CPU{threads: threads, gemmMode: o.Gemm, kernels: kernels, pool: newPool(threads)}
 	// Stop the workers if the backend is dropped without Close; they hold the pool, not c.
 	runtime.AddCleanup(c, func(p *pool) { p.stop() }, c.pool)
 	return c
 }
 
-// Name reports "cpu (gonum blas32, 64×128 tiles, 2 threads)" and the like: the gemm mode, the
-// kernels if set and the number of threads.
+// Name reports "cpu (gonum blas32, 64×128 tiles, kernels Go, 2 threads)" and the like: the gemm
+// mode, the kernels and the number of threads.
 func (c *CPU) Name() string {
 	gemm := "64×128 tiles"
 	switch c.gemmMode {
@@ -110,17 +115,13 @@ func (c *CPU) Name() string {
 	case GemmSplit:
 		gemm = "gemm split by rows"
 	}
-	loops := ""
-	if c.kernels != nil {
-		loops = ", kernels " + c.kernels.Name()
-	}
-	return fmt.Sprintf("cpu (gonum blas32, %s%s, %d threads)", gemm, loops, c.threads)
+	return fmt.Sprintf("cpu (gonum blas32, %s, kernels %s, %d threads)", gemm, c.kernels.Name(), c.threads)
 }
 
 // Gemm reports how the backend cuts matrix products.
 func (c *CPU) Gemm() GemmMode { return c.gemmMode }
 
-// Kernels reports the inner loops the backend runs (nil: the Go loops).
+// Kernels reports the inner loops the backend runs.
 func (c *CPU) Kernels() Kernels { return c.kernels }
 
 // Threads reports the number of goroutines the backend runs ops on.

@@ -1,7 +1,5 @@
 package nn
 
-import "math"
-
 // layerNormEps is the ε of every LayerNorm: rstd = 1/√(var + ε).
 const layerNormEps = 1e-5
 
@@ -56,52 +54,10 @@ type layerNormJob struct {
 
 func (j *layerNormJob) run(lo, hi int) {
 	C := j.C
-	if j.k != nil {
-		if j.backward {
-			j.k.LayerNormBackward(j.din[lo*C:hi*C], j.dout[lo*C:hi*C], j.in[lo*C:hi*C], j.w[:C], j.mean[lo:hi], j.rstd[lo:hi], C)
-		} else {
-			j.k.LayerNormForward(j.out[lo*C:hi*C], j.mean[lo:hi], j.rstd[lo:hi], j.in[lo*C:hi*C], j.w[:C], C)
-		}
-		return
-	}
-	for r := lo; r < hi; r++ {
-		x := j.in[r*C : (r+1)*C]
-		if !j.backward {
-			var m float32
-			for _, v := range x {
-				m += v
-			}
-			m /= float32(C)
-			var vr float32
-			for _, v := range x {
-				vr += (v - m) * (v - m)
-			}
-			vr /= float32(C)
-			s := float32(1 / math.Sqrt(float64(vr)+layerNormEps))
-			y := j.out[r*C : (r+1)*C]
-			for i, v := range x {
-				y[i] = (v - m) * s * j.w[i]
-			}
-			j.mean[r], j.rstd[r] = m, s
-			continue
-		}
-		// With n = (x − mean)·rstd and g = w·dout:
-		//   din = rstd·(g − mean(g) − n·mean(g·n))
-		m, s := j.mean[r], j.rstd[r]
-		dy := j.dout[r*C : (r+1)*C]
-		var gMean, gnMean float32
-		for i, v := range x {
-			g := j.w[i] * dy[i]
-			gMean += g
-			gnMean += g * (v - m) * s
-		}
-		gMean /= float32(C)
-		gnMean /= float32(C)
-		dx := j.din[r*C : (r+1)*C]
-		for i, v := range x {
-			n := (v - m) * s
-			dx[i] += (j.w[i]*dy[i] - gMean - n*gnMean) * s
-		}
+	if j.backward {
+		j.k.LayerNormBackward(j.din[lo*C:hi*C], j.dout[lo*C:hi*C], j.in[lo*C:hi*C], j.w[:C], j.mean[lo:hi], j.rstd[lo:hi], C)
+	} else {
+		j.k.LayerNormForward(j.out[lo*C:hi*C], j.mean[lo:hi], j.rstd[lo:hi], j.in[lo*C:hi*C], j.w[:C], C)
 	}
 }
 
@@ -114,17 +70,5 @@ type layerNormDWJob struct {
 
 func (j *layerNormDWJob) run(lo, hi int) {
 	C := j.C
-	if j.k != nil {
-		j.k.LayerNormDW(j.dw[lo:hi], j.dout[:j.N*C], j.in[:j.N*C], j.mean[:j.N], j.rstd[:j.N], C, lo)
-		return
-	}
-	dw := j.dw[lo:hi]
-	for r := range j.N {
-		m, s := j.mean[r], j.rstd[r]
-		x := j.in[r*C+lo : r*C+hi]
-		dy := j.dout[r*C+lo : r*C+hi]
-		for i, v := range x {
-			dw[i] += dy[i] * (v - m) * s
-		}
-	}
+	j.k.LayerNormDW(j.dw[lo:hi], j.dout[:j.N*C], j.in[:j.N*C], j.mean[:j.N], j.rstd[:j.N], C, lo)
 }

@@ -36,15 +36,6 @@ type gradNormJob struct {
 
 func (j *gradNormJob) run(lo, hi int) {
 	for i := lo; i < hi; i++ {
-		g := j.g[i*j.chunk : min((i+1)*j.chunk, len(j.g))]
-		if j.k != nil {
-			j.partial[i] = j.k.SumSquares(g)
-			continue
-		}
-		var s float64
-		for _, v := range g {
-			s += float64(v) * float64(v)
-		}
-		j.partial[i] = s
+		j.partial[i] = j.k.SumSquares(j.g[i*j.chunk : min((i+1)*j.chunk, len(j.g))])
 	}
 }

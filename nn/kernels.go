@@ -2,20 +2,23 @@ package nn
 
 import "gonum.org/v1/gonum/blas/blas32"
 
-// Kernels are native versions of the CPU backend's inner loops other than matrix products: the
-// per-element and per-row work that a profile of a training step on a cgo BLAS shows next to the
-// products (GELU, attention, LayerNorm, cross-entropy, AdamW, the gradient norm). Package cpublas
-// provides them, compiled C vectorised for the machine, in the builds that link a BLAS
-// (-tags openblas, -tags accelerate); pass them in CPUOptions.Kernels to use them. Without them
-// the backend runs its Go loops.
+// Kernels are the CPU backend's inner loops other than matrix products: the per-element and
+// per-row work of GELU, attention heads, LayerNorm, cross-entropy, AdamW and the gradient norm,
+// each a forward/backward pair over plain slices. The backend splits an op's items (rows,
+// elements, channels or (batch, head) pairs) over its workers and hands each worker's share to
+// a Kernels method, so results do not depend on the number of threads.
 //
-// Each method does exactly the work of the Go loop it replaces on the same slice of items (rows,
-// elements or columns), so results still do not depend on the number of threads. Every slice is
-// already bounds-checked by the backend; the row methods take the rows as len(mean), len(losses)
-// and so on. The conformance suite (nntest) checks a backend with Kernels as it checks one
-// without.
+// GoKernels, in this package, are the Go loops: the default, and the oracle the others are tested
+// against. Package cpukernels provides them in C, vectorised for the machine, in the builds that
+// link a BLAS (-tags openblas, -tags accelerate); pass them in CPUOptions.Kernels. Each op family
+// has its twins under the same stem: nn/kernels_gelu.go, cpukernels/gelu.{h,go} and
+// shaders/gelu.{metal,go}, and so on for layernorm, attention, crossentropy, adamw and reduce.
+//
+// Every slice is already bounds-checked by the backend; the row methods take the rows as
+// len(mean), len(losses) and so on. The conformance suite (nntest) checks a backend with any
+// Kernels as it checks one with the Go loops.
 type Kernels interface {
-	// Name describes the kernels, e.g. "C, AVX-512".
+	// Name describes the kernels, e.g. "Go" or "C AVX-512".
 	Name() string
 
 	// GELUForward sets out[i] = in[i]·Φ(in[i]).
@@ -52,3 +55,20 @@ type Kernels interface {
 	// bc2Sqrt = √(1 − β2ᵗ) already computed.
 	AdamW(p, m, v, g, decay []float32, h AdamWParams, stepSize, bc2Sqrt float32)
 }
+
+// GoKernels are the Kernels written in Go, one file per op family (kernels_gelu.go,
+// kernels_layernorm.go, kernels_attention.go, kernels_crossentropy.go, kernels_adamw.go,
+// kernels_reduce.go). They are what a CPU backend runs unless CPUOptions.Kernels says otherwise.
+type GoKernels struct {
+	// Gemm is how the attention heads' products are cut into blas32 calls: GemmTiles into
+	// attTile×attTile output tiles that gonum multiplies serially and without allocating;
+	// GemmSplit and GemmWhole one call per product (the backend runs heads on different workers
+	// at once, so a cgo BLAS set to one thread still runs them in parallel). NewCPUWith sets it
+	// to the backend's mode.
+	Gemm GemmMode
+}
+
+// Name returns "Go".
+func (GoKernels) Name() string { return "Go" }
+
+var _ Kernels = GoKernels{}
