@@ -2,6 +2,7 @@ package bench
 
 import (
 	"github.com/kvgpt/kvgpt/cpublas"
+	"github.com/kvgpt/kvgpt/cpukernels"
 	"github.com/kvgpt/kvgpt/nn"
 )
 
@@ -15,11 +16,11 @@ import (
 //     other ops;
 //   - a cgo BLAS that schedules itself (Accelerate): every product one whole call.
 //
-// With a cgo BLAS the other ops' inner loops run as vectorised C too (cpublas.Kernels).
+// With a cgo BLAS the other ops' inner loops run as vectorised C too (cpukernels.Kernels).
 func NewCPU(threads int, info cpublas.Info) *nn.CPU {
 	o := nn.CPUOptions{Threads: threads}
 	if info.CBLAS {
-		o.Kernels = cpublas.Kernels()
+		o.Kernels = cpukernels.Kernels()
 	}
 	switch {
 	case info.CBLAS && info.Threads > 0:
