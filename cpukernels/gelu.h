@@ -1,6 +1,8 @@
-// gelu.h — exact GELU, ½·x·(1 + erf(x/√2)), and its derivative (twins:
-// nn/kernels_gelu.go, shaders/gelu.metal). Like gelu.metal, and unlike nn's table, it evaluates
-// erfc by the Numerical Recipes fit (see kv_erfc).
+// gelu.h — exact GELU, ½·x·(1 + erf(x/√2)), and its derivative (twins: nn/kernels_gelu.go,
+// shaders/gelu.metal). Like gelu.metal, and unlike the Go kernels' tables, it evaluates erfc by the
+// Numerical Recipes fit (see kv_erfc). Over [−10, 10] it errs from exact GELU by less than
+// 2e-7·(1 + |x|) (4e-7 for the derivative) and from the Go kernels by less than 4e-7·(1 + |x|)
+// (2e-6 for the derivative): TestKernelsGELUAccuracy, and "The three GELUs" in nn/kernels_gelu.go.
 
 #ifndef KV_GELU_H
 #define KV_GELU_H

@@ -14,6 +14,14 @@ import "gonum.org/v1/gonum/blas/blas32"
 // has its twins under the same stem: nn/kernels_gelu.go, cpukernels/gelu.{h,go} and
 // shaders/gelu.{metal,go}, and so on for layernorm, attention, crossentropy, adamw and reduce.
 //
+// The C kernels compute the same functions as the Go loops, not the same bits: their sums run in
+// SIMD lanes combined at the end (a fixed order per machine, not the Go loops' one by one), the
+// compiler may fuse multiplies and adds, cross-entropy sums its exponentials in float32 (Go:
+// float64), attention multiplies on register tiles instead of blas32, AdamW's square root is
+// Newton steps within 2 ulp, and GELU is a different approximation altogether ("The three GELUs"
+// in kernels_gelu.go). cpukernels' tests bound each difference; so a model trains on them to the
+// same curve, not to the same losses bit for bit.
+//
 // Every slice is already bounds-checked by the backend; the row methods take the rows as
 // len(mean), len(losses) and so on. The conformance suite (nntest) checks a backend with any
 // Kernels as it checks one with the Go loops.
