@@ -28,7 +28,7 @@ test-short:
 
 # darwincheck type-checks every package, with its tests, as the darwin/arm64 cgo build sees it: the
 # Metal backend (metal/, darwin && cgo only) is compiled on a Mac only, so this is its compiler here.
-# The second run covers the Accelerate build of the CPU backend (cpublas, -tags accelerate).
+# The second run covers the Accelerate build of the CPU backend (cpublas, cpukernels, -tags accelerate).
 darwincheck:
 	$(GO) run ./cmd/darwincheck -test ./...
 	$(GO) run ./cmd/darwincheck -test -tags accelerate ./...
@@ -38,16 +38,16 @@ crossbuild:
 	GOOS=darwin GOARCH=arm64 CGO_ENABLED=0 $(GO) build ./...
 	CGO_ENABLED=0 $(GO) build ./...
 
-# blastest checks the OpenBLAS build (-tags openblas): cpublas against gonum and its C kernels
-# against the Go loops (also compiled with clang, as on a Mac), the backend conformance suite and
+# blastest checks the OpenBLAS build (-tags openblas): cpublas against gonum, the C kernels of
+# cpukernels against the Go kernels (also compiled with clang, as on a Mac), the backend conformance suite and
 # bench on OpenBLAS, and `kvgpt bench` on a tiny configuration (darwincheck type-checks the
 # Accelerate build). Without libopenblas-dev it is skipped with a message, except
 # in CI (CI set), where it fails.
 blastest:
 	@if printf '#include <cblas.h>\nint main(void){return 0;}\n' | $${CC:-cc} -x c - -lopenblas -o /dev/null 2>/dev/null; then \
-		$(GO) test -count=1 -tags openblas ./cpublas ./bench && \
+		$(GO) test -count=1 -tags openblas ./cpublas ./cpukernels ./bench && \
 		$(GO) test -count=1 -tags openblas -run 'Bench' ./cmd/kvgpt && \
-		if command -v clang-16 >/dev/null; then CC=clang-16 $(GO) test -count=1 -tags openblas -run Kernels ./cpublas; fi; \
+		if command -v clang-16 >/dev/null; then CC=clang-16 $(GO) test -count=1 -tags openblas -run Kernels ./cpukernels; fi; \
 	elif [ -n "$$CI" ]; then echo "blastest: libopenblas-dev is missing (.ci/run installs it)"; exit 1; \
 	else echo "blastest: OpenBLAS build skipped: no libopenblas-dev (apt-get install libopenblas-dev)"; fi
 

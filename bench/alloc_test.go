@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kvgpt/kvgpt/cpukernels"
 	"github.com/kvgpt/kvgpt/nn/nntest"
 )
 
@@ -17,7 +18,7 @@ func TestStepDoesNotAllocateOnThisBuildsBLAS(t *testing.T) {
 	for _, identity := range []bool{false, true} {
 		cfg := nntest.GPTConfig{B: 2, T: 130, C: 128, NH: 2, V: 256, L: 2, Identity: identity}
 		t.Run(fmt.Sprintf("identity=%v/B=%d/T=%d/C=%d/NH=%d", identity, cfg.B, cfg.T, cfg.C, cfg.NH), func(t *testing.T) {
-			be := NewCPU(2, blasInfo)
+			be := cpukernels.NewCPU(2)
 			defer be.Close()
 			r := rand.New(rand.NewPCG(1, 2))
 			tokens, targets := make([]int32, cfg.B*cfg.T), make([]int32, cfg.B*cfg.T)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/kvgpt/kvgpt/cpublas"
+	"github.com/kvgpt/kvgpt/cpukernels"
 	"github.com/kvgpt/kvgpt/gpt"
 	"github.com/kvgpt/kvgpt/nn"
 )
@@ -22,7 +23,7 @@ func TestMain(m *testing.M) {
 
 // backends returns the backends this build can benchmark, by name.
 func backends(tb testing.TB) map[string]nn.Backend {
-	cpu := NewCPU(0, blasInfo)
+	cpu := cpukernels.NewCPU(0)
 	tb.Cleanup(func() { cpu.Close() })
 	return map[string]nn.Backend{"cpu": cpu}
 }

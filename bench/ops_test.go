@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kvgpt/kvgpt/cpukernels"
 	"github.com/kvgpt/kvgpt/gpt"
 	"github.com/kvgpt/kvgpt/nn"
 )
@@ -80,7 +81,7 @@ func TestFLOPCounts(t *testing.T) {
 }
 
 func TestMeasureOpsOnCPU(t *testing.T) {
-	be := NewCPU(2, blasInfo)
+	be := cpukernels.NewCPU(2)
 	defer be.Close()
 	peak := Peak{GFLOPS: 10, GBps: 10}
 	for _, s := range []Shape{tinyShape, {B: 2, T: 8, C: 16, NH: 2, L: 1, V: 32, H: 64, Identity: true}} {
@@ -111,7 +112,7 @@ func TestFLOPsPerToken(t *testing.T) {
 }
 
 func TestMeasureStepsTrainsTheTinyPreset(t *testing.T) {
-	be := NewCPU(2, blasInfo)
+	be := cpukernels.NewCPU(2)
 	defer be.Close()
 	p := Preset{"test", gpt.Config{NLayer: 1, NHead: 2, NEmbd: 16, BlockSize: 16, VocabSize: 256}, 2}
 	for _, m := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {

@@ -1,5 +1,4 @@
-// Package cpublas chooses the BLAS that runs the CPU backend's matrix products, and provides the
-// native loops of its other ops in the same builds.
+// Package cpublas chooses the BLAS that runs the CPU backend's matrix products and describes it.
 //
 // The CPU backend (nn.NewCPU) calls gonum's blas32 for every matrix product. By default that is
 // gonum's pure-Go implementation, which builds everywhere. A build tag swaps in a cgo CBLAS for
@@ -17,7 +16,6 @@
 // Info it returns so the user sees which BLAS runs. Code that wants no global at all takes
 // Implementation and calls it directly.
 //
-// The same builds carry C versions of the CPU backend's other inner loops (GELU, LayerNorm,
-// cross-entropy, AdamW and attention heads, in kernels.h): Kernels returns them for nn.CPU.Kernels,
-// or nil in a build without a cgo BLAS.
+// The same builds carry C versions of the CPU backend's other inner loops: see package
+// cpukernels.
 package cpublas

@@ -3,7 +3,6 @@
 package cpublas
 
 import (
-	"github.com/kvgpt/kvgpt/nn"
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/gonum"
 )
@@ -15,6 +14,3 @@ func describe() Info {
 }
 
 func setThreads(int) {}
-
-// Kernels returns nil in a build without a cgo BLAS: the CPU backend then runs its Go loops.
-func Kernels() nn.Kernels { return nil }

@@ -5,33 +5,20 @@ import (
 	"runtime"
 )
 
-// CPU is the Backend that runs every op on the host: matrix products through gonum's blas32, the
-// other ops as Go loops split over rows, channels or (batch, head) pairs across a fixed set of
-// worker goroutines. Ops run synchronously; Sync only reports errors (there are none).
+// CPU is the Backend that runs every op on the host: matrix products through gonum's blas32, cut
+// into pieces over a fixed set of worker goroutines as its GemmMode says, and the other ops' inner
+// loops (Kernels) split over rows, channels or (batch, head) pairs across the same workers. Ops
+// run synchronously; Sync only reports errors (there are none).
 //
 // Once its buffers exist, a CPU does not allocate: the per-op arguments live in the CPU value and
 // are handed to the workers by pointer. Results do not depend on the number of threads: work is
-// split so that every sum runs in one fixed order (not so with WholeGemm, where the BLAS decides).
+// split so that every sum runs in one fixed order (not so with GemmWhole, where the BLAS decides).
 type CPU struct {
-	// WholeGemm makes every matrix product a single blas32.Gemm call. Leave it false for gonum's
-	// pure-Go BLAS: the backend then cuts each product into 64×128 output tiles and runs them on
-	// its own workers, each tile small enough that gonum multiplies it serially (gonum's own
-	// parallel Sgemm allocates a channel and a goroutine per block on every call). Set it to true
-	// after plugging a multi-threaded cgo BLAS (OpenBLAS, Accelerate) in with blas32.Use, which
-	// threads whole products better than tiles do.
-	WholeGemm bool
-	// SplitGemm (when WholeGemm is false) cuts every matrix product into one block of output rows
-	// per worker, each a single blas32.Gemm call run on that worker (MatmulBackward's two
-	// products run side by side instead, each on half the workers). It is for a cgo BLAS set to
-	// one thread (cpublas.SetThreads(1)): the products stay large, and no BLAS thread spins for
-	// work while the backend's workers run the other ops.
-	SplitGemm bool
-	// Kernels, when set, run the inner loops of the ops other than matrix products (see Kernels).
-	Kernels Kernels
-
-	threads int
-	pool    *pool
-	closed  bool
+	threads  int
+	gemmMode GemmMode
+	kernels  Kernels
+	pool     *pool
+	closed   bool
 
 	// Per-op arguments, reused by every call (see pool.run).
 	mm   matmulJob
@@ -47,33 +34,95 @@ type CPU struct {
 	norm gradNormJob
 }
 
-// NewCPU returns a CPU backend that runs ops on threads goroutines (0 means runtime.GOMAXPROCS).
-// Call Close to stop its workers.
+// GemmMode is how the CPU backend cuts a matrix product into blas32.Gemm calls.
+type GemmMode int
+
+const (
+	// GemmTiles cuts every product into gemmTileM×gemmTileN (64×128) output tiles run on the
+	// backend's workers, each small enough that gonum multiplies it serially (gonum's own parallel
+	// Sgemm allocates a channel and a goroutine per block on every call). It is for gonum's
+	// pure-Go BLAS, and the default.
+	GemmTiles GemmMode = iota
+	// GemmSplit cuts every product into one block of output rows per worker, each a single
+	// blas32.Gemm call run on that worker (MatmulBackward's two products run side by side
+	// instead, each on half the workers). It is for a cgo BLAS set to one thread
+	// (cpublas.SetThreads(1)): the products stay large, and no BLAS thread spins for work while
+	// the backend's workers run the other ops.
+	GemmSplit
+	// GemmWhole makes every product a single blas32.Gemm call, for a multi-threaded cgo BLAS
+	// (OpenBLAS, Accelerate), which threads whole products better than tiles do.
+	GemmWhole
+)
+
+// String returns "tiles", "split" or "whole".
+func (m GemmMode) String() string {
+	switch m {
+	case GemmTiles:
+		return "tiles"
+	case GemmSplit:
+		return "split"
+	case GemmWhole:
+		return "whole"
+	}
+	return fmt.Sprintf("GemmMode(%d)", int(m))
+}
+
+// CPUOptions are the settings of a CPU backend, fixed when NewCPUWith creates it. The zero value
+// is NewCPU(0): all cores, gemm tiles, the Go kernels.
+type CPUOptions struct {
+	// Threads is the number of goroutines ops run on (0: runtime.GOMAXPROCS).
+	Threads int
+	// Gemm is how matrix products are cut into blas32 calls.
+	Gemm GemmMode
+	// Kernels run the inner loops of the ops other than matrix products (nil: the Go loops,
+	// GoKernels{Gemm: Gemm}).
+	Kernels Kernels
+}
+
+// NewCPU returns a CPU backend that runs ops on threads goroutines (0 means runtime.GOMAXPROCS),
+// with the default options otherwise (see CPUOptions). Call Close to stop its workers.
 func NewCPU(threads int) *CPU {
+	return NewCPUWith(CPUOptions{Threads: threads})
+}
+
+// NewCPUWith returns a CPU backend with the options o. It panics if o.Gemm is not a GemmMode.
+// Call Close to stop its workers.
+func NewCPUWith(o CPUOptions) *CPU {
+	if o.Gemm < GemmTiles || o.Gemm > GemmWhole {
+		panic("nn: NewCPUWith with an unknown GemmMode")
+	}
+	threads := o.Threads
 	if threads <= 0 {
 		threads = runtime.GOMAXPROCS(0)
 	}
-	c := &CPU{threads: threads, pool: newPool(threads)}
+	kernels := o.Kernels
+	if kernels == nil {
+		kernels = GoKernels{Gemm: o.Gemm}
+	}
+	c := &CPU{threads: threads, gemmMode: o.Gemm, kernels: kernels, pool: newPool(threads)}
 	// Stop the workers if the backend is dropped without Close; they hold the pool, not c.
 	runtime.AddCleanup(c, func(p *pool) { p.stop() }, c.pool)
 	return c
 }
 
-// Name reports "cpu (gonum, N threads)".
+// Name reports "cpu (gonum blas32, 64×128 tiles, kernels Go, 2 threads)" and the like: the gemm
+// mode, the kernels and the number of threads.
 func (c *CPU) Name() string {
 	gemm := "64×128 tiles"
-	switch {
-	case c.WholeGemm:
+	switch c.gemmMode {
+	case GemmWhole:
 		gemm = "whole gemm"
-	case c.SplitGemm:
+	case GemmSplit:
 		gemm = "gemm split by rows"
 	}
-	loops := ""
-	if c.Kernels != nil {
-		loops = ", kernels " + c.Kernels.Name()
-	}
-	return fmt.Sprintf("cpu (gonum blas32, %s%s, %d threads)", gemm, loops, c.threads)
+	return fmt.Sprintf("cpu (gonum blas32, %s, kernels %s, %d threads)", gemm, c.kernels.Name(), c.threads)
 }
+
+// Gemm reports how the backend cuts matrix products.
+func (c *CPU) Gemm() GemmMode { return c.gemmMode }
+
+// Kernels reports the inner loops the backend runs.
+func (c *CPU) Kernels() Kernels { return c.kernels }
 
 // Threads reports the number of goroutines the backend runs ops on.
 func (c *CPU) Threads() int { return c.threads }

@@ -12,7 +12,7 @@ func (c *CPU) AdamW(params, m, v View, grads, decay View, N int, h AdamWParams) 
 		panic("nn: AdamW step must be ≥ 1")
 	}
 	j := &c.adam
-	*j = adamWJob{h: h, k: c.Kernels}
+	*j = adamWJob{h: h, k: c.kernels}
 	j.p = c.need(params, N, "nn: AdamW params too short")
 	j.m = c.need(m, N, "nn: AdamW m too short")
 	j.v = c.need(v, N, "nn: AdamW v too short")
@@ -34,19 +34,5 @@ type adamWJob struct {
 }
 
 func (j *adamWJob) run(lo, hi int) {
-	h := j.h
-	p, m, v, g, decay := j.p[lo:hi], j.m[lo:hi], j.v[lo:hi], j.g[lo:hi], j.decay[lo:hi]
-	if j.k != nil {
-		j.k.AdamW(p, m, v, g, decay, h, j.stepSize, j.bc2Sqrt)
-		return
-	}
-	for i := range p {
-		gi := h.GradScale * g[i]
-		pi := p[i] * (1 - h.LR*h.WeightDecay*decay[i])
-		mi := h.Beta1*m[i] + (1-h.Beta1)*gi
-		vi := h.Beta2*v[i] + (1-h.Beta2)*gi*gi
-		denom := float32(math.Sqrt(float64(vi)))/j.bc2Sqrt + h.Eps
-		p[i] = pi - j.stepSize*mi/denom
-		m[i], v[i] = mi, vi
-	}
+	j.k.AdamW(j.p[lo:hi], j.m[lo:hi], j.v[lo:hi], j.g[lo:hi], j.decay[lo:hi], j.h, j.stepSize, j.bc2Sqrt)
 }

@@ -24,7 +24,7 @@ func batch(B, T, V int) (tokens, targets []int32) {
 // TestStepDoesNotAllocate proves that a whole training step — embedding, LayerNorm, matmuls
 // larger than one 64×128 tile, attention, GELU, residuals, cross-entropy, gradient norm and AdamW —
 // allocates nothing on the CPU backend once its buffers exist, in both attention modes. (With
-// WholeGemm, gonum's own parallel Sgemm allocates; that mode is for a cgo BLAS.)
+// GemmWhole, gonum's own parallel Sgemm allocates; that mode is for a cgo BLAS.)
 func TestStepDoesNotAllocate(t *testing.T) {
 	for _, identity := range []bool{false, true} {
 		cfg := nntest.GPTConfig{B: 4, T: 64, C: 128, NH: 4, V: 256, L: 2, Identity: identity}

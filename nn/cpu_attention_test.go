@@ -69,7 +69,7 @@ func refAttention64(q, k, v []float64, qs, ks, vs int, dout []float64, dq, dk, d
 
 func TestAttentionLargeShapesMatchReference(t *testing.T) {
 	shapes := []struct{ B, T, C, NH int }{{2, 7, 12, 3}, {1, 130, 144, 2}, {2, 64, 64, 4}, {1, 200, 96, 3}}
-	for _, gemm := range []string{"tiles", "split", "whole"} {
+	for _, gemm := range []GemmMode{GemmTiles, GemmSplit, GemmWhole} {
 		for _, s := range shapes {
 			for _, identity := range []bool{false, true} {
 				mode := map[bool]string{false: "baseline", true: "identity"}[identity]
@@ -81,7 +81,7 @@ func TestAttentionLargeShapesMatchReference(t *testing.T) {
 	}
 }
 
-func testAttentionAgainstReference(t *testing.T, gemm string, B, T, C, NH int, identity bool) {
+func testAttentionAgainstReference(t *testing.T, gemm GemmMode, B, T, C, NH int, identity bool) {
 	r := rand.New(rand.NewPCG(uint64(T), uint64(C)))
 	randn := func(n int) []float32 {
 		x := make([]float32, n)
@@ -98,9 +98,8 @@ func testAttentionAgainstReference(t *testing.T, gemm string, B, T, C, NH int, i
 		return y
 	}
 	N := B * T
-	c := NewCPU(2)
+	c := NewCPUWith(CPUOptions{Threads: 2, Gemm: gemm})
 	defer c.Close()
-	c.SplitGemm, c.WholeGemm = gemm == "split", gemm == "whole"
 	// Inputs laid out as the model does: baseline q, k, v in one (N, 3C) buffer; identity q is the
 	// (N, C) LN1 output and k, v are in an (N, 2C) buffer.
 	qw, kvw := 3*C, 3*C

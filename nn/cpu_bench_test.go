@@ -35,13 +35,8 @@ func BenchmarkMatmul(b *testing.B) {
 	N := benchB * benchT
 	for _, sz := range [][2]int{{benchC, 3 * benchC}, {benchC, 4 * benchC}, {4 * benchC, benchC}} {
 		C, OC := sz[0], sz[1]
-		for _, whole := range []bool{false, true} {
-			gemm := "tiles"
-			if whole {
-				gemm = "whole"
-			}
-			be := nn.NewCPU(0)
-			be.WholeGemm = whole
+		for _, gemm := range []nn.GemmMode{nn.GemmTiles, nn.GemmWhole} {
+			be := nn.NewCPUWith(nn.CPUOptions{Gemm: gemm})
 			in, w, out := randView(be, N*C, 1), randView(be, OC*C, 0.02), be.Alloc(N*OC)
 			din, dw, dout := be.Alloc(N*C), be.Alloc(OC*C), randView(be, N*OC, 1)
 			name := fmt.Sprintf("op=matmul/BT=%d/C=%d/OC=%d/gemm=%s", N, C, OC, gemm)

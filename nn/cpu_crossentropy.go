@@ -1,7 +1,5 @@
 package nn
 
-import "math"
-
 // CrossEntropyForward: losses[i] = −log softmax(logits[i,:])[targets[i]]. It panics if a target
 // is not in [0, V).
 //
@@ -9,7 +7,7 @@ import "math"
 func (c *CPU) CrossEntropyForward(losses View, logits View, targets IntView, N, V int) {
 	checkSizes("nn: CrossEntropyForward negative size", N, V)
 	j := &c.ce
-	*j = crossEntropyJob{V: V, k: c.Kernels}
+	*j = crossEntropyJob{V: V, k: c.kernels}
 	j.losses = c.need(losses, N, "nn: CrossEntropyForward losses too short")
 	j.logits = c.need(logits, N*V, "nn: CrossEntropyForward logits too short")
 	j.targets = c.needInt(targets, N, "nn: CrossEntropyForward targets too short")
@@ -24,7 +22,7 @@ func (c *CPU) CrossEntropyForward(losses View, logits View, targets IntView, N, 
 func (c *CPU) CrossEntropyBackward(dlogits View, dlosses View, logits View, targets IntView, N, V int) {
 	checkSizes("nn: CrossEntropyBackward negative size", N, V)
 	j := &c.ce
-	*j = crossEntropyJob{V: V, backward: true, k: c.Kernels}
+	*j = crossEntropyJob{V: V, backward: true, k: c.kernels}
 	j.dlogits = c.need(dlogits, N*V, "nn: CrossEntropyBackward dlogits too short")
 	j.dlosses = c.need(dlosses, N, "nn: CrossEntropyBackward dlosses too short")
 	j.logits = c.need(logits, N*V, "nn: CrossEntropyBackward logits too short")
@@ -46,39 +44,9 @@ type crossEntropyJob struct {
 
 func (j *crossEntropyJob) run(lo, hi int) {
 	V := j.V
-	if j.k != nil {
-		if j.backward {
-			j.k.CrossEntropyBackward(j.dlogits[lo*V:hi*V], j.dlosses[lo:hi], j.logits[lo*V:hi*V], j.targets[lo:hi], V)
-		} else {
-			j.k.CrossEntropyForward(j.losses[lo:hi], j.logits[lo*V:hi*V], j.targets[lo:hi], V)
-		}
-		return
-	}
-	for r := lo; r < hi; r++ {
-		x := j.logits[r*V : (r+1)*V]
-		mx := float32(math.Inf(-1))
-		for _, v := range x {
-			mx = max(mx, v)
-		}
-		var sum float64
-		for _, v := range x {
-			sum += float64(expf(v - mx))
-		}
-		tgt := int(j.targets[r])
-		if !j.backward {
-			// −log(e^(x_t − mx) / sum)
-			j.losses[r] = float32(math.Log(sum) - float64(x[tgt]-mx))
-			continue
-		}
-		dl := float64(j.dlosses[r])
-		dx := j.dlogits[r*V : (r+1)*V]
-		inv := 1 / sum
-		for i, v := range x {
-			p := float64(expf(v-mx)) * inv
-			if i == tgt {
-				p--
-			}
-			dx[i] += float32(dl * p)
-		}
+	if j.backward {
+		j.k.CrossEntropyBackward(j.dlogits[lo*V:hi*V], j.dlosses[lo:hi], j.logits[lo*V:hi*V], j.targets[lo:hi], V)
+	} else {
+		j.k.CrossEntropyForward(j.losses[lo:hi], j.logits[lo*V:hi*V], j.targets[lo:hi], V)
 	}
 }

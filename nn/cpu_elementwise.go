@@ -56,7 +56,7 @@ const (
 
 func (c *CPU) elementwise(op elementwiseOp, n int, x, y, z []float32) {
 	j := &c.ew
-	*j = elementwiseJob{op: op, x: x, y: y, z: z, k: c.Kernels}
+	*j = elementwiseJob{op: op, x: x, y: y, z: z, k: c.kernels}
 	c.pool.run(j, n, c.pool.grainFor(n, 1<<14))
 	*j = elementwiseJob{}
 }
@@ -71,23 +71,9 @@ type elementwiseJob struct {
 func (j *elementwiseJob) run(lo, hi int) {
 	switch j.op {
 	case geluForward:
-		out, in := j.x[lo:hi], j.y[lo:hi]
-		if j.k != nil {
-			j.k.GELUForward(out, in)
-			return
-		}
-		for i, x := range in {
-			out[i] = x * geluLookup(geluCDF, x)
-		}
+		j.k.GELUForward(j.x[lo:hi], j.y[lo:hi])
 	case geluBackward:
-		din, dout, in := j.x[lo:hi], j.y[lo:hi], j.z[lo:hi]
-		if j.k != nil {
-			j.k.GELUBackward(din, dout, in)
-			return
-		}
-		for i, x := range in {
-			din[i] += dout[i] * geluLookup(geluGrad, x) // GELU'(x) = Φ(x) + x·φ(x)
-		}
+		j.k.GELUBackward(j.x[lo:hi], j.y[lo:hi], j.z[lo:hi])
 	case residualForward:
 		out, a, b := j.x[lo:hi], j.y[lo:hi], j.z[lo:hi]
 		for i := range out {

@@ -1,7 +1,5 @@
 package nn
 
-import "math"
-
 // layerNormEps is the ε of every LayerNorm: rstd = 1/√(var + ε).
 const layerNormEps = 1e-5
 
@@ -11,7 +9,7 @@ const layerNormEps = 1e-5
 func (c *CPU) LayerNormForward(out, mean, rstd View, in, w View, N, C int) {
 	checkSizes("nn: LayerNormForward negative size", N, C)
 	j := &c.ln
-	*j = layerNormJob{C: C, k: c.Kernels}
+	*j = layerNormJob{C: C, k: c.kernels}
 	j.out = c.need(out, N*C, "nn: LayerNormForward out too short")
 	j.mean = c.need(mean, N, "nn: LayerNormForward mean too short")
 	j.rstd = c.need(rstd, N, "nn: LayerNormForward rstd too short")
@@ -28,7 +26,7 @@ func (c *CPU) LayerNormForward(out, mean, rstd View, in, w View, N, C int) {
 func (c *CPU) LayerNormBackward(din, dw View, dout, in, w, mean, rstd View, N, C int) {
 	checkSizes("nn: LayerNormBackward negative size", N, C)
 	j := &c.ln
-	*j = layerNormJob{C: C, backward: true, k: c.Kernels}
+	*j = layerNormJob{C: C, backward: true, k: c.kernels}
 	j.din = c.need(din, N*C, "nn: LayerNormBackward din too short")
 	j.dout = c.need(dout, N*C, "nn: LayerNormBackward dout too short")
 	j.in = c.need(in, N*C, "nn: LayerNormBackward in too short")
@@ -38,7 +36,7 @@ func (c *CPU) LayerNormBackward(din, dw View, dout, in, w, mean, rstd View, N, C
 	c.pool.run(j, N, c.pool.grainFor(N, 4))
 
 	k := &c.lnw
-	*k = layerNormDWJob{N: N, C: C, k: c.Kernels, dw: c.need(dw, C, "nn: LayerNormBackward dw too short"),
+	*k = layerNormDWJob{N: N, C: C, k: c.kernels, dw: c.need(dw, C, "nn: LayerNormBackward dw too short"),
 		dout: j.dout, in: j.in, mean: j.mean, rstd: j.rstd}
 	c.pool.run(k, C, c.pool.grainFor(C, 16))
 	*j, *k = layerNormJob{}, layerNormDWJob{}
@@ -56,52 +54,10 @@ type layerNormJob struct {
 
 func (j *layerNormJob) run(lo, hi int) {
 	C := j.C
-	if j.k != nil {
-		if j.backward {
-			j.k.LayerNormBackward(j.din[lo*C:hi*C], j.dout[lo*C:hi*C], j.in[lo*C:hi*C], j.w[:C], j.mean[lo:hi], j.rstd[lo:hi], C)
-		} else {
-			j.k.LayerNormForward(j.out[lo*C:hi*C], j.mean[lo:hi], j.rstd[lo:hi], j.in[lo*C:hi*C], j.w[:C], C)
-		}
-		return
-	}
-	for r := lo; r < hi; r++ {
-		x := j.in[r*C : (r+1)*C]
-		if !j.backward {
-			var m float32
-			for _, v := range x {
-				m += v
-			}
-			m /= float32(C)
-			var vr float32
-			for _, v := range x {
-				vr += (v - m) * (v - m)
-			}
-			vr /= float32(C)
-			s := float32(1 / math.Sqrt(float64(vr)+layerNormEps))
-			y := j.out[r*C : (r+1)*C]
-			for i, v := range x {
-				y[i] = (v - m) * s * j.w[i]
-			}
-			j.mean[r], j.rstd[r] = m, s
-			continue
-		}
-		// With n = (x − mean)·rstd and g = w·dout:
-		//   din = rstd·(g − mean(g) − n·mean(g·n))
-		m, s := j.mean[r], j.rstd[r]
-		dy := j.dout[r*C : (r+1)*C]
-		var gMean, gnMean float32
-		for i, v := range x {
-			g := j.w[i] * dy[i]
-			gMean += g
-			gnMean += g * (v - m) * s
-		}
-		gMean /= float32(C)
-		gnMean /= float32(C)
-		dx := j.din[r*C : (r+1)*C]
-		for i, v := range x {
-			n := (v - m) * s
-			dx[i] += (j.w[i]*dy[i] - gMean - n*gnMean) * s
-		}
+	if j.backward {
+		j.k.LayerNormBackward(j.din[lo*C:hi*C], j.dout[lo*C:hi*C], j.in[lo*C:hi*C], j.w[:C], j.mean[lo:hi], j.rstd[lo:hi], C)
+	} else {
+		j.k.LayerNormForward(j.out[lo*C:hi*C], j.mean[lo:hi], j.rstd[lo:hi], j.in[lo*C:hi*C], j.w[:C], C)
 	}
 }
 
@@ -114,17 +70,5 @@ type layerNormDWJob struct {
 
 func (j *layerNormDWJob) run(lo, hi int) {
 	C := j.C
-	if j.k != nil {
-		j.k.LayerNormDW(j.dw[lo:hi], j.dout[:j.N*C], j.in[:j.N*C], j.mean[:j.N], j.rstd[:j.N], C, lo)
-		return
-	}
-	dw := j.dw[lo:hi]
-	for r := range j.N {
-		m, s := j.mean[r], j.rstd[r]
-		x := j.in[r*C+lo : r*C+hi]
-		dy := j.dout[r*C+lo : r*C+hi]
-		for i, v := range x {
-			dw[i] += dy[i] * (v - m) * s
-		}
-	}
+	j.k.LayerNormDW(j.dw[lo:hi], j.dout[:j.N*C], j.in[:j.N*C], j.mean[:j.N], j.rstd[:j.N], C, lo)
 }

@@ -38,7 +38,7 @@ func (c *CPU) MatmulBackward(din, dw View, dout, in, w View, N, C, OC int) {
 	dy := c.need(dout, N*OC, "nn: MatmulBackward dout too short")
 	x := c.need(in, N*C, "nn: MatmulBackward in too short")
 	wt := c.need(w, OC*C, "nn: MatmulBackward w too short")
-	if c.SplitGemm && !c.WholeGemm && N > 0 && C > 0 && OC > 0 {
+	if c.gemmMode == GemmSplit && N > 0 && C > 0 && OC > 0 {
 		// The two products cost the same and are independent: half the workers run each, so every
 		// BLAS call is twice as large as when each product is split over all of them in turn.
 		j := &c.mm2
@@ -75,20 +75,20 @@ func (j *gemmPairJob) run(lo, hi int) {
 	}
 }
 
-// gemm computes the m×n matrix cm = op(a)·op(b) + beta·cm with inner size k, either as one
-// blas32.Gemm call (c.WholeGemm), as one block of rows per worker (c.SplitGemm) or as
-// gemmTileM×gemmTileN output tiles spread over the workers.
+// gemm computes the m×n matrix cm = op(a)·op(b) + beta·cm with inner size k as the backend's
+// GemmMode says: as one blas32.Gemm call (GemmWhole), as one block of rows per worker (GemmSplit)
+// or as gemmTileM×gemmTileN output tiles spread over the workers (GemmTiles).
 func (c *CPU) gemm(tA, tB blas.Transpose, m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, cm []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
 	}
 	j := &c.mm
 	*j = matmulJob{tA: tA, tB: tB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: cm, ldc: ldc}
-	switch {
-	case c.WholeGemm:
+	switch c.gemmMode {
+	case GemmWhole:
 		j.tileM, j.tileN, j.tilesN = m, n, 1
 		j.run(0, 1)
-	case c.SplitGemm:
+	case GemmSplit:
 		j.tileM, j.tileN, j.tilesN = (m+c.threads-1)/c.threads, n, 1
 		c.pool.run(j, (m+j.tileM-1)/j.tileM, 1)
 	default:

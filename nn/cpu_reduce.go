@@ -14,7 +14,7 @@ func (c *CPU) GradNorm(out View, grads View, N int) {
 	o := c.need(out, 1, "nn: GradNorm out too short")
 	j := &c.norm
 	j.g = c.need(grads, N, "nn: GradNorm grads too short")
-	j.k = c.Kernels
+	j.k = c.kernels
 	j.chunk = max(4096, (N+gradNormChunks-1)/gradNormChunks)
 	chunks := (N + j.chunk - 1) / j.chunk
 	c.pool.run(j, chunks, 1)
@@ -36,15 +36,6 @@ type gradNormJob struct {
 
 func (j *gradNormJob) run(lo, hi int) {
 	for i := lo; i < hi; i++ {
-		g := j.g[i*j.chunk : min((i+1)*j.chunk, len(j.g))]
-		if j.k != nil {
-			j.partial[i] = j.k.SumSquares(g)
-			continue
-		}
-		var s float64
-		for _, v := range g {
-			s += float64(v) * float64(v)
-		}
-		j.partial[i] = s
+		j.partial[i] = j.k.SumSquares(j.g[i*j.chunk : min((i+1)*j.chunk, len(j.g))])
 	}
 }

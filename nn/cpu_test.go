@@ -9,10 +9,9 @@ import (
 	"github.com/kvgpt/kvgpt/nn/nntest"
 )
 
-func newCPU(threads int, wholeGemm bool) func(t *testing.T) nn.Backend {
+func newCPU(threads int, gemm nn.GemmMode) func(t *testing.T) nn.Backend {
 	return func(t *testing.T) nn.Backend {
-		c := nn.NewCPU(threads)
-		c.WholeGemm = wholeGemm
+		c := nn.NewCPUWith(nn.CPUOptions{Threads: threads, Gemm: gemm})
 		t.Cleanup(func() { require.NoError(t, c.Close()) })
 		return c
 	}
@@ -20,31 +19,25 @@ func newCPU(threads int, wholeGemm bool) func(t *testing.T) nn.Backend {
 
 // TestConformance runs the shared suite on the CPU backend with all cores and gemm tiles.
 func TestConformance(t *testing.T) {
-	nntest.Run(t, newCPU(0, false))
+	nntest.Run(t, newCPU(0, nn.GemmTiles))
 }
 
 // TestConformanceVariants runs the suite on one thread, on three threads (more than the work of
-// small ops splits into), and with whole-product gemm calls.
+// small ops splits into), and with whole-product and split gemm calls.
 func TestConformanceVariants(t *testing.T) {
 	if testing.Short() {
 		t.Skip("variants of TestConformance are skipped in -short mode")
 	}
-	t.Run("threads=1", func(t *testing.T) { nntest.Run(t, newCPU(1, false)) })
-	t.Run("threads=3", func(t *testing.T) { nntest.Run(t, newCPU(3, false)) })
-	t.Run("gemm=whole", func(t *testing.T) { nntest.Run(t, newCPU(0, true)) })
-	t.Run("gemm=split", func(t *testing.T) {
-		nntest.Run(t, func(t *testing.T) nn.Backend {
-			c := nn.NewCPU(2)
-			c.SplitGemm = true
-			t.Cleanup(func() { require.NoError(t, c.Close()) })
-			return c
-		})
-	})
+	t.Run("threads=1", func(t *testing.T) { nntest.Run(t, newCPU(1, nn.GemmTiles)) })
+	t.Run("threads=3", func(t *testing.T) { nntest.Run(t, newCPU(3, nn.GemmTiles)) })
+	t.Run("gemm=whole", func(t *testing.T) { nntest.Run(t, newCPU(0, nn.GemmWhole)) })
+	t.Run("gemm=split", func(t *testing.T) { nntest.Run(t, newCPU(2, nn.GemmSplit)) })
 }
 
 func TestCPUNameAndClose(t *testing.T) {
 	c := nn.NewCPU(3)
 	require.Equal(t, 3, c.Threads())
+	require.Equal(t, nn.GemmTiles, c.Gemm())
 	require.Contains(t, c.Name(), "3 threads")
 	x := c.Alloc(10000)
 	c.Upload(x, make([]float32, 10000))
@@ -54,6 +47,25 @@ func TestCPUNameAndClose(t *testing.T) {
 	out := c.Alloc(10000)
 	c.GELUForward(out, x, 10000)
 	require.NoError(t, c.Sync())
+}
+
+// TestGemmMode checks the names of the gemm modes, as the CPU backend's name and test names show
+// them, and that NewCPUWith refuses a mode it does not know.
+func TestGemmMode(t *testing.T) {
+	for mode, want := range map[nn.GemmMode][2]string{
+		nn.GemmTiles: {"tiles", "64×128 tiles"},
+		nn.GemmSplit: {"split", "gemm split by rows"},
+		nn.GemmWhole: {"whole", "whole gemm"},
+	} {
+		require.Equal(t, want[0], mode.String())
+		c := nn.NewCPUWith(nn.CPUOptions{Threads: 1, Gemm: mode})
+		require.Equal(t, mode, c.Gemm())
+		require.Contains(t, c.Name(), want[1])
+		require.NoError(t, c.Close())
+	}
+	require.Equal(t, "GemmMode(3)", nn.GemmMode(3).String())
+	require.PanicsWithValue(t, "nn: NewCPUWith with an unknown GemmMode",
+		func() { nn.NewCPUWith(nn.CPUOptions{Gemm: 3}) })
 }
 
 func TestCPUPanicsOnMisuse(t *testing.T) {

@@ -1,5 +1,8 @@
 // Package nn holds the tensors and the coarse operations of a GPT training step: the Backend
 // interface, the CPU backend, and the conformance suite (package nntest) that every backend runs.
+// The CPU backend runs matrix products on gonum's blas32 and the inner loops of the other ops on
+// its Kernels: the Go loops of this package (GoKernels, kernels_<family>.go), or their C twins
+// (package cpukernels).
 //
 // # Dimension letters
 //

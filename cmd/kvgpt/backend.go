@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/kvgpt/kvgpt/bench"
 	"github.com/kvgpt/kvgpt/cpublas"
+	"github.com/kvgpt/kvgpt/cpukernels"
 	"github.com/kvgpt/kvgpt/metal"
 	"github.com/kvgpt/kvgpt/nn"
 )
@@ -49,10 +49,10 @@ type cpuBackend struct {
 }
 
 // newCPU returns the CPU backend on this build's BLAS: gonum's pure Go, or a cgo BLAS with
-// -tags openblas / -tags accelerate. cpublas.Use is the one place kvgpt sets gonum's process-wide
-// blas32 implementation.
+// -tags openblas / -tags accelerate (cpukernels.NewCPU, which installs it as gonum's process-wide
+// blas32 implementation).
 func newCPU(threads int) cpuBackend {
-	c := bench.NewCPU(threads, cpublas.Use())
+	c := cpukernels.NewCPU(threads)
 	return cpuBackend{c, cpublas.Describe()} // as NewCPU set the library up
 }
 
