@@ -35,19 +35,9 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var tok gpt.Tokenizer
-	switch ck.Meta["tokenizer"] {
-	case "byte":
-		tok = gpt.ByteTokenizer{}
-	case "char":
-		if tok, err = gpt.CharTokenizerFromChars(ck.Meta["chars"]); err != nil {
-			return fmt.Errorf("checkpoint %s: %w", *ckptPath, err)
-		}
-	default:
-		return fmt.Errorf("checkpoint %s names no known tokenizer (%q)", *ckptPath, ck.Meta["tokenizer"])
-	}
-	if tok.VocabSize() != ck.Config.VocabSize {
-		return fmt.Errorf("checkpoint %s: tokenizer has %d tokens, the model %d", *ckptPath, tok.VocabSize(), ck.Config.VocabSize)
+	tok, err := ck.Tokenizer()
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", *ckptPath, err)
 	}
 	ids, err := tok.Encode(*prompt)
 	if err != nil {
