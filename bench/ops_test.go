@@ -113,12 +113,12 @@ func TestFLOPsPerToken(t *testing.T) {
 func TestMeasureStepsTrainsTheTinyPreset(t *testing.T) {
 	be := NewCPU(2, blasInfo)
 	defer be.Close()
-	p := Preset{"test", gpt.Config{NLayer: 1, NHead: 2, NEmbd: 16, BlockSize: 16, VocabSize: 256}, 2}
+	p := testPreset()
 	for _, m := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
 		r, err := MeasureSteps(be, p, m, Peak{GFLOPS: 50}, StepOptions{Warmup: 1, MinStep: 3})
 		require.NoError(t, err)
 		require.Equal(t, 3, r.Steps)
-		require.Equal(t, p.With(m).NumParams(), r.Params)
+		require.Equal(t, Config(p, m).NumParams(), r.Params)
 		require.InDelta(t, 32/r.Seconds, r.TokensPerSec, 1e-6*r.TokensPerSec)
 		require.InDelta(t, r.TokensPerSec*r.FLOPsPerToken/50e9, r.MFU, 1e-12)
 		require.Greater(t, r.MFU, 0.0)
@@ -129,4 +129,14 @@ func TestMeasureStepsTrainsTheTinyPreset(t *testing.T) {
 	r, err := MeasureSteps(be, p, gpt.Baseline, Peak{GFLOPS: 50}, StepOptions{Warmup: 1, MinStep: 3, MinTime: time.Hour, LongStep: time.Nanosecond})
 	require.NoError(t, err)
 	require.Equal(t, 1, r.Steps)
+}
+
+// testPreset is a preset of a second's training: L=1, C=16, NH=2, T=16, B=2.
+func testPreset() gpt.Preset {
+	p, err := gpt.LookupPreset("micro")
+	if err != nil {
+		panic(err)
+	}
+	p.Name, p.Model, p.Train.BatchSize = "test", gpt.Config{NLayer: 1, NHead: 2, NEmbd: 16, BlockSize: 16}, 2
+	return p
 }

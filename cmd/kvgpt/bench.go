@@ -34,14 +34,14 @@ type benchOptions struct {
 }
 
 func runBench(args []string, stdout, stderr io.Writer) error {
-	o := benchOptions{backend: "all", opsPreset: "medium", presets: "tiny,small,medium", pytorch: "auto",
+	o := benchOptions{backend: "all", opsPreset: "medium", presets: strings.Join(bench.MeasuredPresets, ","), pytorch: "auto",
 		opTime: bench.DefaultTiming.MinTime, stepTime: time.Second, longStep: 4 * time.Second, minSteps: 2, rounds: 1}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.backend, "backend", o.backend, "backends to measure: all (every one this build and machine have), cpu or metal")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the report as JSON to this `file`")
 	fs.IntVar(&o.threads, "threads", 0, "CPU threads, for kvgpt and PyTorch alike (0: all cores)")
-	fs.StringVar(&o.opsPreset, "ops", o.opsPreset, "preset whose op shapes the op table measures (tiny, small, medium; none: no op table)")
+	fs.StringVar(&o.opsPreset, "ops", o.opsPreset, "preset whose op shapes the op table measures ("+gpt.PresetNames()+"; none: no op table)")
 	fs.StringVar(&o.presets, "presets", o.presets, "comma-separated presets whose training steps are measured (none: no training)")
 	fs.StringVar(&o.pytorch, "pytorch", o.pytorch, "train the same presets with PyTorch on the CPU for comparison: auto (if a python3 with torch is found), on, off")
 	fs.StringVar(&o.ompWait, "pytorch-omp-wait", "passive", "OMP_WAIT_POLICY of PyTorch's threads: passive (sleep at barriers; far faster on a busy machine), active (spin), inherit (the environment's)")
@@ -88,20 +88,21 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	var opShapes []bench.Shape
 	if o.opsPreset != "none" {
-		p, err := bench.PresetByName(o.opsPreset)
+		p, err := gpt.LookupPreset(o.opsPreset)
 		if err != nil {
 			return fmt.Errorf("--ops: %w", err)
 		}
-		opShapes = []bench.Shape{p.Shape(gpt.Baseline), p.Shape(gpt.Identity)}
+		opShapes = []bench.Shape{bench.PresetShape(p, gpt.Baseline), bench.PresetShape(p, gpt.Identity)}
 	}
-	var presets []bench.Preset
+	var presets []gpt.Preset
 	if o.presets != "none" {
-		for _, name := range strings.Split(o.presets, ",") {
-			p, err := bench.PresetByName(strings.TrimSpace(name))
-			if err != nil {
-				return fmt.Errorf("--presets: %w", err)
-			}
-			presets = append(presets, p)
+		names := strings.Split(o.presets, ",")
+		for i := range names {
+			names[i] = strings.TrimSpace(names[i])
+		}
+		var err error
+		if presets, err = bench.LookupPresets(names); err != nil {
+			return fmt.Errorf("--presets: %w", err)
 		}
 	}
 	if o.jsonPath != "" { // fail now, not after minutes of measuring
@@ -155,7 +156,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 
 // benchBackend measures one backend. A backend this machine does not have is reported, not an
 // error, unless it was asked for by name.
-func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []bench.Shape, presets []bench.Preset,
+func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []bench.Shape, presets []gpt.Preset,
 	python string, stderr, progress io.Writer) (bench.BackendReport, error) {
 	br := bench.BackendReport{Backend: name}
 	if name == "metal" && !metal.Available() {
@@ -251,7 +252,7 @@ func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []b
 
 // measurePreset measures one round of preset pr's training in every mode on be and then, where
 // python is set and the backend is the CPU, PyTorch's on the same shapes.
-func measurePreset(ctx context.Context, be nn.Backend, name string, pr bench.Preset, modes []gpt.QueryMode, peak bench.Peak,
+func measurePreset(ctx context.Context, be nn.Backend, name string, pr gpt.Preset, modes []gpt.QueryMode, peak bench.Peak,
 	so bench.StepOptions, python string, threads int, ompWait, of string, say func(string, ...any)) ([]bench.TrainResult, error) {
 	res := make([]bench.TrainResult, len(modes))
 	steps := 0
@@ -287,7 +288,7 @@ func measurePreset(ctx context.Context, be nn.Backend, name string, pr bench.Pre
 // the fake device (a -tags fakemetal build), whose timings would measure the CPU shader harness,
 // not a GPU. Its command buffers complete without running their kernels (FAKEMETAL_EXECUTE=0):
 // the host code is the same, so the counts are those of a Mac.
-func countSteps(ctx context.Context, be nn.Backend, presets []bench.Preset, stderr io.Writer) ([]bench.StepCounts, error) {
+func countSteps(ctx context.Context, be nn.Backend, presets []gpt.Preset, stderr io.Writer) ([]bench.StepCounts, error) {
 	st, ok := be.(metal.StatsReporter)
 	if !ok {
 		return nil, fmt.Errorf("kvgpt bench: %s does not count its work", be.Name())
@@ -301,9 +302,9 @@ func countSteps(ctx context.Context, be nn.Backend, presets []bench.Preset, stde
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			cfg := pr.With(m)
+			cfg := bench.Config(pr, m)
 			s0 := st.Stats()
-			tr, err := bench.NewTrainer(be, cfg, pr.Batch)
+			tr, err := bench.NewTrainer(be, pr, m)
 			if err != nil {
 				return nil, err
 			}
@@ -316,7 +317,7 @@ func countSteps(ctx context.Context, be nn.Backend, presets []bench.Preset, stde
 			}
 			s2 := st.Stats()
 			counts = append(counts, bench.StepCounts{
-				Preset: pr.Name, Mode: string(m), B: pr.Batch, T: cfg.BlockSize, Params: cfg.NumParams(),
+				Preset: pr.Name, Mode: string(m), B: pr.Train.BatchSize, T: cfg.BlockSize, Params: cfg.NumParams(),
 				Dispatches: s2.Dispatches - s1.Dispatches, CommandBuffers: s2.CommandBuffers - s1.CommandBuffers,
 				Waits: s2.Waits - s1.Waits, Bytes: s2.Bytes - s0.Bytes, StepBytes: s2.Bytes - s1.Bytes,
 			})

@@ -23,9 +23,9 @@ func TestBenchTinyCPU(t *testing.T) {
 	require.Equal(t, 0, code, stderr)
 
 	// The table: the BLAS, the peak, a row per op of both modes, a row per mode of training.
-	p, err := bench.PresetByName("tiny")
+	p, err := gpt.LookupPreset("tiny")
 	require.NoError(t, err)
-	ops := bench.Dedupe(append(bench.Ops(p.Shape(gpt.Baseline)), bench.Ops(p.Shape(gpt.Identity))...))
+	ops := bench.Dedupe(append(bench.Ops(bench.PresetShape(p, gpt.Baseline)), bench.Ops(bench.PresetShape(p, gpt.Identity))...))
 	require.Contains(t, stdout, "BLAS: ")
 	require.Regexp(t, `peak: \d+\.\d GFLOP/s \(matmul_forward BT=2048/C=1024/OC=1024\)`, stdout)
 	require.Contains(t, stdout, "gonum Sgemm (pure Go)")
@@ -67,8 +67,8 @@ func TestBenchTinyCPU(t *testing.T) {
 func TestBenchBadFlags(t *testing.T) {
 	for _, tc := range []struct{ args, msg string }{
 		{"--backend gpu", `unknown --backend "gpu"`},
-		{"--ops huge", `--ops: bench: unknown preset "huge"`},
-		{"--presets tiny,large", `--presets: bench: unknown preset "large"`},
+		{"--ops huge", `--ops: gpt: unknown preset "huge" (want one of micro, tiny, default,`},
+		{"--presets tiny,large", `--presets: gpt: unknown preset "large"`},
 		{"--pytorch maybe", `unknown --pytorch "maybe"`},
 		{"--pytorch-omp-wait lazy", `unknown --pytorch-omp-wait "lazy"`},
 		{"--min-steps 0", "--min-steps ≥ 1"},

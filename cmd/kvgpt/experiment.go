@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -26,9 +27,9 @@ func runExperiment(args []string, stdout, stderr io.Writer) error {
 func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("experiment", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	preset := fs.String("preset", "tiny", "experiment set-up: "+experiment.PresetNames())
-	data := fs.String("data", "", "training text `file` (default: the preset's; tiny and mac use the Go standard library sources)")
-	backend := fs.String("backend", "", "compute backend: "+backendNames+" (default: the preset's)")
+	preset := fs.String("preset", experiment.DefaultPreset, "experiment set-up: "+gpt.PresetNames())
+	data := fs.String("data", "", "training text `file` (default: the preset's, the Go standard library sources)")
+	backend := fs.String("backend", "", "compute backend: "+backendNames+" (default: the preset's, else auto)")
 	threads := fs.Int("threads", 0, "CPU threads (0: all cores)")
 	seeds := fs.Int("seeds", 0, "seeds per variant (0: the preset's)")
 	steps := fs.Int("steps", 0, "training steps per run (0: the preset's)")
@@ -39,10 +40,7 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, "\nTrains original, identity, identity-wide-mlp, original-narrow-mlp, original-smaller, residual-query,")
 		fmt.Fprintln(stderr, "a weight-decay sweep of both modes and a scale ablation with the same seeds and batch order, and writes runs/*.jsonl,")
 		fmt.Fprintln(stderr, "results.json, report.md and PNG plots into --out. Rerunning continues an interrupted sweep.")
-		fmt.Fprintln(stderr, "\nPresets:")
-		for _, p := range experiment.Presets() {
-			fmt.Fprintf(stderr, "  %-17s %s\n", p.Name, p.Description)
-		}
+		printPresets(stderr)
 		fmt.Fprintln(stderr, "\nFlags:")
 		fs.PrintDefaults()
 	}
@@ -65,7 +63,7 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	presetBackend := *backend == ""
 	if presetBackend {
-		*backend = p.Backend
+		*backend = cmp.Or(p.Backend, "auto")
 	}
 	if *out == "" {
 		*out = "experiment-" + p.Name
@@ -117,4 +115,12 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(*out, experiment.ReportFile))
 	return nil
+}
+
+// printPresets lists gpt's preset table with the descriptions, for -h.
+func printPresets(w io.Writer) {
+	fmt.Fprintln(w, "\nPresets:")
+	for _, p := range gpt.Presets() {
+		fmt.Fprintf(w, "  %-17s %s\n", p.Name, p.Description)
+	}
 }
