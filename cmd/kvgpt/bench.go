@@ -26,24 +26,22 @@ import (
 
 // benchOptions are the flags of `kvgpt bench`.
 type benchOptions struct {
-	backend, jsonPath, opsPreset, presets, pytorch string
-	ompWait                                        string
-	threads                                        int
+	jsonPath, opsPreset, presets, pytorch, ompWait string
+	be                                             backendFlag // --backend: all, cpu or metal
 	opTime, stepTime, longStep                     time.Duration
 	minSteps, rounds                               int
 }
 
 func runBench(args []string, stdout, stderr io.Writer) error {
-	o := benchOptions{backend: "all", opsPreset: "medium", presets: strings.Join(bench.MeasuredPresets, ","), pytorch: "auto",
+	o := benchOptions{be: backendFlag{name: "all"}, opsPreset: "medium", presets: strings.Join(bench.MeasuredPresets, ","), pytorch: "auto",
 		opTime: bench.DefaultTiming.MinTime, stepTime: time.Second, longStep: 4 * time.Second, minSteps: 2, rounds: 1}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.backend, "backend", o.backend, "backends to measure: all (every one this build and machine have), cpu or metal")
+	o.be.define(fs, "the backends to measure: all (every one this build and machine have), cpu or metal")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the report as JSON to this `file`")
-	fs.IntVar(&o.threads, "threads", 0, "CPU threads, for kvgpt and PyTorch alike (0: all cores)")
 	fs.StringVar(&o.opsPreset, "ops", o.opsPreset, "preset whose op shapes the op table measures ("+gpt.PresetNames()+"; none: no op table)")
 	fs.StringVar(&o.presets, "presets", o.presets, "comma-separated presets whose training steps are measured (none: no training)")
-	fs.StringVar(&o.pytorch, "pytorch", o.pytorch, "train the same presets with PyTorch on the CPU for comparison: auto (if a python3 with torch is found), on, off")
+	fs.StringVar(&o.pytorch, "pytorch", o.pytorch, "train the same presets with PyTorch on the CPU, on as many --threads, for comparison: auto (if a python3 with torch is found), on, off")
 	fs.StringVar(&o.ompWait, "pytorch-omp-wait", "passive", "OMP_WAIT_POLICY of PyTorch's threads: passive (sleep at barriers; far faster on a busy machine), active (spin), inherit (the environment's)")
 	fs.DurationVar(&o.opTime, "op-time", o.opTime, "time spent measuring each op (3 rounds, the fastest counts)")
 	fs.DurationVar(&o.stepTime, "step-time", o.stepTime, "time spent measuring each preset's training steps (the median step counts)")
@@ -61,13 +59,13 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unexpected argument %q (flags only; see kvgpt bench -h)", fs.Arg(0))
 	}
 	var backends []string
-	switch o.backend {
+	switch o.be.name {
 	case "all":
 		backends = []string{"cpu", "metal"}
 	case "cpu", "metal":
-		backends = []string{o.backend}
+		backends = []string{o.be.name}
 	default:
-		return fmt.Errorf("unknown --backend %q (want all, cpu or metal)", o.backend)
+		return fmt.Errorf("unknown --backend %q (want all, cpu or metal)", o.be.name)
 	}
 	if o.pytorch != "auto" && o.pytorch != "on" && o.pytorch != "off" {
 		return fmt.Errorf("unknown --pytorch %q (want auto, on or off)", o.pytorch)
@@ -80,7 +78,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	default:
 		return fmt.Errorf("unknown --pytorch-omp-wait %q (want passive, active or inherit)", o.ompWait)
 	}
-	if o.threads < 0 || o.minSteps < 1 || o.opTime <= 0 || o.stepTime < 0 || o.longStep < 0 {
+	if o.be.threads < 0 || o.minSteps < 1 || o.opTime <= 0 || o.stepTime < 0 || o.longStep < 0 {
 		return errors.New("--threads must be ≥ 0, --min-steps ≥ 1, --op-time > 0, --step-time and --long-step ≥ 0")
 	}
 	if o.rounds < 1 {
@@ -160,13 +158,13 @@ func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []b
 	python string, stderr, progress io.Writer) (bench.BackendReport, error) {
 	br := bench.BackendReport{Backend: name}
 	if name == "metal" && !metal.Available() {
-		if o.backend == "metal" {
+		if o.be.name == "metal" {
 			return br, metal.ErrUnavailable
 		}
 		br.Unavailable = metal.ErrUnavailable.Error()
 		return br, nil
 	}
-	be, err := newBackend(name, o.threads)
+	be, err := backendFlag{name, o.be.threads}.create()
 	if err != nil {
 		return br, err
 	}
@@ -223,7 +221,7 @@ func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []b
 	// Two warm-up steps for kvgpt and PyTorch alike: PyTorch's second step is often still slow
 	// (its allocator and OpenBLAS's buffers warm up), and the first mode of a process pays for it.
 	so := bench.StepOptions{Warmup: 2, MinStep: o.minSteps, MinTime: o.stepTime, LongStep: o.longStep}
-	threads := o.threads
+	threads := o.be.threads
 	if c, ok := be.(interface{ Threads() int }); ok {
 		threads = c.Threads()
 	}

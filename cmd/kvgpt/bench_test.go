@@ -69,6 +69,7 @@ func TestBenchBadFlags(t *testing.T) {
 		{"--backend gpu", `unknown --backend "gpu"`},
 		{"--ops huge", `--ops: gpt: unknown preset "huge" (want one of micro, tiny, default,`},
 		{"--presets tiny,large", `--presets: gpt: unknown preset "large"`},
+		{"--threads -1", "--threads must be ≥ 0"},
 		{"--pytorch maybe", `unknown --pytorch "maybe"`},
 		{"--pytorch-omp-wait lazy", `unknown --pytorch-omp-wait "lazy"`},
 		{"--min-steps 0", "--min-steps ≥ 1"},

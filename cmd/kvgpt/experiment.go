@@ -14,7 +14,6 @@ import (
 
 	"github.com/kvgpt/kvgpt/experiment"
 	"github.com/kvgpt/kvgpt/gpt"
-	"github.com/kvgpt/kvgpt/nn"
 )
 
 func runExperiment(args []string, stdout, stderr io.Writer) error {
@@ -29,8 +28,8 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.SetOutput(stderr)
 	preset := fs.String("preset", experiment.DefaultPreset, "experiment set-up: "+gpt.PresetNames())
 	data := fs.String("data", "", "training text `file` (default: the preset's, the Go standard library sources)")
-	backend := fs.String("backend", "", "compute backend: "+backendNames+" (default: the preset's, else auto)")
-	threads := fs.Int("threads", 0, "CPU threads (0: all cores)")
+	var be backendFlag
+	be.define(fs, backendNames+" (default: the preset's, else auto)")
 	seeds := fs.Int("seeds", 0, "seeds per variant (0: the preset's)")
 	steps := fs.Int("steps", 0, "training steps per run (0: the preset's)")
 	out := fs.String("out", "", "output `dir`ectory (default: experiment-<preset>)")
@@ -61,9 +60,9 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		p.Train.Steps = *steps
 		p.Train.Warmup = min(p.Train.Warmup, *steps/10)
 	}
-	presetBackend := *backend == ""
+	presetBackend := be.name == ""
 	if presetBackend {
-		*backend = cmp.Or(p.Backend, "auto")
+		be.name = cmp.Or(p.Backend, "auto")
 	}
 	if *out == "" {
 		*out = "experiment-" + p.Name
@@ -72,10 +71,10 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fmt.Errorf("preset %s needs --data FILE: %s", p.Name, p.DataHint)
 	}
 	// Open one backend up front, so a bad --backend fails before any work.
-	b, err := newBackend(*backend, *threads)
+	b, err := be.create()
 	if err != nil {
-		if presetBackend && *backend != "cpu" {
-			return fmt.Errorf("%w; the %s preset is meant for --backend %s — pass --backend cpu to run it on the CPU (much slower)", err, p.Name, *backend)
+		if presetBackend && be.name != "cpu" {
+			return fmt.Errorf("%w; the %s preset is meant for --backend %s — pass --backend cpu to run it on the CPU (much slower)", err, p.Name, be.name)
 		}
 		return err
 	}
@@ -104,7 +103,7 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		p.Name, len(experiment.Variants(p)), nseeds, source, bname, *out)
 	res, err := experiment.Run(ctx, experiment.Options{
 		Preset: p, Data: ds, VocabSize: tok.VocabSize(), Seeds: *seeds, Out: *out, Fresh: *fresh,
-		NewBackend: func() (nn.Backend, error) { return newBackend(*backend, *threads) },
+		NewBackend: be.create,
 		Backend:    bname, Progress: stderr,
 	})
 	if errors.Is(err, context.Canceled) {

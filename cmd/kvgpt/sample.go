@@ -20,8 +20,8 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&sc.Temperature, "temperature", sc.Temperature, "softmax temperature (> 0; lower is more conservative)")
 	fs.IntVar(&sc.TopK, "top-k", sc.TopK, "sample from the k most likely tokens only (0: all)")
 	fs.Uint64Var(&sc.Seed, "seed", sc.Seed, "random seed")
-	backend := fs.String("backend", "auto", "compute backend: "+backendNames)
-	threads := fs.Int("threads", 0, "CPU threads (0: all cores)")
+	be := backendFlag{name: "auto"}
+	be.define(fs, backendNames)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -43,12 +43,12 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("prompt: %w", err)
 	}
-	be, err := openBackend(*backend, *threads, stderr)
+	b, err := be.open(stderr)
 	if err != nil {
 		return err
 	}
-	defer be.Close()
-	m, err := gpt.New(ck.Config, be, 0)
+	defer b.Close()
+	m, err := gpt.New(ck.Config, b, 0)
 	if err != nil {
 		return err
 	}
