@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/kvgpt/kvgpt/gpt"
@@ -13,7 +15,7 @@ import (
 func runSample(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sample", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	ckptPath := fs.String("checkpoint", filepath.Join("out", checkpointFile), "checkpoint `file` written by kvgpt train")
+	ckptPath := fs.String("checkpoint", filepath.Join(defaultOut, checkpointFile), "checkpoint `file` written by kvgpt train (the default is where a bare kvgpt train writes it)")
 	prompt := fs.String("prompt", "", "text to continue (default: start from token 0)")
 	sc := gpt.SampleConfig{Tokens: 500, Temperature: 0.8, Seed: 1}
 	fs.IntVar(&sc.Tokens, "tokens", sc.Tokens, "tokens to generate")
@@ -30,6 +32,10 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := sc.Validate(); err != nil {
 		return err
+	}
+	if _, err := os.Stat(*ckptPath); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("checkpoint %s does not exist: train a model with kvgpt train (a bare kvgpt train writes %s) or pass --checkpoint FILE",
+			*ckptPath, filepath.Join(defaultOut, checkpointFile))
 	}
 	ck, err := gpt.LoadCheckpoint(*ckptPath)
 	if err != nil {
