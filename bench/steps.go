@@ -58,9 +58,12 @@ type StepResult struct {
 	Seconds       float64 `json:"seconds"`        // median time of one step
 	TokensPerSec  float64 `json:"tokens_per_sec"` // B·T / Seconds
 	FLOPsPerToken float64 `json:"flops_per_token"`
-	// MFU is the model FLOP/s (TokensPerSec·FLOPsPerToken) as a fraction of the backend's matmul peak.
-	MFU  float64 `json:"mfu"`
-	Loss float64 `json:"loss"` // training loss of the last step, a sanity check
+	// MFU is the model FLOP/s (TokensPerSec·FLOPsPerToken) as a fraction of the backend's matmul
+	// peak, at most 1 (see BackendReport.Rate).
+	MFU float64 `json:"mfu"`
+	// AbovePeak: the model FLOP/s exceeded the measured peak, and MFU was capped at 1.
+	AbovePeak bool    `json:"above_peak,omitempty"`
+	Loss      float64 `json:"loss"` // training loss of the last step, a sanity check
 }
 
 // StepOptions say how many training steps to time.
@@ -101,8 +104,9 @@ func NewTrainer(be nn.Backend, p gpt.Preset, m gpt.QueryMode) (*gpt.Trainer, err
 	return gpt.NewTrainer(model, tc, d)
 }
 
-// MeasureSteps times training steps of preset p in mode m on be and rates them against peak.
-func MeasureSteps(be nn.Backend, p gpt.Preset, m gpt.QueryMode, peak Peak, o StepOptions) (StepResult, error) {
+// MeasureSteps times training steps of preset p in mode m on be (BackendReport.Rate rates them
+// against the backend's peak).
+func MeasureSteps(be nn.Backend, p gpt.Preset, m gpt.QueryMode, o StepOptions) (StepResult, error) {
 	cfg := Config(p, m)
 	tr, err := NewTrainer(be, p, m)
 	if err != nil {
@@ -135,13 +139,9 @@ func MeasureSteps(be nn.Backend, p gpt.Preset, m gpt.QueryMode, peak Peak, o Ste
 	}
 	B := p.Train.BatchSize
 	tok := float64(B * cfg.BlockSize)
-	r := StepResult{
+	return StepResult{
 		Preset: p.Name, Mode: string(m), B: B, T: cfg.BlockSize, Params: cfg.NumParams(),
 		Steps: len(times), Seconds: med.Seconds(), TokensPerSec: tok / med.Seconds(),
 		FLOPsPerToken: FLOPsPerToken(cfg), Loss: last.Loss,
-	}
-	if peak.GFLOPS > 0 {
-		r.MFU = r.TokensPerSec * r.FLOPsPerToken / (peak.GFLOPS * 1e9)
-	}
-	return r, nil
+	}, nil
 }
