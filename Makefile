@@ -83,9 +83,10 @@ bench:
 	@echo "wrote $(BENCH_OUT) (compare runs with: benchstat A.txt B.txt)"
 
 # train: the query-free model on the default corpus (Go standard library sources) on the CPU,
-# a few minutes on two cores, then a sample. The flags are kvgpt train's defaults.
+# a few minutes on two cores, then a sample. Both are the bare commands: kvgpt train's defaults
+# (the default preset of gpt/presets.go) write out/train/, where kvgpt sample looks.
 train:
 	$(GO) build -o kvgpt ./cmd/kvgpt
-	./kvgpt train --out out/train
-	@echo "--- sample (kvgpt sample --checkpoint out/train/ckpt.safetensors --prompt 'func ') ---"
-	./kvgpt sample --checkpoint out/train/ckpt.safetensors --prompt 'func ' --tokens 400
+	./kvgpt train
+	@echo "--- sample (kvgpt sample --prompt 'func ': the checkpoint out/train/ckpt.safetensors) ---"
+	./kvgpt sample --prompt 'func ' --tokens 400

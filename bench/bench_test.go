@@ -31,9 +31,12 @@ func backends(tb testing.TB) map[string]nn.Backend {
 // benchShapes are the op shapes benchmarked: the small and medium presets in both modes.
 func benchShapes() []Shape {
 	var s []Shape
-	for _, name := range []string{"small", "medium"} {
-		p, _ := PresetByName(name)
-		s = append(s, p.Shape(gpt.Baseline), p.Shape(gpt.Identity))
+	ps, err := LookupPresets([]string{"small", "medium"})
+	if err != nil {
+		panic(err)
+	}
+	for _, p := range ps {
+		s = append(s, PresetShape(p, gpt.Baseline), PresetShape(p, gpt.Identity))
 	}
 	return s
 }
@@ -70,11 +73,15 @@ func BenchmarkOp(b *testing.B) {
 // BenchmarkTrainStep times whole training steps (forward, backward, gradient norm, AdamW, the loss
 // read back) of every preset in both modes: BenchmarkTrainStep/backend=cpu/preset=small/mode=identity.
 func BenchmarkTrainStep(b *testing.B) {
+	presets, err := LookupPresets(MeasuredPresets)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for name, be := range backends(b) {
-		for _, p := range Presets {
+		for _, p := range presets {
 			for _, m := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
 				b.Run(fmt.Sprintf("backend=%s/preset=%s/mode=%s", name, p.Name, m), func(b *testing.B) {
-					tr, err := NewTrainer(be, p.With(m), p.Batch)
+					tr, err := NewTrainer(be, p, m)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -90,7 +97,7 @@ func BenchmarkTrainStep(b *testing.B) {
 					sec := b.Elapsed().Seconds() / float64(b.N)
 					tok := float64(tr.TokensPerStep())
 					b.ReportMetric(tok/sec, "tok/s")
-					b.ReportMetric(tok*FLOPsPerToken(p.With(m))/sec/1e9, "GFLOP/s")
+					b.ReportMetric(tok*FLOPsPerToken(Config(p, m))/sec/1e9, "GFLOP/s")
 					reportCPU(b, cpu0)
 				})
 			}

@@ -83,21 +83,29 @@ func TestFLOPCounts(t *testing.T) {
 func TestMeasureOpsOnCPU(t *testing.T) {
 	be := cpukernels.NewCPU(2)
 	defer be.Close()
-	peak := Peak{GFLOPS: 10, GBps: 10}
 	for _, s := range []Shape{tinyShape, {B: 2, T: 8, C: 16, NH: 2, L: 1, V: 32, H: 64, Identity: true}} {
-		res, err := MeasureOps(be, Ops(s), peak, quick, nil)
+		res, err := MeasureOps(be, Ops(s), quick, nil)
 		require.NoError(t, err)
 		require.Len(t, res, len(Ops(s)))
 		for _, r := range res {
 			require.Greater(t, r.Seconds, 0.0, r.Op)
 			require.Greater(t, r.GBps, 0.0, r.Op)
-			require.False(t, math.IsInf(r.PctPeak, 0) || math.IsNaN(r.PctPeak), r.Op)
+			require.Zero(t, r.PctPeak, "rated by BackendReport.Rate, not measured")
 			if strings.HasPrefix(r.Op, "matmul") || strings.HasPrefix(r.Op, "attention") {
 				require.Greater(t, r.GFLOPS, 0.0, r.Op)
-				require.InDelta(t, 100*r.GFLOPS/peak.GFLOPS, r.PctPeak, 1e-9, r.Op)
 			} else {
 				require.Zero(t, r.GFLOPS, r.Op)
-				require.InDelta(t, 100*r.GBps/peak.GBps, r.PctPeak, 1e-9, r.Op)
+			}
+		}
+		// Rated against a peak far above them, every op is a percentage of it, uncapped.
+		br := BackendReport{Peak: Peak{GFLOPS: 1e6, GBps: 1e6}, Ops: res}
+		br.Rate()
+		for _, r := range br.Ops {
+			require.False(t, r.AbovePeak, r.Op)
+			if r.Compute() {
+				require.InDelta(t, 100*r.GFLOPS/1e6, r.PctPeak, 1e-9, r.Op)
+			} else {
+				require.InDelta(t, 100*r.GBps/1e6, r.PctPeak, 1e-9, r.Op)
 			}
 		}
 	}
@@ -114,20 +122,33 @@ func TestFLOPsPerToken(t *testing.T) {
 func TestMeasureStepsTrainsTheTinyPreset(t *testing.T) {
 	be := cpukernels.NewCPU(2)
 	defer be.Close()
-	p := Preset{"test", gpt.Config{NLayer: 1, NHead: 2, NEmbd: 16, BlockSize: 16, VocabSize: 256}, 2}
+	p := testPreset()
 	for _, m := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
-		r, err := MeasureSteps(be, p, m, Peak{GFLOPS: 50}, StepOptions{Warmup: 1, MinStep: 3})
+		r, err := MeasureSteps(be, p, m, StepOptions{Warmup: 1, MinStep: 3})
 		require.NoError(t, err)
 		require.Equal(t, 3, r.Steps)
-		require.Equal(t, p.With(m).NumParams(), r.Params)
+		require.Equal(t, Config(p, m).NumParams(), r.Params)
 		require.InDelta(t, 32/r.Seconds, r.TokensPerSec, 1e-6*r.TokensPerSec)
-		require.InDelta(t, r.TokensPerSec*r.FLOPsPerToken/50e9, r.MFU, 1e-12)
-		require.Greater(t, r.MFU, 0.0)
-		require.Less(t, r.MFU, 1.0)
+		br := BackendReport{Peak: Peak{GFLOPS: 50}, Training: []TrainResult{{StepResult: r}}}
+		br.Rate()
+		mfu := br.Training[0].MFU
+		require.InDelta(t, r.TokensPerSec*r.FLOPsPerToken/50e9, mfu, 1e-12)
+		require.Greater(t, mfu, 0.0)
+		require.Less(t, mfu, 1.0)
 		require.InDelta(t, math.Log(256), r.Loss, 0.5, "a fresh model predicts about uniformly")
 	}
 	// A warm-up step longer than LongStep: one timed step is enough.
-	r, err := MeasureSteps(be, p, gpt.Baseline, Peak{GFLOPS: 50}, StepOptions{Warmup: 1, MinStep: 3, MinTime: time.Hour, LongStep: time.Nanosecond})
+	r, err := MeasureSteps(be, p, gpt.Baseline, StepOptions{Warmup: 1, MinStep: 3, MinTime: time.Hour, LongStep: time.Nanosecond})
 	require.NoError(t, err)
 	require.Equal(t, 1, r.Steps)
+}
+
+// testPreset is a preset of a second's training: L=1, C=16, NH=2, T=16, B=2.
+func testPreset() gpt.Preset {
+	p, err := gpt.LookupPreset("micro")
+	if err != nil {
+		panic(err)
+	}
+	p.Name, p.Model, p.Train.BatchSize = "test", gpt.Config{NLayer: 1, NHead: 2, NEmbd: 16, BlockSize: 16}, 2
+	return p
 }

@@ -215,8 +215,14 @@ func (r *Report) WriteText(w io.Writer) {
 			continue
 		}
 		p := PeakShape
-		fmt.Fprintf(w, "peak: %.1f GFLOP/s (matmul_forward BT=%d/C=%d/OC=%d), %.1f GB/s (residual_forward N=%d)\n",
+		fmt.Fprintf(w, "peak: %.1f GFLOP/s (matmul_forward BT=%d/C=%d/OC=%d), %.1f GB/s (residual_forward N=%d)",
 			b.Peak.GFLOPS, p.N, p.C, p.OC, b.Peak.GBps, PeakBandwidthLen)
+		if b.Peak.Trials > 1 {
+			fmt.Fprintf(w, ": the best of %d measurements spread over the run (the lowest: %.1f GFLOP/s, %.1f GB/s)",
+				b.Peak.Trials, b.Peak.GFLOPSMin, b.Peak.GBpsMin)
+		}
+		fmt.Fprintln(w)
+		above := false
 		for _, ref := range b.References {
 			fmt.Fprintf(w, "  %-40s %8.1f GFLOP/s   kvgpt matmul = %5.1f%% of it\n", ref.Name, ref.GFLOPS, ref.MatmulPct)
 		}
@@ -229,7 +235,8 @@ func (r *Report) WriteText(w io.Writer) {
 				if o.GFLOPS > 0 {
 					gf = fmt.Sprintf("%.1f", o.GFLOPS)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%8s\t%8s\t%8.1f\t%7.1f\n", o.Op, o.Shape, fmtDuration(o.Seconds), gf, o.GBps, o.PctPeak)
+				fmt.Fprintf(tw, "%s\t%s\t%8s\t%8s\t%8.1f\t%7.1f%s\n", o.Op, o.Shape, fmtDuration(o.Seconds), gf, o.GBps, o.PctPeak, mark(o.AbovePeak))
+				above = above || o.AbovePeak
 			}
 			tw.Flush()
 		}
@@ -262,8 +269,9 @@ func (r *Report) WriteText(w io.Writer) {
 						ratio += fmt.Sprintf(" (%.2f–%.2f)", t.RatioMin, t.RatioMax)
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d×%d\t%10d\t%8s\t%8.0f\t%5.1f%%\t%13s\t%13s\n", t.Preset, t.Mode, t.B, t.T, t.Params,
-					fmtDuration(t.Seconds), t.TokensPerSec, 100*t.MFU, torch, ratio)
+				fmt.Fprintf(tw, "%s\t%s\t%d×%d\t%10d\t%8s\t%8.0f\t%5.1f%%%s\t%13s\t%13s\n", t.Preset, t.Mode, t.B, t.T, t.Params,
+					fmtDuration(t.Seconds), t.TokensPerSec, 100*t.MFU, mark(t.AbovePeak), torch, ratio)
+				above = above || t.AbovePeak
 			}
 			tw.Flush()
 			for _, t := range b.Training {
@@ -272,8 +280,20 @@ func (r *Report) WriteText(w io.Writer) {
 				}
 			}
 		}
+		if above {
+			fmt.Fprintf(w, "* faster than the peak (the best of %d measurements): shown as 100%%; the peak's measurements all came out low (a busy machine), or the op ran from cache\n",
+				b.Peak.Trials)
+		}
 	}
 	fmt.Fprintf(w, "\n(%.0f s)\n", r.Seconds)
+}
+
+// mark returns "*" for a utilisation capped at 100%, else "".
+func mark(above bool) string {
+	if above {
+		return "*"
+	}
+	return ""
 }
 
 // fmtDuration formats seconds with three significant digits and a unit: 812µs, 12.3ms, 1.25s.

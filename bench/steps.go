@@ -10,46 +10,33 @@ import (
 	"github.com/kvgpt/kvgpt/nn"
 )
 
-// Preset is a model shape and batch size whose training throughput bench measures. Its QueryMode
-// is set per run.
-type Preset struct {
-	Name   string
-	Config gpt.Config
-	Batch  int // B, sequences per step
-}
+// MeasuredPresets are the presets `kvgpt bench` and BenchmarkTrainStep measure by default. Their
+// shapes must not change, so that figures compare across versions.
+var MeasuredPresets = []string{"tiny", "small", "medium"}
 
-// Presets are the shapes measured by `kvgpt bench` and bench/torch_train.py (which must agree).
-var Presets = []Preset{
-	{"tiny", gpt.Config{NLayer: 2, NHead: 4, NEmbd: 64, BlockSize: 64, VocabSize: 256}, 16},
-	{"small", gpt.Config{NLayer: 4, NHead: 4, NEmbd: 128, BlockSize: 128, VocabSize: 256}, 16},
-	{"medium", gpt.Config{NLayer: 6, NHead: 6, NEmbd: 384, BlockSize: 256, VocabSize: 256}, 8},
-}
-
-// PresetByName returns the preset called name.
-func PresetByName(name string) (Preset, error) {
-	for _, p := range Presets {
-		if p.Name == name {
-			return p, nil
+// LookupPresets returns the presets named in names, from gpt's table.
+func LookupPresets(names []string) ([]gpt.Preset, error) {
+	var ps []gpt.Preset
+	for _, n := range names {
+		p, err := gpt.LookupPreset(n)
+		if err != nil {
+			return nil, err
 		}
+		ps = append(ps, p)
 	}
-	names := make([]string, len(Presets))
-	for i, p := range Presets {
-		names[i] = p.Name
-	}
-	return Preset{}, fmt.Errorf("bench: unknown preset %q (want one of %v)", name, names)
+	return ps, nil
 }
 
-// With returns p's config in query mode m.
-func (p Preset) With(m gpt.QueryMode) gpt.Config {
-	c := p.Config
-	c.QueryMode = m
-	return c
+// Config returns the model bench trains for preset p in query mode m: its shape with byte tokens
+// (V = 256), whatever the preset's vocabulary (a step's cost does not depend on the text).
+func Config(p gpt.Preset, m gpt.QueryMode) gpt.Config {
+	return p.ModelConfig(m, gpt.ByteTokenizer{}.VocabSize())
 }
 
-// Shape returns the op shape of p's training step in query mode m.
-func (p Preset) Shape(m gpt.QueryMode) Shape {
-	c := p.With(m)
-	return Shape{B: p.Batch, T: c.BlockSize, C: c.NEmbd, NH: c.NHead, L: c.NLayer, V: c.VocabSize,
+// PresetShape returns the op shape of preset p's training step in query mode m.
+func PresetShape(p gpt.Preset, m gpt.QueryMode) Shape {
+	c := Config(p, m)
+	return Shape{B: p.Train.BatchSize, T: c.BlockSize, C: c.NEmbd, NH: c.NHead, L: c.NLayer, V: c.VocabSize,
 		H: c.Hidden(), Identity: m == gpt.Identity}
 }
 
@@ -71,9 +58,12 @@ type StepResult struct {
 	Seconds       float64 `json:"seconds"`        // median time of one step
 	TokensPerSec  float64 `json:"tokens_per_sec"` // B·T / Seconds
 	FLOPsPerToken float64 `json:"flops_per_token"`
-	// MFU is the model FLOP/s (TokensPerSec·FLOPsPerToken) as a fraction of the backend's matmul peak.
-	MFU  float64 `json:"mfu"`
-	Loss float64 `json:"loss"` // training loss of the last step, a sanity check
+	// MFU is the model FLOP/s (TokensPerSec·FLOPsPerToken) as a fraction of the backend's matmul
+	// peak, at most 1 (see BackendReport.Rate).
+	MFU float64 `json:"mfu"`
+	// AbovePeak: the model FLOP/s exceeded the measured peak, and MFU was capped at 1.
+	AbovePeak bool    `json:"above_peak,omitempty"`
+	Loss      float64 `json:"loss"` // training loss of the last step, a sanity check
 }
 
 // StepOptions say how many training steps to time.
@@ -96,26 +86,29 @@ func randomData(n int, seed uint64) (*gpt.Dataset, error) {
 	return gpt.NewDataset("random bytes", string(b), gpt.ByteTokenizer{}, 1)
 }
 
-// NewTrainer returns a trainer of cfg with batch size B on random bytes, as bench runs it (AdamW
-// defaults, one micro-batch per step).
-func NewTrainer(be nn.Backend, cfg gpt.Config, B int) (*gpt.Trainer, error) {
-	m, err := gpt.New(cfg, be, 1337)
+// NewTrainer returns a trainer of preset p in query mode m on be, as bench runs it: on random
+// bytes, with the preset's batch size and settings, except one micro-batch per step, one
+// validation batch and a warmup of 10 steps.
+func NewTrainer(be nn.Backend, p gpt.Preset, m gpt.QueryMode) (*gpt.Trainer, error) {
+	cfg := Config(p, m)
+	model, err := gpt.New(cfg, be, 1337)
 	if err != nil {
 		return nil, err
 	}
-	tc := gpt.DefaultTrainConfig()
-	tc.BatchSize, tc.GradAccum, tc.EvalBatches, tc.Steps, tc.Warmup = B, 1, 1, 1000, 10
-	d, err := randomData(max(1<<20, 40*B*cfg.BlockSize), 1)
+	tc := p.Train
+	tc.GradAccum, tc.EvalBatches, tc.Warmup = 1, 1, 10
+	d, err := randomData(max(1<<20, 40*tc.BatchSize*cfg.BlockSize), 1)
 	if err != nil {
 		return nil, err
 	}
-	return gpt.NewTrainer(m, tc, d)
+	return gpt.NewTrainer(model, tc, d)
 }
 
-// MeasureSteps times training steps of preset p in mode m on be and rates them against peak.
-func MeasureSteps(be nn.Backend, p Preset, m gpt.QueryMode, peak Peak, o StepOptions) (StepResult, error) {
-	cfg := p.With(m)
-	tr, err := NewTrainer(be, cfg, p.Batch)
+// MeasureSteps times training steps of preset p in mode m on be (BackendReport.Rate rates them
+// against the backend's peak).
+func MeasureSteps(be nn.Backend, p gpt.Preset, m gpt.QueryMode, o StepOptions) (StepResult, error) {
+	cfg := Config(p, m)
+	tr, err := NewTrainer(be, p, m)
 	if err != nil {
 		return StepResult{}, fmt.Errorf("bench: preset %s %s: %w", p.Name, m, err)
 	}
@@ -144,14 +137,11 @@ func MeasureSteps(be nn.Backend, p Preset, m gpt.QueryMode, peak Peak, o StepOpt
 	if len(times)%2 == 0 {
 		med = (times[len(times)/2-1] + times[len(times)/2]) / 2
 	}
-	tok := float64(p.Batch * cfg.BlockSize)
-	r := StepResult{
-		Preset: p.Name, Mode: string(m), B: p.Batch, T: cfg.BlockSize, Params: cfg.NumParams(),
+	B := p.Train.BatchSize
+	tok := float64(B * cfg.BlockSize)
+	return StepResult{
+		Preset: p.Name, Mode: string(m), B: B, T: cfg.BlockSize, Params: cfg.NumParams(),
 		Steps: len(times), Seconds: med.Seconds(), TokensPerSec: tok / med.Seconds(),
 		FLOPsPerToken: FLOPsPerToken(cfg), Loss: last.Loss,
-	}
-	if peak.GFLOPS > 0 {
-		r.MFU = r.TokensPerSec * r.FLOPsPerToken / (peak.GFLOPS * 1e9)
-	}
-	return r, nil
+	}, nil
 }

@@ -63,12 +63,32 @@ type TorchOptions struct {
 	OMPWaitPolicy string
 }
 
+// TorchConfig is the shape bench/torch_train.py trains, in nanoGPT's names; RunTorch passes it as
+// JSON (--config), so the script has no shapes of its own.
+type TorchConfig struct {
+	Preset    string `json:"preset"`
+	NLayer    int    `json:"n_layer"`
+	NHead     int    `json:"n_head"`
+	NEmbd     int    `json:"n_embd"`
+	BlockSize int    `json:"block_size"` // T, and the rows of wpe
+	BatchSize int    `json:"batch_size"` // B, sequences per step
+	MLPHidden int    `json:"mlp_hidden"` // H, never 0
+	VocabSize int    `json:"vocab_size"`
+}
+
+// NewTorchConfig returns the shape of preset p as bench trains it (Config).
+func NewTorchConfig(p gpt.Preset) TorchConfig {
+	c := Config(p, gpt.Baseline)
+	return TorchConfig{Preset: p.Name, NLayer: c.NLayer, NHead: c.NHead, NEmbd: c.NEmbd, BlockSize: c.BlockSize,
+		BatchSize: p.Train.BatchSize, MLPHidden: c.Hidden(), VocabSize: c.VocabSize}
+}
+
 // RunTorch trains preset p in each of modes for o.Steps timed steps (after o.Warmup untimed ones) with
 // PyTorch on threads threads, running TorchScript with python (one process, torch imported once),
-// and returns what it measured, in the order of modes. The script gets every field of the
-// configuration, so it trains exactly kvgpt's shape; a parameter count that differs from kvgpt's
-// is an error.
-func RunTorch(ctx context.Context, python string, p Preset, modes []gpt.QueryMode, o TorchOptions) ([]TorchResult, error) {
+// and returns what it measured, in the order of modes. The script gets the whole shape as JSON
+// (TorchConfig), so it trains exactly kvgpt's; a parameter count that differs from kvgpt's is an
+// error.
+func RunTorch(ctx context.Context, python string, p gpt.Preset, modes []gpt.QueryMode, o TorchOptions) ([]TorchResult, error) {
 	dir, err := os.MkdirTemp("", "kvgpt-torch-")
 	if err != nil {
 		return nil, err
@@ -78,15 +98,15 @@ func RunTorch(ctx context.Context, python string, p Preset, modes []gpt.QueryMod
 	if err := os.WriteFile(script, TorchScript, 0o644); err != nil {
 		return nil, err
 	}
-	c := p.Config
+	cfg, err := json.Marshal(NewTorchConfig(p))
+	if err != nil {
+		return nil, err
+	}
 	ms := make([]string, len(modes))
 	for i, m := range modes {
 		ms[i] = string(m)
 	}
-	args := []string{script, "--mode", strings.Join(ms, ","),
-		"--n-layer", strconv.Itoa(c.NLayer), "--n-head", strconv.Itoa(c.NHead), "--n-embd", strconv.Itoa(c.NEmbd),
-		"--block-size", strconv.Itoa(c.BlockSize), "--batch-size", strconv.Itoa(p.Batch),
-		"--mlp-hidden", strconv.Itoa(c.Hidden()), "--vocab-size", strconv.Itoa(c.VocabSize),
+	args := []string{script, "--config", string(cfg), "--mode", strings.Join(ms, ","),
 		"--threads", strconv.Itoa(o.Threads), "--steps", strconv.Itoa(max(o.Steps, 1)), "--warmup-steps", strconv.Itoa(max(o.Warmup, 1))}
 	var out, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, python, args...)
@@ -111,7 +131,7 @@ func RunTorch(ctx context.Context, python string, p Preset, modes []gpt.QueryMod
 		if r.Mode != string(modes[i]) {
 			return nil, fmt.Errorf("bench: torch_train.py trained mode %q, asked for %q", r.Mode, modes[i])
 		}
-		if want := p.With(modes[i]).NumParams(); r.Params != want {
+		if want := Config(p, modes[i]).NumParams(); r.Params != want {
 			return nil, fmt.Errorf("bench: torch_train.py built %d parameters, kvgpt's %s %s model has %d: the two disagree on the model",
 				r.Params, p.Name, modes[i], want)
 		}

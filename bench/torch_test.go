@@ -25,14 +25,15 @@ func torchPython(t *testing.T) string {
 
 func TestTorchScriptTrainsTheSameModel(t *testing.T) {
 	py := torchPython(t)
-	p := Preset{"test", gpt.Config{NLayer: 2, NHead: 2, NEmbd: 16, BlockSize: 16, VocabSize: 256, MLPHidden: 72}, 2}
+	p := testPreset()
+	p.Model = gpt.Config{NLayer: 2, NHead: 2, NEmbd: 16, BlockSize: 16, MLPHidden: 72}
 	modes := []gpt.QueryMode{gpt.Baseline, gpt.Identity}
 	res, err := RunTorch(context.Background(), py, p, modes, TorchOptions{Threads: 1, Steps: 2, OMPWaitPolicy: "PASSIVE"})
 	require.NoError(t, err) // includes: each parameter count equals gpt.Config.NumParams
 	require.Len(t, res, 2)
 	for i, r := range res {
 		require.Equal(t, string(modes[i]), r.Mode)
-		require.Equal(t, p.With(modes[i]).NumParams(), r.Params)
+		require.Equal(t, Config(p, modes[i]).NumParams(), r.Params)
 		require.Equal(t, 1, r.Threads)
 		require.Equal(t, 2, r.Steps)
 		require.Equal(t, "PASSIVE", r.OMPWaitPolicy)

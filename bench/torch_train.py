@@ -7,11 +7,14 @@ projections at 0.02/sqrt(2L), AdamW (0.9, 0.95, eps 1e-8) with decay on rank >= 
 gradient clipping at 1.0) in float32 on the CPU, and prints one JSON object with the measured
 training tokens/s (of the median step); with --mode baseline,identity one line per mode.
 
-    /usr/bin/python3 bench/torch_train.py --preset medium --mode identity --threads 2
+    /usr/bin/python3 bench/torch_train.py --mode identity --threads 2 --config \
+        '{"preset": "medium", "n_layer": 6, "n_head": 6, "n_embd": 384, "block_size": 256,
+          "batch_size": 8, "mlp_hidden": 1536, "vocab_size": 256}'
 
-The presets mirror kvgpt's; any field can be overridden (kvgpt bench passes every field
-explicitly, so the two always train the same shape). The data is a byte file (--data) or, by
-default, uniform random bytes: throughput does not depend on the text.
+The shape comes from the caller as JSON (kvgpt bench passes its preset, bench.TorchConfig, so the
+two always train the same shape; the presets themselves live in kvgpt's gpt/presets.go). The data
+is a byte file (--data) or, by default, uniform random bytes: throughput does not depend on the
+text.
 
 Run it with Debian's /usr/bin/python3 (python3-torch); a python3 without torch gets a clear error.
 """
@@ -23,26 +26,15 @@ import statistics
 import sys
 import time
 
-# Presets: the shapes `kvgpt bench` and `kvgpt train --preset` use (vocabulary: 256 bytes).
-PRESETS = {
-    "tiny": dict(n_layer=2, n_head=4, n_embd=64, block_size=64, batch_size=16),
-    "small": dict(n_layer=4, n_head=4, n_embd=128, block_size=128, batch_size=16),
-    "medium": dict(n_layer=6, n_head=6, n_embd=384, block_size=256, batch_size=8),
-}
+# The keys of --config, all required: the shape and batch size of a kvgpt preset (bench.TorchConfig).
+CONFIG_KEYS = ("preset", "n_layer", "n_head", "n_embd", "block_size", "batch_size", "mlp_hidden", "vocab_size")
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--preset", choices=sorted(PRESETS), default="small")
+    p.add_argument("--config", required=True, help="the shape as a JSON object with the keys " + ", ".join(CONFIG_KEYS))
     p.add_argument("--mode", default="baseline",
                    help="baseline, identity (alias reduced), or a comma-separated list: one JSON line each")
-    p.add_argument("--n-layer", type=int)
-    p.add_argument("--n-head", type=int)
-    p.add_argument("--n-embd", type=int)
-    p.add_argument("--block-size", type=int, help="sequence length T (and rows of wpe)")
-    p.add_argument("--batch-size", type=int, help="B, sequences per step")
-    p.add_argument("--mlp-hidden", type=int, default=0, help="MLP width; 0 means 4·n_embd")
-    p.add_argument("--vocab-size", type=int, default=256)
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads; 0 keeps torch's default")
     p.add_argument("--steps", type=int, default=10, help="timed optimizer steps")
     p.add_argument("--warmup-steps", type=int, default=2, help="untimed steps first")
@@ -51,22 +43,25 @@ def parse_args(argv):
     p.add_argument("--data", help="a text file read as bytes; default: random bytes")
     p.add_argument("--seed", type=int, default=1337)
     a = p.parse_args(argv)
-    cfg = dict(PRESETS[a.preset])
-    for k in cfg:
-        v = getattr(a, k)
-        if v is not None:
-            cfg[k] = v
+    try:
+        cfg = json.loads(a.config)
+    except ValueError as e:
+        p.error(f"--config is not JSON: {e}")
+    if not isinstance(cfg, dict):
+        p.error("--config must be a JSON object")
+    missing = [k for k in CONFIG_KEYS if k not in cfg]
+    unknown = sorted(set(cfg) - set(CONFIG_KEYS))
+    if missing or unknown:
+        p.error(f"--config: missing keys {missing}, unknown keys {unknown}")
     modes = []
     for m in a.mode.split(","):
         m = "identity" if m.strip() == "reduced" else m.strip()
         if m not in ("baseline", "identity"):
             p.error(f"unknown --mode {m!r} (want baseline, identity or reduced)")
         modes.append(m)
-    cfg["mlp_hidden"] = a.mlp_hidden or 4 * cfg["n_embd"]
-    cfg["vocab_size"] = a.vocab_size
-    for k in ("n_layer", "n_head", "n_embd", "block_size", "batch_size", "vocab_size"):
-        if cfg[k] < 1:
-            p.error(f"--{k.replace('_', '-')} must be >= 1, got {cfg[k]}")
+    for k in CONFIG_KEYS[1:]:
+        if not isinstance(cfg[k], int) or cfg[k] < 1:
+            p.error(f"--config: {k} must be an integer >= 1, got {cfg[k]!r}")
     if cfg["n_embd"] % cfg["n_head"]:
         p.error(f"n_embd {cfg['n_embd']} is not divisible by n_head {cfg['n_head']}")
     if a.steps < 1 or a.warmup_steps < 0:
@@ -223,7 +218,7 @@ def train(torch, a, cfg, data):
         "framework": "pytorch",
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "preset": a.preset,
+        "preset": cfg["preset"],
         "mode": cfg["mode"],
         "config": cfg,
         "params": n_params,

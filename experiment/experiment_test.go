@@ -48,7 +48,7 @@ func TestParamCountIdentities(t *testing.T) {
 }
 
 func TestVariantsCoverTheSweep(t *testing.T) {
-	p, err := LookupPreset("tiny")
+	p, err := LookupPreset("micro")
 	require.NoError(t, err)
 	vs := Variants(p)
 	names := map[string]bool{}
@@ -67,10 +67,10 @@ func TestVariantsCoverTheSweep(t *testing.T) {
 	require.ErrorContains(t, err, "unknown preset")
 }
 
-// TestTinyPreset runs the tiny preset end to end (the CI smoke test) and checks that the report has
+// TestMicroPreset runs the micro preset end to end (the CI smoke test) and checks that the report has
 // every column and plot, the metrics files exist, and a rerun reuses the finished runs.
-func TestTinyPreset(t *testing.T) {
-	p, err := LookupPreset("tiny")
+func TestMicroPreset(t *testing.T) {
+	p, err := LookupPreset("micro")
 	require.NoError(t, err)
 	text := strings.Repeat("the quick brown fox jumps over the lazy dog; func main() { return 42 }\n", 300)
 	ds, err := gpt.NewDataset("test text", text, gpt.ByteTokenizer{}, p.Model.BlockSize)
@@ -146,7 +146,7 @@ func TestTinyPreset(t *testing.T) {
 }
 
 func TestRunInterrupted(t *testing.T) {
-	p, err := LookupPreset("tiny")
+	p, err := LookupPreset("micro")
 	require.NoError(t, err)
 	text := strings.Repeat("abcdefghij klmnop\n", 400)
 	ds, err := gpt.NewDataset("test text", text, gpt.ByteTokenizer{}, p.Model.BlockSize)
@@ -173,7 +173,7 @@ func TestRunInterrupted(t *testing.T) {
 type backendOnly struct{ nn.Backend }
 
 func TestResidualSkippedWithoutRMSNorm(t *testing.T) {
-	p, err := LookupPreset("tiny")
+	p, err := LookupPreset("micro")
 	require.NoError(t, err)
 	p.Train.Steps, p.Train.Warmup, p.Train.EvalEvery = 3, 1, 0
 	ds, err := gpt.NewDataset("test text", strings.Repeat("abcdefghij klmnop\n", 400), gpt.ByteTokenizer{}, p.Model.BlockSize)

@@ -4,82 +4,46 @@ import (
 	"fmt"
 	"math"
 	"sort"
-	"strings"
 
 	"github.com/kvgpt/kvgpt/gpt"
 )
 
-// Preset is a named experiment set-up: the shape of the `original` model, the training settings
-// shared by every run, the number of seeds and where the data comes from.
+// Preset is an experiment set-up: a preset of gpt's table (the shape of the `original` model, the
+// training settings shared by every run, the data), the number of seeds and the weight-decay
+// sweep. Its JSON is the gpt preset's fields and these.
 type Preset struct {
-	Name        string          `json:"name"`
-	Description string          `json:"description"`
-	Model       gpt.Config      `json:"model"` // the `original` model; QueryMode and VocabSize are set per run
-	Train       gpt.TrainConfig `json:"train"` // WeightDecay is set per variant; Seed is the first seed
-	Seeds       int             `json:"seeds"`
-	Vocab       string          `json:"vocab"`        // "byte" or "char"
-	DataHint    string          `json:"data_hint"`    // if set, --data is required and this says what to pass
-	CorpusBytes int             `json:"corpus_bytes"` // size of the default Go corpus when --data is not given
-	Backend     string          `json:"backend"`      // default --backend
+	// Preset's Model.QueryMode and VocabSize are set per run, Train.WeightDecay per variant;
+	// Train.Seed is the first seed.
+	gpt.Preset
+	Seeds int `json:"seeds"`
 	// WeightDecays is the sweep run for both modes (at the mode's default scale and widths).
 	WeightDecays []float64 `json:"weight_decays"`
 }
 
-// Presets returns the named presets, in the order `kvgpt experiment -h` lists them.
+// DefaultPreset is the preset of a bare `kvgpt experiment`: the smoke test.
+const DefaultPreset = "micro"
+
+// NewPreset returns the experiment on gpt preset p: 2 seeds and weight decays 0.1, 0.05, 2⁻⁵ and 2⁻⁶.
+func NewPreset(p gpt.Preset) Preset {
+	return Preset{Preset: p, Seeds: 2, WeightDecays: []float64{0.1, 0.05, 1.0 / 32, 1.0 / 64}}
+}
+
+// Presets returns an experiment for every preset of gpt's table, in its order.
 func Presets() []Preset {
-	wds := []float64{0.1, 0.05, 1.0 / 32, 1.0 / 64}
-	tiny := gpt.DefaultTrainConfig()
-	tiny.BatchSize, tiny.Steps, tiny.LR, tiny.MinLR, tiny.Warmup = 8, 30, 3e-3, 3e-4, 5
-	tiny.EvalEvery, tiny.EvalBatches = 10, 2
-	shk := gpt.DefaultTrainConfig()
-	shk.BatchSize, shk.Steps, shk.LR, shk.MinLR, shk.Warmup = 16, 250, 2e-3, 2e-4, 25
-	shk.EvalEvery, shk.EvalBatches = 25, 8
-	mac := gpt.DefaultTrainConfig()
-	mac.BatchSize, mac.Steps, mac.LR, mac.MinLR, mac.Warmup = 32, 2000, 1e-3, 1e-4, 100
-	mac.EvalEvery, mac.EvalBatches = 100, 16
-	return []Preset{
-		{
-			Name:        "tiny",
-			Description: "smoke test: 2 layers, C=32, 30 steps on 100 kB of Go source (seconds on a CPU)",
-			Model:       gpt.Config{NLayer: 2, NHead: 2, NEmbd: 32, BlockSize: 32},
-			Train:       tiny, Seeds: 2, Vocab: "byte", CorpusBytes: 100_000, Backend: "cpu",
-			WeightDecays: wds,
-		},
-		{
-			Name:        "shakespeare-char",
-			Description: "4 layers, C=128, 4 heads, character model of tiny Shakespeare, 2 seeds (about 30 minutes on 2 CPU cores)",
-			Model:       gpt.Config{NLayer: 4, NHead: 4, NEmbd: 128, BlockSize: 64},
-			Train:       shk, Seeds: 2, Vocab: "char", Backend: "cpu",
-			DataHint:     "tiny Shakespeare (input.txt of nanoGPT's shakespeare_char, ~1.1 MB)",
-			WeightDecays: wds,
-		},
-		{
-			Name:        "mac",
-			Description: "6 layers, C=384, 6 heads (dh=64 as in the paper), byte model of 20 MB of Go source, 2 seeds (about an hour on an M-series GPU)",
-			Model:       gpt.Config{NLayer: 6, NHead: 6, NEmbd: 384, BlockSize: 256},
-			Train:       mac, Seeds: 2, Vocab: "byte", CorpusBytes: 20_000_000, Backend: "metal",
-			WeightDecays: wds,
-		},
+	var ps []Preset
+	for _, p := range gpt.Presets() {
+		ps = append(ps, NewPreset(p))
 	}
+	return ps
 }
 
-// PresetNames returns the preset names joined by "|".
-func PresetNames() string {
-	var n []string
-	for _, p := range Presets() {
-		n = append(n, p.Name)
-	}
-	return strings.Join(n, "|")
-}
-
-// LookupPreset returns the preset called name.
+// LookupPreset returns the experiment on the gpt preset called name.
 func LookupPreset(name string) (Preset, error) {
-	for _, p := range Presets() {
-		if p.Name == name {
-			return p, nil
-		}
+	p, err := gpt.LookupPreset(name)
+	if err != nil {
+		return Preset{}, err
 	}
-	return Preset{}, fmt.Errorf("unknown preset %q (want %s)", name, PresetNames())
+	return NewPreset(p), nil
 }
 
 // Validate reports the first problem with the preset.

@@ -29,15 +29,15 @@ type TrainConfig struct {
 	Seed        uint64  // seeds the batch order (and, by convention, the initialisation)
 }
 
-// DefaultTrainConfig returns the defaults: AdamW (0.9, 0.95, eps 1e-8) with the mode's weight
-// decay, clipping at 1.0, B = 16, 1000 steps at 1e-3 with 100 warmup steps, cosine to 1e-4.
+// DefaultTrainConfig returns the training settings of the default preset, which are `kvgpt
+// train`'s defaults: AdamW (0.9, 0.95, eps 1e-8) with the mode's weight decay, clipping at 1.0,
+// B = 16, 400 steps at 3e-3 with 30 warmup steps, cosine to 3e-4, seed 1337.
 func DefaultTrainConfig() TrainConfig {
-	return TrainConfig{
-		BatchSize: 16, GradAccum: 1, Steps: 1000,
-		LR: 1e-3, MinLR: 1e-4, Warmup: 100, WeightDecay: -1,
-		Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, GradClip: 1.0,
-		EvalEvery: 100, EvalBatches: 8, Seed: 1337,
+	p, err := LookupPreset(DefaultPreset)
+	if err != nil {
+		panic(err) // the table lacks its own default: a bug
 	}
+	return p.Train
 }
 
 // Validate reports the first problem with tc, or nil.

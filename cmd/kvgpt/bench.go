@@ -26,24 +26,22 @@ import (
 
 // benchOptions are the flags of `kvgpt bench`.
 type benchOptions struct {
-	backend, jsonPath, opsPreset, presets, pytorch string
-	ompWait                                        string
-	threads                                        int
+	jsonPath, opsPreset, presets, pytorch, ompWait string
+	be                                             backendFlag // --backend: all, cpu or metal
 	opTime, stepTime, longStep                     time.Duration
 	minSteps, rounds                               int
 }
 
 func runBench(args []string, stdout, stderr io.Writer) error {
-	o := benchOptions{backend: "all", opsPreset: "medium", presets: "tiny,small,medium", pytorch: "auto",
+	o := benchOptions{be: backendFlag{name: "all"}, opsPreset: "medium", presets: strings.Join(bench.MeasuredPresets, ","), pytorch: "auto",
 		opTime: bench.DefaultTiming.MinTime, stepTime: time.Second, longStep: 4 * time.Second, minSteps: 2, rounds: 1}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.backend, "backend", o.backend, "backends to measure: all (every one this build and machine have), cpu or metal")
+	o.be.define(fs, "the backends to measure: all (every one this build and machine have), cpu or metal")
 	fs.StringVar(&o.jsonPath, "json", "", "also write the report as JSON to this `file`")
-	fs.IntVar(&o.threads, "threads", 0, "CPU threads, for kvgpt and PyTorch alike (0: all cores)")
-	fs.StringVar(&o.opsPreset, "ops", o.opsPreset, "preset whose op shapes the op table measures (tiny, small, medium; none: no op table)")
+	fs.StringVar(&o.opsPreset, "ops", o.opsPreset, "preset whose op shapes the op table measures ("+gpt.PresetNames()+"; none: no op table)")
 	fs.StringVar(&o.presets, "presets", o.presets, "comma-separated presets whose training steps are measured (none: no training)")
-	fs.StringVar(&o.pytorch, "pytorch", o.pytorch, "train the same presets with PyTorch on the CPU for comparison: auto (if a python3 with torch is found), on, off")
+	fs.StringVar(&o.pytorch, "pytorch", o.pytorch, "train the same presets with PyTorch on the CPU, on as many --threads, for comparison: auto (if a python3 with torch is found), on, off")
 	fs.StringVar(&o.ompWait, "pytorch-omp-wait", "passive", "OMP_WAIT_POLICY of PyTorch's threads: passive (sleep at barriers; far faster on a busy machine), active (spin), inherit (the environment's)")
 	fs.DurationVar(&o.opTime, "op-time", o.opTime, "time spent measuring each op (3 rounds, the fastest counts)")
 	fs.DurationVar(&o.stepTime, "step-time", o.stepTime, "time spent measuring each preset's training steps (the median step counts)")
@@ -61,13 +59,13 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unexpected argument %q (flags only; see kvgpt bench -h)", fs.Arg(0))
 	}
 	var backends []string
-	switch o.backend {
+	switch o.be.name {
 	case "all":
 		backends = []string{"cpu", "metal"}
 	case "cpu", "metal":
-		backends = []string{o.backend}
+		backends = []string{o.be.name}
 	default:
-		return fmt.Errorf("unknown --backend %q (want all, cpu or metal)", o.backend)
+		return fmt.Errorf("unknown --backend %q (want all, cpu or metal)", o.be.name)
 	}
 	if o.pytorch != "auto" && o.pytorch != "on" && o.pytorch != "off" {
 		return fmt.Errorf("unknown --pytorch %q (want auto, on or off)", o.pytorch)
@@ -80,7 +78,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	default:
 		return fmt.Errorf("unknown --pytorch-omp-wait %q (want passive, active or inherit)", o.ompWait)
 	}
-	if o.threads < 0 || o.minSteps < 1 || o.opTime <= 0 || o.stepTime < 0 || o.longStep < 0 {
+	if o.be.threads < 0 || o.minSteps < 1 || o.opTime <= 0 || o.stepTime < 0 || o.longStep < 0 {
 		return errors.New("--threads must be ≥ 0, --min-steps ≥ 1, --op-time > 0, --step-time and --long-step ≥ 0")
 	}
 	if o.rounds < 1 {
@@ -88,20 +86,21 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	var opShapes []bench.Shape
 	if o.opsPreset != "none" {
-		p, err := bench.PresetByName(o.opsPreset)
+		p, err := gpt.LookupPreset(o.opsPreset)
 		if err != nil {
 			return fmt.Errorf("--ops: %w", err)
 		}
-		opShapes = []bench.Shape{p.Shape(gpt.Baseline), p.Shape(gpt.Identity)}
+		opShapes = []bench.Shape{bench.PresetShape(p, gpt.Baseline), bench.PresetShape(p, gpt.Identity)}
 	}
-	var presets []bench.Preset
+	var presets []gpt.Preset
 	if o.presets != "none" {
-		for _, name := range strings.Split(o.presets, ",") {
-			p, err := bench.PresetByName(strings.TrimSpace(name))
-			if err != nil {
-				return fmt.Errorf("--presets: %w", err)
-			}
-			presets = append(presets, p)
+		names := strings.Split(o.presets, ",")
+		for i := range names {
+			names[i] = strings.TrimSpace(names[i])
+		}
+		var err error
+		if presets, err = bench.LookupPresets(names); err != nil {
+			return fmt.Errorf("--presets: %w", err)
 		}
 	}
 	if o.jsonPath != "" { // fail now, not after minutes of measuring
@@ -155,17 +154,17 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 
 // benchBackend measures one backend. A backend this machine does not have is reported, not an
 // error, unless it was asked for by name.
-func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []bench.Shape, presets []bench.Preset,
+func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []bench.Shape, presets []gpt.Preset,
 	python string, stderr, progress io.Writer) (bench.BackendReport, error) {
 	br := bench.BackendReport{Backend: name}
 	if name == "metal" && !metal.Available() {
-		if o.backend == "metal" {
+		if o.be.name == "metal" {
 			return br, metal.ErrUnavailable
 		}
 		br.Unavailable = metal.ErrUnavailable.Error()
 		return br, nil
 	}
-	be, err := newBackend(name, o.threads)
+	be, err := backendFlag{name, o.be.threads}.create()
 	if err != nil {
 		return br, err
 	}
@@ -180,8 +179,16 @@ func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []b
 		fmt.Fprintf(stderr, "kvgpt bench: %s: "+format+"\n", append([]any{name}, a...)...)
 	}
 
-	say("peak")
-	if br.Peak, err = bench.MeasurePeak(be, t); err != nil {
+	// The peak is measured again after the op table and after each preset's round, and the best
+	// measurement counts: one that another process slowed down would rate everything too high.
+	meter := bench.NewPeakMeter(be, t)
+	measurePeak := func() error {
+		say("peak (measurement %d)", meter.Peak.Trials+1)
+		err := meter.Measure()
+		br.Peak = meter.Peak
+		return err
+	}
+	if err := measurePeak(); err != nil {
 		return br, err
 	}
 	p := bench.PeakShape
@@ -215,14 +222,17 @@ func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []b
 		}
 		ops = bench.Dedupe(ops)
 		say("%d ops", len(ops))
-		if br.Ops, err = bench.MeasureOps(be, ops, br.Peak, t, progress); err != nil {
+		if br.Ops, err = bench.MeasureOps(be, ops, t, progress); err != nil {
+			return br, err
+		}
+		if err := measurePeak(); err != nil {
 			return br, err
 		}
 	}
 	// Two warm-up steps for kvgpt and PyTorch alike: PyTorch's second step is often still slow
 	// (its allocator and OpenBLAS's buffers warm up), and the first mode of a process pays for it.
 	so := bench.StepOptions{Warmup: 2, MinStep: o.minSteps, MinTime: o.stepTime, LongStep: o.longStep}
-	threads := o.threads
+	threads := o.be.threads
 	if c, ok := be.(interface{ Threads() int }); ok {
 		threads = c.Threads()
 	}
@@ -234,8 +244,11 @@ func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []b
 			if o.rounds > 1 {
 				of = fmt.Sprintf(" (round %d of %d)", round+1, o.rounds)
 			}
-			res, err := measurePreset(ctx, be, name, pr, modes, br.Peak, so, python, threads, o.ompWait, of, say)
+			res, err := measurePreset(ctx, be, name, pr, modes, so, python, threads, o.ompWait, of, say)
 			if err != nil {
+				return br, err
+			}
+			if err := measurePeak(); err != nil {
 				return br, err
 			}
 			for i := range modes {
@@ -246,12 +259,13 @@ func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []b
 			br.Training = append(br.Training, bench.MedianOfRounds(rounds[i]))
 		}
 	}
+	br.Rate()
 	return br, nil
 }
 
 // measurePreset measures one round of preset pr's training in every mode on be and then, where
 // python is set and the backend is the CPU, PyTorch's on the same shapes.
-func measurePreset(ctx context.Context, be nn.Backend, name string, pr bench.Preset, modes []gpt.QueryMode, peak bench.Peak,
+func measurePreset(ctx context.Context, be nn.Backend, name string, pr gpt.Preset, modes []gpt.QueryMode,
 	so bench.StepOptions, python string, threads int, ompWait, of string, say func(string, ...any)) ([]bench.TrainResult, error) {
 	res := make([]bench.TrainResult, len(modes))
 	steps := 0
@@ -260,7 +274,7 @@ func measurePreset(ctx context.Context, be nn.Backend, name string, pr bench.Pre
 			return nil, err
 		}
 		say("training %s %s%s", pr.Name, m, of)
-		r, err := bench.MeasureSteps(be, pr, m, peak, so)
+		r, err := bench.MeasureSteps(be, pr, m, so)
 		if err != nil {
 			return nil, err
 		}
@@ -287,7 +301,7 @@ func measurePreset(ctx context.Context, be nn.Backend, name string, pr bench.Pre
 // the fake device (a -tags fakemetal build), whose timings would measure the CPU shader harness,
 // not a GPU. Its command buffers complete without running their kernels (FAKEMETAL_EXECUTE=0):
 // the host code is the same, so the counts are those of a Mac.
-func countSteps(ctx context.Context, be nn.Backend, presets []bench.Preset, stderr io.Writer) ([]bench.StepCounts, error) {
+func countSteps(ctx context.Context, be nn.Backend, presets []gpt.Preset, stderr io.Writer) ([]bench.StepCounts, error) {
 	st, ok := be.(metal.StatsReporter)
 	if !ok {
 		return nil, fmt.Errorf("kvgpt bench: %s does not count its work", be.Name())
@@ -301,9 +315,9 @@ func countSteps(ctx context.Context, be nn.Backend, presets []bench.Preset, stde
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			cfg := pr.With(m)
+			cfg := bench.Config(pr, m)
 			s0 := st.Stats()
-			tr, err := bench.NewTrainer(be, cfg, pr.Batch)
+			tr, err := bench.NewTrainer(be, pr, m)
 			if err != nil {
 				return nil, err
 			}
@@ -316,7 +330,7 @@ func countSteps(ctx context.Context, be nn.Backend, presets []bench.Preset, stde
 			}
 			s2 := st.Stats()
 			counts = append(counts, bench.StepCounts{
-				Preset: pr.Name, Mode: string(m), B: pr.Batch, T: cfg.BlockSize, Params: cfg.NumParams(),
+				Preset: pr.Name, Mode: string(m), B: pr.Train.BatchSize, T: cfg.BlockSize, Params: cfg.NumParams(),
 				Dispatches: s2.Dispatches - s1.Dispatches, CommandBuffers: s2.CommandBuffers - s1.CommandBuffers,
 				Waits: s2.Waits - s1.Waits, Bytes: s2.Bytes - s0.Bytes, StepBytes: s2.Bytes - s1.Bytes,
 			})

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -13,7 +14,6 @@ import (
 
 	"github.com/kvgpt/kvgpt/experiment"
 	"github.com/kvgpt/kvgpt/gpt"
-	"github.com/kvgpt/kvgpt/nn"
 )
 
 func runExperiment(args []string, stdout, stderr io.Writer) error {
@@ -26,10 +26,10 @@ func runExperiment(args []string, stdout, stderr io.Writer) error {
 func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("experiment", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	preset := fs.String("preset", "tiny", "experiment set-up: "+experiment.PresetNames())
-	data := fs.String("data", "", "training text `file` (default: the preset's; tiny and mac use the Go standard library sources)")
-	backend := fs.String("backend", "", "compute backend: "+backendNames+" (default: the preset's)")
-	threads := fs.Int("threads", 0, "CPU threads (0: all cores)")
+	preset := fs.String("preset", experiment.DefaultPreset, "experiment set-up: "+gpt.PresetNames())
+	data := fs.String("data", "", "training text `file` (default: the preset's, the Go standard library sources)")
+	var be backendFlag
+	be.define(fs, backendNames+" (default: the preset's, else auto)")
 	seeds := fs.Int("seeds", 0, "seeds per variant (0: the preset's)")
 	steps := fs.Int("steps", 0, "training steps per run (0: the preset's)")
 	out := fs.String("out", "", "output `dir`ectory (default: experiment-<preset>)")
@@ -39,10 +39,7 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, "\nTrains original, identity, identity-wide-mlp, original-narrow-mlp, original-smaller, residual-query,")
 		fmt.Fprintln(stderr, "a weight-decay sweep of both modes and a scale ablation with the same seeds and batch order, and writes runs/*.jsonl,")
 		fmt.Fprintln(stderr, "results.json, report.md and PNG plots into --out. Rerunning continues an interrupted sweep.")
-		fmt.Fprintln(stderr, "\nPresets:")
-		for _, p := range experiment.Presets() {
-			fmt.Fprintf(stderr, "  %-17s %s\n", p.Name, p.Description)
-		}
+		printPresets(stderr)
 		fmt.Fprintln(stderr, "\nFlags:")
 		fs.PrintDefaults()
 	}
@@ -63,9 +60,9 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		p.Train.Steps = *steps
 		p.Train.Warmup = min(p.Train.Warmup, *steps/10)
 	}
-	presetBackend := *backend == ""
+	presetBackend := be.name == ""
 	if presetBackend {
-		*backend = p.Backend
+		be.name = cmp.Or(p.Backend, "auto")
 	}
 	if *out == "" {
 		*out = "experiment-" + p.Name
@@ -74,10 +71,10 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fmt.Errorf("preset %s needs --data FILE: %s", p.Name, p.DataHint)
 	}
 	// Open one backend up front, so a bad --backend fails before any work.
-	b, err := newBackend(*backend, *threads)
+	b, err := be.create()
 	if err != nil {
-		if presetBackend && *backend != "cpu" {
-			return fmt.Errorf("%w; the %s preset is meant for --backend %s — pass --backend cpu to run it on the CPU (much slower)", err, p.Name, *backend)
+		if presetBackend && be.name != "cpu" {
+			return fmt.Errorf("%w; the %s preset is meant for --backend %s — pass --backend cpu to run it on the CPU (much slower)", err, p.Name, be.name)
 		}
 		return err
 	}
@@ -106,7 +103,7 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		p.Name, len(experiment.Variants(p)), nseeds, source, bname, *out)
 	res, err := experiment.Run(ctx, experiment.Options{
 		Preset: p, Data: ds, VocabSize: tok.VocabSize(), Seeds: *seeds, Out: *out, Fresh: *fresh,
-		NewBackend: func() (nn.Backend, error) { return newBackend(*backend, *threads) },
+		NewBackend: be.create,
 		Backend:    bname, Progress: stderr,
 	})
 	if errors.Is(err, context.Canceled) {
@@ -117,4 +114,12 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(*out, experiment.ReportFile))
 	return nil
+}
+
+// printPresets lists gpt's preset table with the descriptions, for -h.
+func printPresets(w io.Writer) {
+	fmt.Fprintln(w, "\nPresets:")
+	for _, p := range gpt.Presets() {
+		fmt.Fprintf(w, "  %-17s %s\n", p.Name, p.Description)
+	}
 }

@@ -28,12 +28,12 @@ func TestExperimentCommandErrors(t *testing.T) {
 	}
 }
 
-func TestExperimentCommandTiny(t *testing.T) {
+func TestExperimentCommandMicro(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "data.txt")
 	require.NoError(t, os.WriteFile(data, bytes.Repeat([]byte("to be or not to be, that is the question.\n"), 200), 0o644))
 	var out, errb bytes.Buffer
-	code := run([]string{"experiment", "--preset", "tiny", "--data", data, "--seeds", "1", "--steps", "4", "--out", filepath.Join(dir, "out")}, &out, &errb)
+	code := run([]string{"experiment", "--preset", "micro", "--data", data, "--seeds", "1", "--steps", "4", "--out", filepath.Join(dir, "out")}, &out, &errb)
 	require.Equal(t, 0, code, errb.String())
 	require.Contains(t, out.String(), "report.md")
 	require.Contains(t, errb.String(), "run 13/13")

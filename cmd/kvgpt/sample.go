@@ -2,9 +2,11 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/kvgpt/kvgpt/gpt"
@@ -13,15 +15,15 @@ import (
 func runSample(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("sample", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	ckptPath := fs.String("checkpoint", filepath.Join("out", checkpointFile), "checkpoint `file` written by kvgpt train")
+	ckptPath := fs.String("checkpoint", filepath.Join(defaultOut, checkpointFile), "checkpoint `file` written by kvgpt train (the default is where a bare kvgpt train writes it)")
 	prompt := fs.String("prompt", "", "text to continue (default: start from token 0)")
 	sc := gpt.SampleConfig{Tokens: 500, Temperature: 0.8, Seed: 1}
 	fs.IntVar(&sc.Tokens, "tokens", sc.Tokens, "tokens to generate")
 	fs.Float64Var(&sc.Temperature, "temperature", sc.Temperature, "softmax temperature (> 0; lower is more conservative)")
 	fs.IntVar(&sc.TopK, "top-k", sc.TopK, "sample from the k most likely tokens only (0: all)")
 	fs.Uint64Var(&sc.Seed, "seed", sc.Seed, "random seed")
-	backend := fs.String("backend", "auto", "compute backend: "+backendNames)
-	threads := fs.Int("threads", 0, "CPU threads (0: all cores)")
+	be := backendFlag{name: "auto"}
+	be.define(fs, backendNames)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -31,34 +33,28 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	if err := sc.Validate(); err != nil {
 		return err
 	}
+	if _, err := os.Stat(*ckptPath); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("checkpoint %s does not exist: train a model with kvgpt train (a bare kvgpt train writes %s) or pass --checkpoint FILE",
+			*ckptPath, filepath.Join(defaultOut, checkpointFile))
+	}
 	ck, err := gpt.LoadCheckpoint(*ckptPath)
 	if err != nil {
 		return err
 	}
-	var tok gpt.Tokenizer
-	switch ck.Meta["tokenizer"] {
-	case "byte":
-		tok = gpt.ByteTokenizer{}
-	case "char":
-		if tok, err = gpt.CharTokenizerFromChars(ck.Meta["chars"]); err != nil {
-			return fmt.Errorf("checkpoint %s: %w", *ckptPath, err)
-		}
-	default:
-		return fmt.Errorf("checkpoint %s names no known tokenizer (%q)", *ckptPath, ck.Meta["tokenizer"])
-	}
-	if tok.VocabSize() != ck.Config.VocabSize {
-		return fmt.Errorf("checkpoint %s: tokenizer has %d tokens, the model %d", *ckptPath, tok.VocabSize(), ck.Config.VocabSize)
+	tok, err := ck.Tokenizer()
+	if err != nil {
+		return fmt.Errorf("checkpoint %s: %w", *ckptPath, err)
 	}
 	ids, err := tok.Encode(*prompt)
 	if err != nil {
 		return fmt.Errorf("prompt: %w", err)
 	}
-	be, err := openBackend(*backend, *threads, stderr)
+	b, err := be.open(stderr)
 	if err != nil {
 		return err
 	}
-	defer be.Close()
-	m, err := gpt.New(ck.Config, be, 0)
+	defer b.Close()
+	m, err := gpt.New(ck.Config, b, 0)
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,8 @@ const selftestLossTol = 1e-3
 func runSelftest(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("selftest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	backend := fs.String("backend", "auto", "backend to test: auto (metal where available, else cpu), cpu or metal")
+	bf := backendFlag{name: "auto"}
+	bf.define(fs, "the backend to test: "+backendNames)
 	steps := fs.Int("steps", 5, "training steps of each query mode compared with the cpu backend")
 	only := fs.String("run", "", "run only the op cases whose name contains this `text` (e.g. op=matmul)")
 	tolScale := fs.Float64("tol-scale", 1, "multiply every op tolerance by this `factor`")
@@ -49,7 +50,7 @@ func runSelftest(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--tol-scale must be a finite number > 0, got %v", *tolScale)
 	}
 
-	be, err := openBackend(*backend, 0, stdout)
+	be, err := bf.open(stdout)
 	if err != nil {
 		return err // for Metal: the one device-check error New returned, before any table
 	}

@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,44 +18,63 @@ import (
 	"time"
 
 	"github.com/kvgpt/kvgpt/gpt"
+	"github.com/kvgpt/kvgpt/nn"
 )
 
-// Files a training run writes into --out.
+// Files a training run writes into --out, and the --out of a bare `kvgpt train` (and `make
+// train`), where a bare `kvgpt sample` looks for the checkpoint.
 const (
+	defaultOut     = "out/train"
 	checkpointFile = "ckpt.safetensors"
 	metricsFile    = "metrics.jsonl"
 	plotFile       = "loss.png"
 )
 
+// Checkpoint metadata of the run's data, read back on --resume (the tokenizer's is gpt's:
+// gpt.TokenizerMeta).
+const (
+	metaData        = "data"         // what the text is, for people
+	metaDataPath    = "data_path"    // --data ("": the default corpus)
+	metaCorpusBytes = "corpus_bytes" // --corpus-bytes
+)
+
 // trainOptions are the flags of `kvgpt train`.
 type trainOptions struct {
-	data, vocab, mode, backend, out string
-	cfg                             gpt.Config
-	tc                              gpt.TrainConfig
-	threads, logEvery, ckptEvery    int
-	corpusBytes                     int
-	resume                          bool
-	set                             map[string]bool // flags given on the command line
+	preset, data, vocab, mode, out   string
+	cfg                              gpt.Config
+	tc                               gpt.TrainConfig
+	be                               backendFlag
+	logEvery, ckptEvery, corpusBytes int
+	resume                           bool
 }
 
-// Defaults of `kvgpt train` (and so of `make train`): a query-free model small enough to reach
-// < 3 nats/byte on the default corpus in a few minutes on two CPU cores.
-func defaultTrainOptions() trainOptions {
-	tc := gpt.DefaultTrainConfig()
-	tc.BatchSize, tc.Steps, tc.LR, tc.MinLR, tc.Warmup = 16, 400, 3e-3, 3e-4, 30
-	tc.EvalEvery, tc.EvalBatches = 100, 8
-	return trainOptions{
-		vocab: "byte", mode: "identity", backend: "auto", out: "out",
-		cfg:      gpt.Config{NLayer: 3, NHead: 4, NEmbd: 96, BlockSize: 128},
-		tc:       tc,
-		logEvery: 10, ckptEvery: 200, corpusBytes: gpt.DefaultCorpusBytes,
+// presetOptions returns the options of a run of preset p: its model, training and data settings,
+// the query-free mode, and the CLI's own output settings.
+func presetOptions(p gpt.Preset) trainOptions {
+	return trainOptions{preset: p.Name, vocab: p.Vocab, mode: string(gpt.Identity), out: defaultOut,
+		cfg: p.Model, tc: p.Train, be: backendFlag{name: "auto"},
+		logEvery: 10, ckptEvery: 200, corpusBytes: p.CorpusBytes}
+}
+
+// checkpointOptions returns the options of the run that wrote ck, as far as the checkpoint records
+// them (model, training, data); the rest are the default preset's.
+func checkpointOptions(ck *gpt.Checkpoint) trainOptions {
+	p, _ := gpt.LookupPreset(gpt.DefaultPreset)
+	o := presetOptions(p)
+	o.preset, o.resume = "", true
+	o.cfg, o.tc, o.mode = ck.Config, ck.Train, string(ck.Config.QueryMode)
+	o.vocab, o.data = ck.Meta[gpt.TokenizerKey], ck.Meta[metaDataPath]
+	if n, err := strconv.Atoi(ck.Meta[metaCorpusBytes]); err == nil {
+		o.corpusBytes = n
 	}
+	return o
 }
 
 func (o *trainOptions) flags(fs *flag.FlagSet) {
+	fs.StringVar(&o.preset, "preset", o.preset, "model, training and data settings to start from, which the other flags override: "+gpt.PresetNames())
 	fs.StringVar(&o.data, "data", o.data, "training text `file` (default: the Go standard library sources under `go env GOROOT`)")
 	fs.StringVar(&o.vocab, "vocab", o.vocab, "tokens: byte (256) or char (the characters of the data)")
-	fs.StringVar(&o.mode, "mode", o.mode, "query mode: baseline (W_Q, W_K, W_V) or identity (query-free, W_Q = I)")
+	fs.StringVar(&o.mode, "mode", o.mode, "query mode: baseline (W_Q, W_K, W_V), identity (query-free, W_Q = I) or residual")
 	fs.IntVar(&o.cfg.NLayer, "n-layer", o.cfg.NLayer, "transformer blocks")
 	fs.IntVar(&o.cfg.NHead, "n-head", o.cfg.NHead, "attention heads (must divide n-embd)")
 	fs.IntVar(&o.cfg.NEmbd, "n-embd", o.cfg.NEmbd, "model width C")
@@ -74,17 +92,36 @@ func (o *trainOptions) flags(fs *flag.FlagSet) {
 	fs.IntVar(&o.tc.EvalEvery, "eval-every", o.tc.EvalEvery, "evaluate the validation loss every N steps (and at the end; 0: at the end only)")
 	fs.IntVar(&o.tc.EvalBatches, "eval-batches", o.tc.EvalBatches, "validation micro-batches per evaluation")
 	fs.Uint64Var(&o.tc.Seed, "seed", o.tc.Seed, "seed of the initialisation and the batch order")
-	fs.StringVar(&o.backend, "backend", o.backend, "compute backend: "+backendNames)
-	fs.IntVar(&o.threads, "threads", o.threads, "CPU threads (0: all cores)")
+	o.be.define(fs, backendNames)
 	fs.StringVar(&o.out, "out", o.out, "output `dir`ectory: checkpoint, metrics.jsonl, loss.png")
 	fs.IntVar(&o.logEvery, "log-every", o.logEvery, "print a progress line every N steps")
 	fs.IntVar(&o.ckptEvery, "checkpoint-every", o.ckptEvery, "write a checkpoint every N steps (and at the end; 0: at the end only)")
 	fs.IntVar(&o.corpusBytes, "corpus-bytes", o.corpusBytes, "size of the default Go corpus in bytes")
-	fs.BoolVar(&o.resume, "resume", o.resume, "continue the run whose checkpoint is in --out")
+	fs.BoolVar(&o.resume, "resume", o.resume, "continue the run whose checkpoint is in --out, with its settings (flags given override them; model flags must agree)")
 }
 
-// modelFlags are the flags that define the model; on --resume they must agree with the checkpoint.
-var modelFlags = []string{"mode", "n-layer", "n-head", "n-embd", "block-size", "mlp-hidden", "attn-scale", "vocab"}
+// parseTrainFlags parses args over the options o and returns them with the names of the flags
+// args set.
+func parseTrainFlags(args []string, o trainOptions, output io.Writer) (trainOptions, map[string]bool, error) {
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	fs.SetOutput(output)
+	o.flags(fs)
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "Usage: kvgpt train [flags]\n\nTrains a model from a preset (--preset), with the flags given overriding it, and writes the\ncheckpoint, metrics and loss curve into --out. --resume continues the run in --out.")
+		printPresets(fs.Output())
+		fmt.Fprintln(fs.Output(), "\nFlags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return o, nil, err
+	}
+	if fs.NArg() > 0 {
+		return o, nil, fmt.Errorf("unexpected argument %q (all options are flags; see -h)", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return o, set, nil
+}
 
 // interruptedError reports a run stopped by a signal after its checkpoint was saved.
 type interruptedError struct {
@@ -108,69 +145,112 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 // train is `kvgpt train`; it stops at the next step boundary, saves and returns an
 // *interruptedError when ctx is cancelled.
 func train(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	o := defaultTrainOptions()
-	fs := flag.NewFlagSet("train", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	o.flags(fs)
-	if err := fs.Parse(args); err != nil {
+	r, err := resolveTrain(args, stderr)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (all options are flags; see -h)", fs.Arg(0))
+	be, tr, err := r.open(stdout)
+	if err != nil {
+		return err
 	}
-	o.set = map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	defer be.Close()
+	return r.run(ctx, tr, be.Name(), stdout, stderr)
+}
+
+// trainRun is a resolved `kvgpt train`: its options, the checkpoint it continues (nil for a new
+// run), and its data.
+type trainRun struct {
+	o        trainOptions
+	ck       *gpt.Checkpoint
+	ckptPath string
+	tok      gpt.Tokenizer
+	ds       *gpt.Dataset
+}
+
+// resolveTrain parses args over their starting point — the preset, or on --resume the settings
+// of the checkpoint in --out — checks them, and reads and tokenizes the data.
+func resolveTrain(args []string, stderr io.Writer) (*trainRun, error) {
+	def, _ := gpt.LookupPreset(gpt.DefaultPreset)
+	o, set, err := parseTrainFlags(args, presetOptions(def), stderr)
+	if err != nil {
+		return nil, err
+	}
+	r := &trainRun{ckptPath: filepath.Join(o.out, checkpointFile)}
+	var p gpt.Preset
+	switch {
+	case o.resume && set["preset"]:
+		return nil, errors.New("--preset and --resume conflict: a resumed run continues with the settings of its checkpoint (drop --preset, or use another --out for a new run)")
+	case o.resume:
+		if r.ck, err = gpt.LoadCheckpoint(r.ckptPath); err != nil {
+			return nil, err
+		}
+		o = checkpointOptions(r.ck)
+	default:
+		if p, err = gpt.LookupPreset(o.preset); err != nil {
+			return nil, fmt.Errorf("--preset: %w", err)
+		}
+		o = presetOptions(p)
+	}
+	// The flags given override the starting point (args parsed once already: no error here).
+	if r.o, _, err = parseTrainFlags(args, o, io.Discard); err != nil {
+		return nil, err
+	}
+	if err := r.o.check(); err != nil {
+		return nil, err
+	}
+	if r.o.data == "" && p.DataHint != "" {
+		return nil, fmt.Errorf("preset %s needs --data FILE: %s", p.Name, p.DataHint)
+	}
+	if err := r.readData(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// check reports the first bad option that the model and trainer do not check themselves, and
+// sets the query mode.
+func (o *trainOptions) check() error {
 	if o.logEvery < 1 {
 		return fmt.Errorf("--log-every must be ≥ 1, got %d", o.logEvery)
 	}
 	if o.ckptEvery < 0 {
 		return fmt.Errorf("--checkpoint-every must be ≥ 0, got %d", o.ckptEvery)
 	}
+	if err := o.be.check(); err != nil {
+		return err
+	}
 	if err := checkWritableDir(o.out); err != nil {
 		return err
 	}
-	ckptPath := filepath.Join(o.out, checkpointFile)
-
-	// Resolve the model and the data, from the flags or from the checkpoint.
-	var ck *gpt.Checkpoint
-	dataPath, vocab := o.data, o.vocab
 	mode, err := gpt.ParseQueryMode(o.mode)
-	if err != nil {
-		return err
-	}
 	o.cfg.QueryMode = mode
-	if o.resume {
-		if ck, err = gpt.LoadCheckpoint(ckptPath); err != nil {
-			return err
-		}
-		if err := checkResumeFlags(&o, ck); err != nil {
-			return err
-		}
-		if !o.set["data"] {
-			dataPath = ck.Meta["data_path"]
-		}
-		if n, err := strconv.Atoi(ck.Meta["corpus_bytes"]); err == nil && !o.set["corpus-bytes"] {
-			o.corpusBytes = n
-		}
-		vocab = ck.Meta["tokenizer"]
-	}
-	text, source, err := readData(dataPath, o.corpusBytes)
+	return err
+}
+
+// readData reads the text, builds the tokenizer (on --resume: the checkpoint's) and the dataset,
+// and checks the configuration against the checkpoint.
+func (r *trainRun) readData() error {
+	o := &r.o
+	text, source, err := readData(o.data, o.corpusBytes)
 	if err != nil {
 		return err
 	}
-	var tok gpt.Tokenizer
-	if ck != nil && vocab == "char" {
-		tok, err = gpt.CharTokenizerFromChars(ck.Meta["chars"])
-	} else {
-		tok, err = gpt.NewTokenizer(vocab, text)
-	}
-	if err != nil {
+	if r.ck != nil {
+		if r.tok, err = r.ck.Tokenizer(); err != nil {
+			return fmt.Errorf("checkpoint %s: %w", r.ckptPath, err)
+		}
+		if r.tok.Kind() != o.vocab {
+			return fmt.Errorf("checkpoint %s is from another configuration: its tokens are %s, --vocab says %s; drop the flag or use another --out",
+				r.ckptPath, r.tok.Kind(), o.vocab)
+		}
+	} else if r.tok, err = gpt.NewTokenizer(o.vocab, text); err != nil {
 		return err
 	}
-	o.cfg.VocabSize = tok.VocabSize()
-	if ck != nil {
-		if d := gpt.ConfigDiff(ck.Config, o.cfg); d != "" {
-			return fmt.Errorf("checkpoint %s is from another configuration (checkpoint vs now: %s)", ckptPath, d)
+	o.cfg.VocabSize = r.tok.VocabSize()
+	if r.ck != nil {
+		if d := gpt.ConfigDiff(r.ck.Config, o.cfg); d != "" {
+			return fmt.Errorf("checkpoint %s is from another configuration (checkpoint vs flags: %s); drop the model flags that differ or use another --out",
+				r.ckptPath, d)
 		}
 	}
 	if err := o.cfg.Validate(); err != nil {
@@ -179,183 +259,164 @@ func train(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err := o.tc.Validate(); err != nil {
 		return err
 	}
-	ds, err := gpt.NewDataset(source, text, tok, o.cfg.BlockSize)
+	r.ds, err = gpt.NewDataset(source, text, r.tok, o.cfg.BlockSize)
+	return err
+}
+
+// open opens the backend (and prints it) and builds the model and its trainer, restored from the
+// checkpoint on --resume.
+func (r *trainRun) open(stdout io.Writer) (_ nn.Backend, tr *gpt.Trainer, err error) {
+	be, err := r.o.be.open(stdout)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer func() {
+		if err != nil {
+			be.Close()
+		}
+	}()
+	model, err := gpt.New(r.o.cfg, be, r.o.tc.Seed)
+	if err != nil {
+		return nil, nil, err
+	}
+	if tr, err = gpt.NewTrainer(model, r.o.tc, r.ds); err != nil {
+		return nil, nil, err
+	}
+	if r.ck != nil {
+		err = r.ck.Restore(tr)
+	}
+	return be, tr, err
+}
+
+// run prints the set-up, trains to the last step with progress lines, metrics and checkpoints,
+// and plots the loss curve.
+func (r *trainRun) run(ctx context.Context, tr *gpt.Trainer, backend string, stdout, stderr io.Writer) error {
+	r.describe(tr, backend, stdout)
+	log, err := r.openLog(tr, stdout)
 	if err != nil {
 		return err
 	}
-
-	be, err := openBackend(o.backend, o.threads, stdout)
-	if err != nil {
-		return err
-	}
-	defer be.Close()
-	model, err := gpt.New(o.cfg, be, o.tc.Seed)
-	if err != nil {
-		return err
-	}
-	tr, err := gpt.NewTrainer(model, o.tc, ds)
-	if err != nil {
-		return err
-	}
-	if ck != nil {
-		if err := ck.Restore(tr); err != nil {
-			return err
-		}
-	}
-
-	c := o.cfg
-	fmt.Fprintf(stdout, "data: %s\n", ds.Source)
-	fmt.Fprintf(stdout, "      %s tokens (V=%d): %d train, %d validation\n", tok.Kind(), tok.VocabSize(), len(ds.Train), len(ds.Val))
-	fmt.Fprintf(stdout, "model: %s, L=%d C=%d NH=%d T=%d H=%d, attention scale %.4g, %d parameters\n",
-		c.QueryMode, c.NLayer, c.NEmbd, c.NHead, c.BlockSize, c.Hidden(), c.Scale(), c.NumParams())
-	fmt.Fprintf(stdout, "train: %d steps × %d tokens (B=%d × T=%d × accum %d), lr %g → %g, warmup %d, weight decay %g, backend %s\n",
-		tr.Config.Steps, tr.TokensPerStep(), tr.Config.BatchSize, c.BlockSize, tr.Config.GradAccum,
-		tr.Config.LR, tr.Config.MinLR, tr.Config.Warmup, tr.Config.WeightDecay, be.Name())
-	if ck != nil {
-		fmt.Fprintf(stdout, "resumed from %s at step %d\n", ckptPath, ck.Step)
-	}
-
-	meta := map[string]string{"tokenizer": tok.Kind(), "data": ds.Source, "data_path": dataPath,
-		"corpus_bytes": strconv.Itoa(o.corpusBytes)}
-	if ct, ok := tok.(*gpt.CharTokenizer); ok {
-		meta["chars"] = string(ct.Chars)
-	}
-	flagsMode := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
-	if ck != nil {
-		// Keep the records up to the checkpoint; later ones (a crash after it) are redone.
-		if err := truncateMetrics(filepath.Join(o.out, metricsFile), ck.Step); err != nil {
-			return err
-		}
-		flagsMode = os.O_CREATE | os.O_WRONLY | os.O_APPEND
-	}
-	mf, err := os.OpenFile(filepath.Join(o.out, metricsFile), flagsMode, 0o644)
-	if err != nil {
-		return fmt.Errorf("cannot write metrics: %w", err)
-	}
-	defer mf.Close()
-	mw := bufio.NewWriter(mf)
-	enc := json.NewEncoder(mw)
-
-	lastSaved := -1
-	if ck != nil {
-		lastSaved = ck.Step
-	}
-	save := func() error {
-		if err := tr.Save(ckptPath, meta); err != nil {
-			return err
-		}
-		lastSaved = tr.StepsDone()
-		return nil
-	}
-	sink := func(m gpt.Metrics) error {
-		if err := enc.Encode(m); err != nil {
-			return fmt.Errorf("writing metrics: %w", err)
-		}
-		if m.Step%o.logEvery == 0 || m.Step == m.Steps || m.ValLoss != nil {
-			line := fmt.Sprintf("step %*d/%d | loss %.4f | lr %.2e | %.0f tok/s | ETA %s",
-				len(strconv.Itoa(m.Steps)), m.Step, m.Steps, m.Loss, m.LR, m.TokensPerSec,
-				(time.Duration(m.ETASec) * time.Second).Round(time.Second))
-			if m.ValLoss != nil {
-				line += fmt.Sprintf(" | val loss %.4f", *m.ValLoss)
-			}
-			fmt.Fprintln(stdout, line)
-			if err := mw.Flush(); err != nil {
-				return fmt.Errorf("writing metrics: %w", err)
-			}
-		}
-		if o.ckptEvery > 0 && m.Step%o.ckptEvery == 0 && m.Step != m.Steps {
-			return save()
-		}
-		return nil
-	}
-
+	defer log.f.Close()
 	if tr.StepsDone() == 0 {
 		v, err := tr.Evaluate()
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "step 0 | val loss %.4f (ln V = %.4f)\n", v, math.Log(float64(tok.VocabSize())))
+		fmt.Fprintf(stdout, "step 0 | val loss %.4f (ln V = %.4f)\n", v, math.Log(float64(r.tok.VocabSize())))
 	}
 	start := time.Now()
-	runErr := tr.Run(ctx, sink)
-	if err := mw.Flush(); err != nil && runErr == nil {
+	runErr := tr.Run(ctx, log.record)
+	if err := log.w.Flush(); err != nil && runErr == nil {
 		runErr = fmt.Errorf("writing metrics: %w", err)
 	}
 	var nf *gpt.NonFiniteError
 	switch {
 	case runErr == nil:
 	case errors.As(runErr, &nf):
-		if lastSaved >= 0 {
-			return fmt.Errorf("%w\nthe last good checkpoint (step %d) is %s", runErr, lastSaved, ckptPath)
+		if log.lastSaved >= 0 {
+			return fmt.Errorf("%w\nthe last good checkpoint (step %d) is %s", runErr, log.lastSaved, r.ckptPath)
 		}
 		return fmt.Errorf("%w\nno checkpoint was written", runErr)
 	case ctx.Err() != nil && errors.Is(runErr, ctx.Err()):
-		if err := save(); err != nil {
+		if err := log.save(); err != nil {
 			return fmt.Errorf("interrupted, and saving the checkpoint failed: %w", err)
 		}
-		return &interruptedError{step: tr.StepsDone(), path: ckptPath}
+		return &interruptedError{step: tr.StepsDone(), path: r.ckptPath}
 	default:
 		return runErr
 	}
-	if err := save(); err != nil {
+	if err := log.save(); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "done: %d steps in %s; checkpoint %s\n", tr.StepsDone(), time.Since(start).Round(time.Second), ckptPath)
-	if err := plotLoss(filepath.Join(o.out, metricsFile), filepath.Join(o.out, plotFile), fmt.Sprintf("%s, %d params", c.QueryMode, c.NumParams())); err != nil {
+	fmt.Fprintf(stdout, "done: %d steps in %s; checkpoint %s\n", tr.StepsDone(), time.Since(start).Round(time.Second), r.ckptPath)
+	c, metrics, plot := r.o.cfg, filepath.Join(r.o.out, metricsFile), filepath.Join(r.o.out, plotFile)
+	if err := plotLoss(metrics, plot, fmt.Sprintf("%s, %d params", c.QueryMode, c.NumParams())); err != nil {
 		fmt.Fprintf(stderr, "kvgpt train: warning: no loss plot: %v\n", err)
 	} else {
-		fmt.Fprintf(stdout, "loss curve: %s, metrics: %s\n", filepath.Join(o.out, plotFile), filepath.Join(o.out, metricsFile))
+		fmt.Fprintf(stdout, "loss curve: %s, metrics: %s\n", plot, metrics)
 	}
 	return nil
 }
 
-// checkResumeFlags refuses model flags that disagree with the checkpoint and takes the training
-// settings from it, except those given on the command line.
-func checkResumeFlags(o *trainOptions, ck *gpt.Checkpoint) error {
-	for _, name := range modelFlags {
-		if !o.set[name] {
-			continue
+// describe prints the data, the model and the training settings.
+func (r *trainRun) describe(tr *gpt.Trainer, backend string, w io.Writer) {
+	c, tc, tok, ds := r.o.cfg, tr.Config, r.tok, r.ds
+	fmt.Fprintf(w, "data: %s\n", ds.Source)
+	fmt.Fprintf(w, "      %s tokens (V=%d): %d train, %d validation\n", tok.Kind(), tok.VocabSize(), len(ds.Train), len(ds.Val))
+	fmt.Fprintf(w, "model: %s, L=%d C=%d NH=%d T=%d H=%d, attention scale %.4g, %d parameters\n",
+		c.QueryMode, c.NLayer, c.NEmbd, c.NHead, c.BlockSize, c.Hidden(), c.Scale(), c.NumParams())
+	fmt.Fprintf(w, "train: %d steps × %d tokens (B=%d × T=%d × accum %d), lr %g → %g, warmup %d, weight decay %g, backend %s\n",
+		tc.Steps, tr.TokensPerStep(), tc.BatchSize, c.BlockSize, tc.GradAccum, tc.LR, tc.MinLR, tc.Warmup, tc.WeightDecay, backend)
+	if r.ck != nil {
+		fmt.Fprintf(w, "resumed from %s at step %d\n", r.ckptPath, r.ck.Step)
+	}
+}
+
+// trainLog receives every step's metrics: it appends them to the metrics file, prints the
+// progress lines and writes the checkpoints.
+type trainLog struct {
+	r         *trainRun
+	tr        *gpt.Trainer
+	f         *os.File
+	w         *bufio.Writer
+	enc       *json.Encoder
+	stdout    io.Writer
+	meta      map[string]string // the checkpoint's extra metadata
+	lastSaved int               // step of the last checkpoint written or resumed from; -1: none
+}
+
+// openLog opens the metrics file: a new one, or on --resume the old one without the records
+// after the checkpoint (a crash after it), which are redone.
+func (r *trainRun) openLog(tr *gpt.Trainer, stdout io.Writer) (*trainLog, error) {
+	path := filepath.Join(r.o.out, metricsFile)
+	mode := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
+	lastSaved := -1
+	if r.ck != nil {
+		if err := truncateMetrics(path, r.ck.Step); err != nil {
+			return nil, err
 		}
-		var differ bool
-		switch name {
-		case "mode":
-			differ = o.cfg.QueryMode != ck.Config.QueryMode
-		case "n-layer":
-			differ = o.cfg.NLayer != ck.Config.NLayer
-		case "n-head":
-			differ = o.cfg.NHead != ck.Config.NHead
-		case "n-embd":
-			differ = o.cfg.NEmbd != ck.Config.NEmbd
-		case "block-size":
-			differ = o.cfg.BlockSize != ck.Config.BlockSize
-		case "mlp-hidden":
-			differ = o.cfg.Hidden() != ck.Config.Hidden()
-		case "attn-scale":
-			differ = o.cfg.AttnScale != ck.Config.AttnScale
-		case "vocab":
-			differ = o.vocab != ck.Meta["tokenizer"]
+		mode, lastSaved = os.O_CREATE|os.O_WRONLY|os.O_APPEND, r.ck.Step
+	}
+	f, err := os.OpenFile(path, mode, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cannot write metrics: %w", err)
+	}
+	meta := gpt.TokenizerMeta(r.tok)
+	meta[metaData], meta[metaDataPath], meta[metaCorpusBytes] = r.ds.Source, r.o.data, strconv.Itoa(r.o.corpusBytes)
+	w := bufio.NewWriter(f)
+	return &trainLog{r: r, tr: tr, f: f, w: w, enc: json.NewEncoder(w), stdout: stdout, meta: meta, lastSaved: lastSaved}, nil
+}
+
+// save writes the checkpoint.
+func (l *trainLog) save() error {
+	if err := l.tr.Save(l.r.ckptPath, l.meta); err != nil {
+		return err
+	}
+	l.lastSaved = l.tr.StepsDone()
+	return nil
+}
+
+// record is the trainer's metrics sink.
+func (l *trainLog) record(m gpt.Metrics) error {
+	if err := l.enc.Encode(m); err != nil {
+		return fmt.Errorf("writing metrics: %w", err)
+	}
+	o := l.r.o
+	if m.Step%o.logEvery == 0 || m.Step == m.Steps || m.ValLoss != nil {
+		line := fmt.Sprintf("step %*d/%d | loss %.4f | lr %.2e | %.0f tok/s | ETA %s",
+			len(strconv.Itoa(m.Steps)), m.Step, m.Steps, m.Loss, m.LR, m.TokensPerSec,
+			(time.Duration(m.ETASec) * time.Second).Round(time.Second))
+		if m.ValLoss != nil {
+			line += fmt.Sprintf(" | val loss %.4f", *m.ValLoss)
 		}
-		if differ {
-			return fmt.Errorf("checkpoint is from another configuration: --%s does not match the checkpoint (%s); drop the flag or use another --out",
-				name, gpt.ConfigDiff(ck.Config, o.cfg))
+		fmt.Fprintln(l.stdout, line)
+		if err := l.w.Flush(); err != nil {
+			return fmt.Errorf("writing metrics: %w", err)
 		}
 	}
-	cfg := ck.Config
-	o.cfg = cfg
-	tc := ck.Train
-	override := map[string]func(){
-		"batch-size": func() { tc.BatchSize = o.tc.BatchSize }, "grad-accum": func() { tc.GradAccum = o.tc.GradAccum },
-		"steps": func() { tc.Steps = o.tc.Steps }, "lr": func() { tc.LR = o.tc.LR }, "min-lr": func() { tc.MinLR = o.tc.MinLR },
-		"warmup": func() { tc.Warmup = o.tc.Warmup }, "weight-decay": func() { tc.WeightDecay = o.tc.WeightDecay },
-		"grad-clip": func() { tc.GradClip = o.tc.GradClip }, "eval-every": func() { tc.EvalEvery = o.tc.EvalEvery },
-		"eval-batches": func() { tc.EvalBatches = o.tc.EvalBatches }, "seed": func() { tc.Seed = o.tc.Seed },
+	if o.ckptEvery > 0 && m.Step%o.ckptEvery == 0 && m.Step != m.Steps {
+		return l.save()
 	}
-	for name, f := range override {
-		if o.set[name] {
-			f()
-		}
-	}
-	o.tc = tc
 	return nil
 }
 

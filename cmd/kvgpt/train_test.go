@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kvgpt/kvgpt/bench"
 	"github.com/kvgpt/kvgpt/gpt"
 )
 
@@ -178,6 +180,13 @@ func TestTrainBadInput(t *testing.T) {
 		{"sample: bad temperature", []string{"sample", "--checkpoint", filepath.Join(good, checkpointFile), "--temperature", "0"}, "temperature"},
 		{"sample: prompt outside the vocabulary", []string{"sample", "--checkpoint", filepath.Join(good, checkpointFile), "--prompt", "XYZ€"}, "not in the vocabulary"},
 		{"stray argument", []string{"train", "extra"}, "unexpected argument"},
+		{"unknown preset", tinyArgs(data, t.TempDir(), "--preset", "huge"), `--preset: gpt: unknown preset "huge" (want one of micro, tiny, default, small,`},
+		{"preset without its data", []string{"train", "--preset", "shakespeare-char", "--out", t.TempDir()}, "preset shakespeare-char needs --data FILE"},
+		{"negative threads", tinyArgs(data, t.TempDir(), "--threads", "-1"), "--threads must be ≥ 0"},
+		{"resume past the last step", []string{"train", "--resume", "--steps", "3", "--out", withCheckpoint(ckpt)}, "past the run's 3 steps"},
+		{"preset and resume", []string{"train", "--resume", "--preset", "small", "--out", good}, "--preset and --resume conflict"},
+		{"checkpoint from another vocabulary", []string{"train", "--resume", "--vocab", "byte", "--out", withCheckpoint(ckpt)}, "another configuration: its tokens are char, --vocab says byte"},
+		{"sample: no checkpoint", []string{"sample", "--checkpoint", filepath.Join(dir, "none.safetensors")}, "does not exist: train a model with kvgpt train"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, _, stderr := runCLI(c.args...)
@@ -248,4 +257,87 @@ func (c *cancelAfter) Write(p []byte) (int, error) {
 		c.cancel()
 	}
 	return n, err
+}
+
+// TestTrainPreset: --preset gives a run the preset's shape — for tiny and small, the shape kvgpt
+// bench measures — and its training settings, and the flags given override them.
+func TestTrainPreset(t *testing.T) {
+	data := writeData(t)
+	for _, c := range []struct {
+		preset string
+		L, C   int
+		NH, T  int
+		B      int
+	}{
+		{"tiny", 2, 64, 4, 64, 16},
+		{"small", 4, 128, 4, 128, 16},
+	} {
+		t.Run(fmt.Sprintf("preset=%s/L=%d/C=%d/NH=%d/T=%d/B=%d", c.preset, c.L, c.C, c.NH, c.T, c.B), func(t *testing.T) {
+			out := t.TempDir()
+			code, stdout, stderr := runCLI("train", "--preset", c.preset, "--data", data, "--steps", "1", "--eval-batches", "1",
+				"--threads", "2", "--out", out)
+			require.Equal(t, 0, code, stderr)
+			require.Contains(t, stdout, fmt.Sprintf("model: identity, L=%d C=%d NH=%d T=%d H=%d,", c.L, c.C, c.NH, c.T, 4*c.C))
+			require.Contains(t, stdout, fmt.Sprintf("train: 1 steps × %d tokens (B=%d × T=%d × accum 1), lr 0.001 → 0.0001, warmup 100,", c.B*c.T, c.B, c.T))
+
+			// The same shape as kvgpt bench's.
+			p, err := gpt.LookupPreset(c.preset)
+			require.NoError(t, err)
+			s := bench.PresetShape(p, gpt.Identity)
+			require.Equal(t, bench.Shape{B: c.B, T: c.T, C: c.C, NH: c.NH, L: c.L, V: 256, H: 4 * c.C, Identity: true}, s)
+			ck, err := gpt.LoadCheckpoint(filepath.Join(out, checkpointFile))
+			require.NoError(t, err)
+			require.Equal(t, bench.Config(p, gpt.Identity), ck.Config)
+			require.Equal(t, c.B, ck.Train.BatchSize)
+		})
+	}
+}
+
+// TestTrainResumeOverridesGivenFlags: --resume takes every setting from the checkpoint — here all
+// unlike the default preset's — and a flag given overrides only its own.
+func TestTrainResumeOverridesGivenFlags(t *testing.T) {
+	data, out := writeData(t), t.TempDir()
+	code, _, stderr := runCLI(tinyArgs(data, out, "--lr", "0.005", "--min-lr", "0.0005", "--grad-clip", "0.5", "--seed", "7")...)
+	require.Equal(t, 0, code, stderr)
+	first, err := gpt.LoadCheckpoint(filepath.Join(out, checkpointFile))
+	require.NoError(t, err)
+
+	code, stdout, stderr := runCLI("train", "--out", out, "--resume", "--steps", "9", "--eval-every", "4", "--n-embd", "16", "--threads", "2")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "data: "+data, "the checkpoint's data")
+	require.Contains(t, stdout, "char tokens")
+	require.Contains(t, stdout, "model: identity, L=1 C=16 NH=2 T=16 H=64,")
+	require.Contains(t, stdout, "train: 9 steps × 64 tokens (B=4 × T=16 × accum 1), lr 0.005 → 0.0005, warmup 2,")
+	require.Contains(t, stdout, "resumed from "+filepath.Join(out, checkpointFile)+" at step 6")
+
+	ck, err := gpt.LoadCheckpoint(filepath.Join(out, checkpointFile))
+	require.NoError(t, err)
+	want := first.Train
+	want.Steps, want.EvalEvery = 9, 4 // the two training flags given; --n-embd 16 agrees with the checkpoint
+	require.Equal(t, want, ck.Train)
+	require.Equal(t, first.Config, ck.Config)
+	require.Equal(t, 9, ck.Step)
+	for _, k := range []string{gpt.TokenizerKey, gpt.CharsKey, metaData, metaDataPath, metaCorpusBytes} {
+		require.Equal(t, first.Meta[k], ck.Meta[k], k)
+	}
+}
+
+// TestSampleFindsTheDefaultCheckpoint: a bare `kvgpt train` writes out/train/, where a bare
+// `kvgpt sample` looks (run in a temporary working directory).
+func TestSampleFindsTheDefaultCheckpoint(t *testing.T) {
+	data := writeData(t)
+	t.Chdir(t.TempDir())
+	code, _, stderr := runCLI("sample")
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr, "checkpoint out/train/ckpt.safetensors does not exist: train a model with kvgpt train")
+
+	args := tinyArgs(data, "")
+	args = args[:len(args)-2] // no --out
+	require.Equal(t, "--threads", args[len(args)-2])
+	code, stdout, stderr := runCLI(args...)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "checkpoint out/train/ckpt.safetensors")
+	code, stdout, stderr = runCLI("sample", "--tokens", "10")
+	require.Equal(t, 0, code, stderr)
+	require.Len(t, []rune(strings.TrimSuffix(stdout, "\n")), 10)
 }
