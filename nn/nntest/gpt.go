@@ -335,26 +335,26 @@ func (r *refGPT) loss(w []float64) float64 {
 	B, T, C, N, qw := c.B, c.T, c.C, c.B*c.T, c.qkvWidth()
 	ps := c.params()
 	pv := func(i int) []float64 { return w[ps[i].off : ps[i].off+ps[i].n] }
-	refEmbed(r.x, r.tokens, pv(0), pv(1), B, T, C)
+	RefEmbed(r.x, r.tokens, pv(0), pv(1), B, T, C)
 	for l := range c.L {
-		refLayerNorm(r.ln, r.mean, r.rstd, r.x, pv(2+6*l), N, C)
-		refMatmul(r.qkv, r.ln, pv(3+6*l), N, C, qw)
-		q, k, v := strided{r.qkv, 0, qw}, strided{r.qkv, C, qw}, strided{r.qkv, 2 * C, qw}
+		RefLayerNorm(r.ln, r.mean, r.rstd, r.x, pv(2+6*l), N, C)
+		RefMatmul(r.qkv, r.ln, pv(3+6*l), N, C, qw)
+		q, k, v := Strided{r.qkv, 0, qw}, Strided{r.qkv, C, qw}, Strided{r.qkv, 2 * C, qw}
 		if c.Identity {
-			q, k, v = strided{r.ln, 0, C}, strided{r.qkv, 0, qw}, strided{r.qkv, C, qw}
+			q, k, v = Strided{r.ln, 0, C}, Strided{r.qkv, 0, qw}, Strided{r.qkv, C, qw}
 		}
-		refAttention(r.atty, r.att, q, k, v, B, T, C, c.NH, float64(c.scale()))
-		refMatmul(r.proj, r.atty, pv(4+6*l), N, C, C)
-		refResidual(r.res, r.x, r.proj)
-		refLayerNorm(r.ln, r.mean, r.rstd, r.res, pv(5+6*l), N, C)
-		refMatmul(r.fch, r.ln, pv(6+6*l), N, C, 4*C)
-		refGELU(r.fchg, r.fch)
-		refMatmul(r.proj, r.fchg, pv(7+6*l), N, 4*C, C)
-		refResidual(r.x, r.res, r.proj)
+		RefAttention(r.atty, r.att, q, k, v, B, T, C, c.NH, float64(c.scale()))
+		RefMatmul(r.proj, r.atty, pv(4+6*l), N, C, C)
+		RefResidual(r.res, r.x, r.proj)
+		RefLayerNorm(r.ln, r.mean, r.rstd, r.res, pv(5+6*l), N, C)
+		RefMatmul(r.fch, r.ln, pv(6+6*l), N, C, 4*C)
+		RefGELU(r.fchg, r.fch)
+		RefMatmul(r.proj, r.fchg, pv(7+6*l), N, 4*C, C)
+		RefResidual(r.x, r.res, r.proj)
 	}
-	refLayerNorm(r.ln, r.mean, r.rstd, r.x, pv(len(ps)-1), N, C)
-	refMatmul(r.logits, r.ln, pv(0), N, C, c.V)
-	refCrossEntropy(r.losses, r.logits, r.targets, N, c.V)
+	RefLayerNorm(r.ln, r.mean, r.rstd, r.x, pv(len(ps)-1), N, C)
+	RefMatmul(r.logits, r.ln, pv(0), N, C, c.V)
+	RefCrossEntropy(r.losses, r.logits, r.targets, N, c.V)
 	var s float64
 	for _, l := range r.losses {
 		s += l
@@ -391,7 +391,7 @@ func gptCase(cfg GPTConfig, mode string) Case {
 		for _, p := range cfg.params() {
 			e.compare("d "+p.name, got[p.off:p.off+p.n], grad[p.off:p.off+p.n], tolGPT, p.dims...)
 		}
-		e.check("grad norm", g.norm, []float64{refNorm(grad)}, tolGPT)
+		e.check("grad norm", g.norm, []float64{RefNorm(grad)}, tolGPT)
 		if math.IsNaN(loss) {
 			panic("nntest: reference loss is NaN")
 		}
