@@ -68,12 +68,13 @@ func LargeCases() []Case {
 	return cs
 }
 
-// largeRefs holds the float64 references of the large cases (with their rounding bounds) by case
-// name. A case draws its inputs from a random source seeded by its name, so its reference is a
-// function of the name; it costs up to a second (a matmul's is hundreds of millions of
-// multiply-adds), and one test process may run the tier on several backends (nn's
-// TestConformanceVariants runs it four more times, a shader harness once per thread order). The
-// whole tier's references hold about 150 MB.
+// largeRefs holds the float64 references of the large cases (with their rounding bounds) and of
+// the whole-model cases (gpt.go) by case name. A case draws its inputs from a random source
+// seeded by its name, so its reference is a function of the name; it costs up to a second (a
+// large matmul's is hundreds of millions of multiply-adds, a model's thousands of forward passes),
+// and one test process may run the suite on several backends (nn's TestConformanceVariants runs
+// it four more times, a shader harness once per thread order). The whole large tier's references
+// hold about 150 MB.
 var largeRefs = struct {
 	sync.Mutex
 	m map[string]any
