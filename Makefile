@@ -39,9 +39,9 @@ crossbuild:
 	CGO_ENABLED=0 $(GO) build ./...
 
 # blastest checks the OpenBLAS build (-tags openblas): cpublas against gonum, the C kernels of
-# cpukernels against the Go kernels (also compiled with clang, as on a Mac), the backend conformance suite and
-# bench on OpenBLAS, and `kvgpt bench` on a tiny configuration (darwincheck type-checks the
-# Accelerate build). Without libopenblas-dev it is skipped with a message, except
+# cpukernels against the Go kernels (also compiled with clang, as on a Mac) and the backend
+# conformance suite, both tiers, on cpukernels.NewCPU, bench on OpenBLAS, and `kvgpt bench` on a
+# tiny configuration (darwincheck type-checks the Accelerate build). Without libopenblas-dev it is skipped with a message, except
 # in CI (CI set), where it fails.
 blastest:
 	@if printf '#include <cblas.h>\nint main(void){return 0;}\n' | $${CC:-cc} -x c - -lopenblas -o /dev/null 2>/dev/null; then \
