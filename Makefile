@@ -71,7 +71,7 @@ fakemetal:
 	if [ $$rc != 0 ]; then echo "--- tail of out/fakemetal-test.log:"; tail -n 150 out/fakemetal-test.log; fi; exit $$rc
 
 # bench runs the testing.B benchmarks of bench/ — every op of a training step, whole training steps
-# of the presets, raw Sgemm — BENCH_COUNT times into BENCH_OUT, a file for benchstat
+# of the presets, the matmuls in each gemm mode, raw Sgemm — BENCH_COUNT times into BENCH_OUT, a file for benchstat
 # (`benchstat old.txt new.txt`). TAGS=openblas measures the OpenBLAS build; BENCH narrows the set,
 # e.g. BENCH=TrainStep. Machine-wide numbers: run it on an idle machine.
 BENCH ?= .
