@@ -22,7 +22,10 @@ gotest:
 	grep -E '^(ok |FAIL|--- FAIL|panic:|\?)|nntest: |shaders: ran ' out/gotest.log; \
 	if [ $$rc != 0 ]; then echo "--- tail of out/gotest.log:"; tail -n 150 out/gotest.log; fi; exit $$rc
 
-# test-short is a quick loop while editing: go test -short skips the slowest tiers.
+# test-short is a quick loop while editing: go test -short skips the slowest tiers (the conformance
+# suite's large-shape tier and the CPU backend's variants) and the slow shader-harness work (the
+# strict and AddressSanitizer builds of the kernel library, the reverse thread order, the
+# harness's own uncached builds).
 test-short:
 	$(GO) test -short ./...
 

@@ -34,8 +34,12 @@ func TestKernelNames(t *testing.T) {
 
 // TestStrictAddressSpaces builds the whole library with distinct device, threadgroup and
 // constant address spaces (a pointer of one passed where another is expected does not compile,
-// as with the Metal compiler) and runs a matmul and an attention step on that build.
+// as with the Metal compiler) and runs a matmul and an attention step on that build. -short
+// skips it: it builds the library a second time.
 func TestStrictAddressSpaces(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: no strict-address-space build of the kernel library")
+	}
 	for _, order := range mslcpu.Orders {
 		t.Run("order="+order.String(), func(t *testing.T) {
 			b := newHarnessBackend(t, flavourStrict, order)
@@ -46,8 +50,12 @@ func TestStrictAddressSpaces(t *testing.T) {
 
 // TestAddressSanitizer runs matmul and attention (both modes) on an AddressSanitizer build: every
 // bound view is a heap block of exactly its size, so a read or write one element outside a view
-// fails the dispatch with the sanitizer's report.
+// fails the dispatch with the sanitizer's report. -short skips it: it builds the library a
+// third time.
 func TestAddressSanitizer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: no AddressSanitizer build of the kernel library")
+	}
 	for _, order := range mslcpu.Orders {
 		t.Run("order="+order.String(), func(t *testing.T) {
 			runMatmulAndAttention(t, newHarnessBackend(t, flavourASan, order))

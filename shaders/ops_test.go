@@ -9,7 +9,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/kvgpt/kvgpt/internal/mslcpu"
 	"github.com/kvgpt/kvgpt/nn"
 	"github.com/kvgpt/kvgpt/nn/nntest"
 )
@@ -19,12 +18,12 @@ import (
 // device, in this same harness) do not reach: exact tiles, a sequence of one token, one-element
 // rows, more gradient-norm chunks than the grid holds, kernels that must write every element they
 // later read, inputs left untouched, bit-identical reductions, and the GELU fit's accuracy over
-// its whole range. Each runs in forward and reverse thread order against nntest's float64
-// references.
+// its whole range. Each runs in forward and reverse thread order (forward only with -short)
+// against nntest's float64 references.
 
-// forEachOrder runs fn on a fresh harness backend per thread order.
+// forEachOrder runs fn on a fresh harness backend per thread order (harnessOrders).
 func forEachOrder(t *testing.T, fn func(t *testing.T, b nn.Backend)) {
-	for _, order := range mslcpu.Orders {
+	for _, order := range harnessOrders() {
 		t.Run("order="+order.String(), func(t *testing.T) {
 			fn(t, newHarnessBackend(t, flavourPlain, order))
 		})
