@@ -22,7 +22,10 @@ gotest:
 	grep -E '^(ok |FAIL|--- FAIL|panic:|\?)|nntest: |shaders: ran ' out/gotest.log; \
 	if [ $$rc != 0 ]; then echo "--- tail of out/gotest.log:"; tail -n 150 out/gotest.log; fi; exit $$rc
 
-# test-short is a quick loop while editing: go test -short skips the slowest tiers.
+# test-short is a quick loop while editing: go test -short skips the slowest tiers (the conformance
+# suite's large-shape tier and the CPU backend's variants) and the slow shader-harness work (the
+# strict and AddressSanitizer builds of the kernel library, the reverse thread order, the
+# harness's own uncached builds).
 test-short:
 	$(GO) test -short ./...
 
@@ -39,9 +42,9 @@ crossbuild:
 	CGO_ENABLED=0 $(GO) build ./...
 
 # blastest checks the OpenBLAS build (-tags openblas): cpublas against gonum, the C kernels of
-# cpukernels against the Go kernels (also compiled with clang, as on a Mac), the backend conformance suite and
-# bench on OpenBLAS, and `kvgpt bench` on a tiny configuration (darwincheck type-checks the
-# Accelerate build). Without libopenblas-dev it is skipped with a message, except
+# cpukernels against the Go kernels (also compiled with clang, as on a Mac) and the backend
+# conformance suite, both tiers, on cpukernels.NewCPU, bench on OpenBLAS, and `kvgpt bench` on a
+# tiny configuration (darwincheck type-checks the Accelerate build). Without libopenblas-dev it is skipped with a message, except
 # in CI (CI set), where it fails.
 blastest:
 	@if printf '#include <cblas.h>\nint main(void){return 0;}\n' | $${CC:-cc} -x c - -lopenblas -o /dev/null 2>/dev/null; then \
@@ -77,7 +80,7 @@ fakemetal:
 	if [ $$rc != 0 ]; then echo "--- tail of out/fakemetal-test.log:"; tail -n 150 out/fakemetal-test.log; fi; exit $$rc
 
 # bench runs the testing.B benchmarks of bench/ — every op of a training step, whole training steps
-# of the presets, raw Sgemm — BENCH_COUNT times into BENCH_OUT, a file for benchstat
+# of the presets, the matmuls in each gemm mode, raw Sgemm — BENCH_COUNT times into BENCH_OUT, a file for benchstat
 # (`benchstat old.txt new.txt`). TAGS=openblas measures the OpenBLAS build; BENCH narrows the set,
 # e.g. BENCH=TrainStep. Machine-wide numbers: run it on an idle machine.
 BENCH ?= .

@@ -3,6 +3,8 @@ package bench
 import (
 	"fmt"
 	"os"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,12 +14,9 @@ import (
 	"github.com/kvgpt/kvgpt/nn"
 )
 
-// blasInfo is this test binary's BLAS, installed once by TestMain.
-var blasInfo cpublas.Info
-
+// TestMain installs this test binary's BLAS once and reports it.
 func TestMain(m *testing.M) {
-	blasInfo = cpublas.Use()
-	fmt.Fprintln(os.Stderr, "bench: BLAS", blasInfo)
+	fmt.Fprintln(os.Stderr, "bench: BLAS", cpublas.Use())
 	os.Exit(m.Run())
 }
 
@@ -50,24 +49,56 @@ func BenchmarkOp(b *testing.B) {
 			ops = append(ops, Ops(s)...)
 		}
 		for _, op := range Dedupe(ops) {
-			b.Run("backend="+name+"/"+op.Name(), func(b *testing.B) {
-				call := op.Setup(be)
-				cpu0, _ := CPUTime()
-				for b.Loop() {
-					call()
-					if err := be.Sync(); err != nil {
-						b.Fatal(err)
-					}
-				}
-				sec := b.Elapsed().Seconds() / float64(b.N)
-				if op.Compute() {
-					b.ReportMetric(op.FLOPs/sec/1e9, "GFLOP/s")
-				}
-				b.ReportMetric(op.Bytes/sec/1e9, "GB/s")
-				reportCPU(b, cpu0)
-			})
+			b.Run("backend="+name+"/"+op.Name(), func(b *testing.B) { benchOp(b, be, op) })
 		}
 	}
+}
+
+// BenchmarkGemmMode times the matrix products of the medium preset's training step on the CPU
+// backend in each gemm mode (nn.GemmMode), with this build's BLAS and kernels:
+// BenchmarkGemmMode/gemm=tiles/op=matmul_forward/BT=2048/C=384/OC=1536. kvgpt runs tiles on
+// gonum's BLAS, split on OpenBLAS and whole on Accelerate (cpukernels.NewCPU); a cgo BLAS runs on
+// one thread per worker with tiles and split, on every core with whole products.
+func BenchmarkGemmMode(b *testing.B) {
+	defer cpublas.SetThreads(cpublas.Describe().Threads)
+	p, _ := PresetByName("medium")
+	var ops []OpCase
+	for _, op := range Ops(p.Shape(gpt.Baseline)) {
+		if strings.HasPrefix(op.Op, "matmul_") {
+			ops = append(ops, op)
+		}
+	}
+	for _, mode := range []nn.GemmMode{nn.GemmTiles, nn.GemmSplit, nn.GemmWhole} {
+		threads := 1
+		if mode == nn.GemmWhole {
+			threads = runtime.NumCPU()
+		}
+		cpublas.SetThreads(threads)
+		be := nn.NewCPUWith(nn.CPUOptions{Gemm: mode, Kernels: cpukernels.Kernels()})
+		for _, op := range ops {
+			b.Run("gemm="+mode.String()+"/"+op.Name(), func(b *testing.B) { benchOp(b, be, op) })
+		}
+		be.Close()
+	}
+}
+
+// benchOp times op on be with Sync after every call, and reports its GFLOP/s (compute-bound
+// ops), GB/s and CPU time.
+func benchOp(b *testing.B, be nn.Backend, op OpCase) {
+	call := op.Setup(be)
+	cpu0, _ := CPUTime()
+	for b.Loop() {
+		call()
+		if err := be.Sync(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	sec := b.Elapsed().Seconds() / float64(b.N)
+	if op.Compute() {
+		b.ReportMetric(op.FLOPs/sec/1e9, "GFLOP/s")
+	}
+	b.ReportMetric(op.Bytes/sec/1e9, "GB/s")
+	reportCPU(b, cpu0)
 }
 
 // BenchmarkTrainStep times whole training steps (forward, backward, gradient norm, AdamW, the loss

@@ -7,8 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/kvgpt/kvgpt/gpt"
 	"github.com/kvgpt/kvgpt/nn"
-	"github.com/kvgpt/kvgpt/nn/nntest"
 )
 
 // batch returns B·T random tokens and targets below V.
@@ -21,49 +21,48 @@ func batch(B, T, V int) (tokens, targets []int32) {
 	return tokens, targets
 }
 
-// TestStepDoesNotAllocate proves that a whole training step — embedding, LayerNorm, matmuls
-// larger than one 64×128 tile, attention, GELU, residuals, cross-entropy, gradient norm and AdamW —
-// allocates nothing on the CPU backend once its buffers exist, in both attention modes. (With
-// GemmWhole, gonum's own parallel Sgemm allocates; that mode is for a cgo BLAS.)
-func TestStepDoesNotAllocate(t *testing.T) {
-	for _, identity := range []bool{false, true} {
-		cfg := nntest.GPTConfig{B: 4, T: 64, C: 128, NH: 4, V: 256, L: 2, Identity: identity}
-		name := fmt.Sprintf("identity=%v/B=%d/T=%d/C=%d/NH=%d/V=%d/L=%d",
-			identity, cfg.B, cfg.T, cfg.C, cfg.NH, cfg.V, cfg.L)
-		t.Run(name, func(t *testing.T) {
-			be := nn.NewCPU(4) // more workers than cores: the pool path runs even on one core
-			defer be.Close()
-			tokens, targets := batch(cfg.B, cfg.T, cfg.V)
-			g := nntest.NewMiniGPT(be, cfg, nil, tokens, targets)
-			g.Step(1)
-			step := 1
-			allocs := testing.AllocsPerRun(3, func() {
-				step++
-				g.Step(step)
-			})
-			require.Zero(t, allocs, "heap allocations per training step")
-		})
+// newTrainer returns kvgpt's trainer of a model of cfg on be, with batches of B sequences of
+// random bytes (V = 256).
+func newTrainer(t *testing.T, be nn.Backend, cfg gpt.Config, B int) *gpt.Trainer {
+	t.Helper()
+	m, err := gpt.New(cfg, be, 1)
+	require.NoError(t, err)
+	r := rand.New(rand.NewPCG(3, 4))
+	text := make([]byte, 40*B*cfg.BlockSize)
+	for i := range text {
+		text[i] = byte(r.IntN(256))
 	}
+	data, err := gpt.NewDataset("random bytes", string(text), gpt.ByteTokenizer{}, cfg.BlockSize)
+	require.NoError(t, err)
+	tc := gpt.DefaultTrainConfig()
+	tc.BatchSize, tc.EvalBatches = B, 1
+	tr, err := gpt.NewTrainer(m, tc, data)
+	require.NoError(t, err)
+	return tr
 }
 
-// TestMiniGPTLearns checks that the ops compose into a working training step: repeated steps on
-// one batch drive its loss well below the loss of uniform guessing.
-func TestMiniGPTLearns(t *testing.T) {
-	for _, identity := range []bool{false, true} {
-		t.Run(fmt.Sprintf("identity=%v", identity), func(t *testing.T) {
-			cfg := nntest.GPTConfig{B: 2, T: 16, C: 32, NH: 4, V: 17, L: 1, Identity: identity}
-			be := nn.NewCPU(0)
+// TestStepDoesNotAllocate proves that the ops of a whole training step of kvgpt's model
+// (gpt.Trainer.Step: embedding, LayerNorm, matmuls larger than one 64×128 tile, attention, GELU,
+// residuals, cross-entropy, gradient norm and AdamW) allocate nothing on the CPU backend once its
+// buffers exist, in both attention modes: the step allocates only what the trainer's batch table
+// allocates on the host to draw the batch's offsets. (With GemmWhole, gonum's own parallel Sgemm
+// allocates; that mode is for a cgo BLAS.)
+func TestStepDoesNotAllocate(t *testing.T) {
+	for _, mode := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
+		cfg := gpt.Config{NLayer: 2, NHead: 4, NEmbd: 128, BlockSize: 64, VocabSize: 256, QueryMode: mode}
+		const B = 4
+		t.Run(fmt.Sprintf("mode=%s/B=%d/T=%d/C=%d/NH=%d/V=%d/L=%d", mode, B, cfg.BlockSize, cfg.NEmbd, cfg.NHead, cfg.VocabSize, cfg.NLayer), func(t *testing.T) {
+			be := nn.NewCPU(4) // more workers than cores: the pool path runs even on one core
 			defer be.Close()
-			tokens, targets := batch(cfg.B, cfg.T, cfg.V)
-			g := nntest.NewMiniGPT(be, cfg, nil, tokens, targets)
-			g.Forward()
-			first := g.Loss()
-			for step := 1; step <= 300; step++ {
-				g.Step(step)
-			}
-			g.Forward()
-			last := g.Loss()
-			require.Less(t, last, first/4, "loss after 300 steps on one batch (first %.3f)", first)
+			tr := newTrainer(t, be, cfg, B)
+			_, err := tr.Step()
+			require.NoError(t, err)
+			allocs := testing.AllocsPerRun(3, func() {
+				if _, err := tr.Step(); err != nil {
+					t.Fatal(err)
+				}
+			})
+			require.Equal(t, tableAllocs(tr), allocs, "heap allocations per training step")
 		})
 	}
 }
@@ -71,17 +70,32 @@ func TestMiniGPTLearns(t *testing.T) {
 // TestStepIsReproducible checks that training steps give bit-identical parameters on 1, 2 and 3
 // threads: every op splits its work so that no sum depends on how the work is shared.
 func TestStepIsReproducible(t *testing.T) {
-	cfg := nntest.GPTConfig{B: 2, T: 70, C: 96, NH: 3, V: 200, L: 1, Identity: true}
-	tokens, targets := batch(cfg.B, cfg.T, cfg.V)
+	cfg := gpt.Config{NLayer: 1, NHead: 3, NEmbd: 96, BlockSize: 70, VocabSize: 256, QueryMode: gpt.Identity}
+	const B = 2
 	var results [][]float32
 	for _, threads := range []int{1, 2, 3} {
 		be := nn.NewCPU(threads)
-		g := nntest.NewMiniGPT(be, cfg, nil, tokens, targets)
-		g.Step(1)
-		g.Step(2)
-		results = append(results, g.Params())
+		tr := newTrainer(t, be, cfg, B)
+		for range 2 {
+			_, err := tr.Step()
+			require.NoError(t, err)
+		}
+		var params []float32
+		for _, ts := range tr.Model.ParamTensors() {
+			p, err := tr.Model.Param(ts.Name)
+			require.NoError(t, err)
+			params = append(params, p...)
+		}
+		results = append(results, params)
 		be.Close()
 	}
 	require.Equal(t, results[0], results[1], "1 and 2 threads")
 	require.Equal(t, results[0], results[2], "1 and 3 threads")
+}
+
+// tableAllocs returns the heap allocations per step of tr's batch table (gpt.BatchTable.Offsets,
+// once per micro-batch): the allocations of a training step that are not the backend's.
+func tableAllocs(tr *gpt.Trainer) float64 {
+	offs := make([]int, tr.Config.BatchSize)
+	return float64(tr.Config.GradAccum) * testing.AllocsPerRun(3, func() { tr.Table.Offsets(offs, 0, 0) })
 }

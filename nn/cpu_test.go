@@ -1,6 +1,7 @@
 package nn_test
 
 import (
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -8,6 +9,18 @@ import (
 	"github.com/kvgpt/kvgpt/nn"
 	"github.com/kvgpt/kvgpt/nn/nntest"
 )
+
+// randView returns a view of n normal samples scaled by std.
+func randView(be nn.Backend, n int, std float64) nn.View {
+	r := rand.New(rand.NewPCG(uint64(n), 7))
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(r.NormFloat64() * std)
+	}
+	v := be.Alloc(n)
+	be.Upload(v, x)
+	return v
+}
 
 func newCPU(threads int, gemm nn.GemmMode) func(t *testing.T) nn.Backend {
 	return func(t *testing.T) nn.Backend {

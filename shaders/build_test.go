@@ -2,7 +2,6 @@ package shaders_test
 
 import (
 	"fmt"
-	"math/rand"
 	"regexp"
 	"strconv"
 	"strings"
@@ -35,8 +34,12 @@ func TestKernelNames(t *testing.T) {
 
 // TestStrictAddressSpaces builds the whole library with distinct device, threadgroup and
 // constant address spaces (a pointer of one passed where another is expected does not compile,
-// as with the Metal compiler) and runs a matmul and an attention step on that build.
+// as with the Metal compiler) and runs a matmul and an attention step on that build. -short
+// skips it: it builds the library a second time.
 func TestStrictAddressSpaces(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: no strict-address-space build of the kernel library")
+	}
 	for _, order := range mslcpu.Orders {
 		t.Run("order="+order.String(), func(t *testing.T) {
 			b := newHarnessBackend(t, flavourStrict, order)
@@ -47,8 +50,12 @@ func TestStrictAddressSpaces(t *testing.T) {
 
 // TestAddressSanitizer runs matmul and attention (both modes) on an AddressSanitizer build: every
 // bound view is a heap block of exactly its size, so a read or write one element outside a view
-// fails the dispatch with the sanitizer's report.
+// fails the dispatch with the sanitizer's report. -short skips it: it builds the library a
+// third time.
 func TestAddressSanitizer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: no AddressSanitizer build of the kernel library")
+	}
 	for _, order := range mslcpu.Orders {
 		t.Run("order="+order.String(), func(t *testing.T) {
 			runMatmulAndAttention(t, newHarnessBackend(t, flavourASan, order))
@@ -57,20 +64,7 @@ func TestAddressSanitizer(t *testing.T) {
 }
 
 func runMatmulAndAttention(t *testing.T, b nn.Backend) {
-	t.Run("matmul/N=37/C=45/OC=50", func(t *testing.T) {
-		N, C, OC := 37, 45, 50
-		rng := rand.New(rand.NewSource(1))
-		in, w := vec(rng, N*C, 1), vec(rng, OC*C, 1)
-		out := b.Alloc(N * OC)
-		b.MatmulForward(out, up(b, in), up(b, w), N, C, OC)
-		requireClose(t, "out", down(t, b, out), refMatmul(in, w, N, C, OC), 1e-5, 1e-5)
-		dout := vec(rng, N*OC, 1)
-		din, dw := b.Alloc(N*C), b.Alloc(OC*C)
-		b.MatmulBackward(din, dw, up(b, dout), up(b, in), up(b, w), N, C, OC)
-		wantDin, wantDw := refMatmulBackward(make([]float64, N*C), make([]float64, OC*C), dout, in, w, N, C, OC)
-		requireClose(t, "din", down(t, b, din), wantDin, 1e-5, 1e-5)
-		requireClose(t, "dw", down(t, b, dw), wantDw, 1e-5, 1e-5)
-	})
+	t.Run("matmul/N=37/C=45/OC=50", func(t *testing.T) { testMatmul(t, b, 37, 45, 50) })
 	for _, mode := range []string{"baseline", "identity"} {
 		t.Run("attention/mode="+mode+"/B=2/T=37/C=48/NH=3", func(t *testing.T) {
 			testAttention(t, b, mode, 2, 37, 48, 3)

@@ -185,6 +185,15 @@ type harnessBackend struct {
 
 var _ nn.Backend = (*harnessBackend)(nil)
 
+// harnessOrders returns the thread orders the harness runs the tests in: every order of
+// mslcpu.Orders, or with -short the first (forward) only.
+func harnessOrders() []mslcpu.Order {
+	if testing.Short() {
+		return mslcpu.Orders[:1]
+	}
+	return mslcpu.Orders
+}
+
 // newHarnessBackend starts a runner of the given library flavour that runs threads in the given
 // order and returns a backend on it, closed at the end of the test.
 func newHarnessBackend(t *testing.T, flavour string, order mslcpu.Order) *harnessBackend {

@@ -14,7 +14,7 @@ import (
 var kernelRE = regexp.MustCompile(`(?m)^\s*kernel\s+void\s+(\w+)\s*\(`)
 
 // TestMain reports how many of the kernels in shaders/*.metal the tests dispatched, and fails a
-// complete run (no -run or -skip filter) that left any kernel unexercised.
+// complete run (no -run or -skip filter, no -short) that left any kernel unexercised.
 func TestMain(m *testing.M) {
 	code := m.Run()
 	n, names, err := kernelCountFromSources()
@@ -33,7 +33,8 @@ func TestMain(m *testing.M) {
 	kernelsMu.Unlock()
 	sort.Strings(missing)
 	fmt.Printf("shaders: ran %d of %d kernels (`kernel void` in shaders/*.metal)\n", ran, n)
-	full := flag.Lookup("test.run").Value.String() == "" && flag.Lookup("test.skip").Value.String() == ""
+	full := flag.Lookup("test.run").Value.String() == "" && flag.Lookup("test.skip").Value.String() == "" &&
+		!testing.Short()
 	_, clangErr := mslcpu.Compiler()
 	switch {
 	case code != 0:

@@ -6,8 +6,9 @@
 //     the skip around attention only, no LayerNorm with both skips, and nanoGPT's pre-LayerNorm);
 //   - the changes of basis that turn a model with a learned W_Q into one with W_Q = I;
 //   - the statistics of attention logits at initialisation;
-//   - FromGPT, the float64 twin of a kvgpt model (checked against it in the tests, and used by the
-//     experiment runner to measure attention logits), and the residual query of arXiv 2603.13381
+//   - FromGPT, the float64 twin of a kvgpt model (checked against it in the tests, used by the
+//     experiment runner to measure attention logits, and, through FromWeights, the reference of the
+//     conformance suite's whole-model cases), and the residual query of arXiv 2603.13381
 //     (ResidualQuery, with its backward pass checked by finite differences); and
 //   - the ReLU expressivity demo behind `kvgpt expressivity`: a residual block x + W₂·ReLU(W₁x) is
 //     generically not a skip-free ReLU MLP of the same width.

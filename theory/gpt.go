@@ -11,10 +11,27 @@ import (
 // the ResidualQuery) and its attention scale. kvgpt stores PyTorch Linear weights (OC, C) and computes x·Wᵀ; the reference
 // acts with x·W, so every projection is transposed. The LM head is tied: Head = Wteᵀ.
 func FromGPT(m *gpt.Model) (Transformer, error) {
-	cfg := m.Config
+	return FromWeights(m.Config, func(name string) ([]float64, error) {
+		w, err := m.Param(name)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]float64, len(w))
+		for i, v := range w {
+			out[i] = float64(v)
+		}
+		return out, nil
+	})
+}
+
+// FromWeights returns the float64 reference (as FromGPT) of a kvgpt model of configuration cfg
+// whose parameters weight returns by their nanoGPT names, in kvgpt's layout (gpt.Model.Param). The
+// reference holds copies: a caller may change weight's slices afterwards, for instance to
+// differentiate the reference numerically.
+func FromWeights(cfg gpt.Config, weight func(name string) ([]float64, error)) (Transformer, error) {
 	C, H, V := cfg.NEmbd, cfg.Hidden(), cfg.VocabSize
 	get := func(name string, r, c int) (Mat, error) {
-		w, err := m.Param(name)
+		w, err := weight(name)
 		if err != nil {
 			return Mat{}, err
 		}
@@ -22,9 +39,7 @@ func FromGPT(m *gpt.Model) (Transformer, error) {
 			return Mat{}, fmt.Errorf("theory: %s has %d elements, want (%d, %d)", name, len(w), r, c)
 		}
 		out := NewMat(r, c)
-		for i, v := range w {
-			out.D[i] = float64(v)
-		}
+		copy(out.D, w)
 		return out, nil
 	}
 	vec := func(name string) ([]float64, error) {

@@ -42,9 +42,13 @@ func TestCacheOutsideSourceTree(t *testing.T) {
 }
 
 // TestCacheParallelProcesses builds one new source in three processes at once (the test binary
-// re-run as helpers): all must succeed and run the same program.
+// re-run as helpers): all must succeed and run the same program. -short skips it: its source is
+// new on every run, so nothing comes from the cache.
 func TestCacheParallelProcesses(t *testing.T) {
 	NeedCompiler(t)
+	if testing.Short() {
+		t.Skip("-short: no uncached builds")
+	}
 	if os.Getenv("MSLCPU_HELPER_NONCE") != "" {
 		t.Skip("helper process")
 	}

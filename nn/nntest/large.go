@@ -68,12 +68,13 @@ func LargeCases() []Case {
 	return cs
 }
 
-// largeRefs holds the float64 references of the large cases (with their rounding bounds) by case
-// name. A case draws its inputs from a random source seeded by its name, so its reference is a
-// function of the name; it costs up to a second (a matmul's is hundreds of millions of
-// multiply-adds), and one test process may run the tier on several backends (nn's
-// TestConformanceVariants runs it four more times, a shader harness once per thread order). The
-// whole tier's references hold about 150 MB.
+// largeRefs holds the float64 references of the large cases (with their rounding bounds) and of
+// the whole-model cases (gpt.go) by case name. A case draws its inputs from a random source
+// seeded by its name, so its reference is a function of the name; it costs up to a second (a
+// large matmul's is hundreds of millions of multiply-adds, a model's thousands of forward passes),
+// and one test process may run the suite on several backends (nn's TestConformanceVariants runs
+// it four more times, a shader harness once per thread order). The whole large tier's references
+// hold about 150 MB.
 var largeRefs = struct {
 	sync.Mutex
 	m map[string]any
@@ -103,8 +104,8 @@ func largeEmbedCase(s shape) Case {
 		type want struct{ out, dwte, dwpe []float64 }
 		ref := reference(e, func() (r want) {
 			r.out, r.dwte, r.dwpe = make([]float64, B*T*C), clone(dwte0), clone(dwpe0)
-			refEmbed(r.out, tokens, wte, wpe, B, T, C)
-			refEmbedBackward(r.dwte, r.dwpe, dout, tokens, B, T, C)
+			RefEmbed(r.out, tokens, wte, wpe, B, T, C)
+			RefEmbedBackward(r.dwte, r.dwpe, dout, tokens, B, T, C)
 			return r
 		})
 		tokV, wteV, wpeV := e.uploadInt(tokens), e.upload(wte), e.upload(wpe)
@@ -142,8 +143,8 @@ func largeLayerNormCase(N, C int) Case {
 		ref := reference(e, func() (r struct{ want, bound layerNormOutputs }) {
 			r.want = layerNormOutputs{out: make([]float64, N*C), mean: make([]float64, N), rstd: make([]float64, N),
 				din: clone(din0), dw: clone(dw0)}
-			refLayerNorm(r.want.out, r.want.mean, r.want.rstd, in, w, N, C)
-			refLayerNormBackward(r.want.din, r.want.dw, dout, in, w, N, C)
+			RefLayerNorm(r.want.out, r.want.mean, r.want.rstd, in, w, N, C)
+			RefLayerNormBackward(r.want.din, r.want.dw, dout, in, w, N, C)
 			r.bound = layerNormBounds(in, w, dout, din0, dw0, N, C)
 			return r
 		})
@@ -193,7 +194,7 @@ func layerNormBounds(in, w, dout, din0, dw0 []float64, N, C int) layerNormOutput
 	dwMass, dwXhat := make([]float64, C), make([]float64, C) // Σ|dout·x̂| and Σ|dout|·δx̂ per column
 	for row := range N {
 		x, dy := in[row*C:(row+1)*C], dout[row*C:(row+1)*C]
-		refLayerNorm(xhat, m[:], r[:], x, ones, 1, C)
+		RefLayerNorm(xhat, m[:], r[:], x, ones, 1, C)
 		var a, sq float64
 		for _, v := range x {
 			a += math.Abs(v)
@@ -239,8 +240,8 @@ func largeMatmulCase(N, C, OC int) Case {
 		type want struct{ out, din, dw []float64 }
 		ref := reference(e, func() (r want) {
 			r.out, r.din, r.dw = make([]float64, N*OC), clone(din0), clone(dw0)
-			refMatmul(r.out, in, w, N, C, OC)
-			refMatmulBackward(r.din, r.dw, dout, in, w, N, C, OC)
+			RefMatmul(r.out, in, w, N, C, OC)
+			RefMatmulBackward(r.din, r.dw, dout, in, w, N, C, OC)
 			return r
 		})
 		inV, wV, out := e.upload(in), e.upload(w), e.upload(out0)
@@ -268,13 +269,13 @@ func largeAttentionCase(s shape, mode string) Case {
 		datt0 := e.randn(B*NH*T*T, 1)
 		ref := reference(e, func() (r struct{ want, bound attentionOutputs }) {
 			r.want.out, r.want.att = make([]float64, N*C), make([]float64, B*NH*T*T)
-			refAttention(r.want.out, r.want.att, a.rq, a.rk, a.rv, B, T, C, NH, scale)
+			RefAttention(r.want.out, r.want.att, a.rq, a.rk, a.rv, B, T, C, NH, scale)
 			for _, g := range a.grads0 {
 				r.want.grads = append(r.want.grads, clone(g))
 				r.bound.grads = append(r.bound.grads, make([]float64, len(g)))
 			}
 			dq, dk, dv := a.refViews(r.want.grads)
-			refAttentionBackward(dq, dk, dv, dout, r.want.att, a.rq, a.rk, a.rv, B, T, C, NH, scale)
+			RefAttentionBackward(dq, dk, dv, dout, r.want.att, a.rq, a.rk, a.rv, B, T, C, NH, scale)
 			bq, bk, bv := a.refViews(r.bound.grads)
 			r.bound.out, r.bound.att = attentionBounds(bq, bk, bv, r.want.att, dout, a.rq, a.rk, a.rv, B, T, C, NH, scale)
 			for i, g := range a.grads0 {
@@ -308,7 +309,7 @@ type attentionOutputs struct {
 
 // attentionBounds returns the rounding bounds of attention's out (B, T, C) and att (B, NH, T, T),
 // and adds the bounds of the increments of dq, dk, dv into bq, bk, bv (strided like q, k, v). It
-// follows refAttention and refAttentionBackward with absolute values; per (b, h) and query row t:
+// follows RefAttention and RefAttentionBackward with absolute values; per (b, h) and query row t:
 //
 //	att: the logits scale·q_t·k_s round dh partial sums of at most L = max_s scale·Σ|q_t·k_s|
 //	  (elementwise), which moves log att by up to 2L (through the logit and the log-sum); the
@@ -321,7 +322,7 @@ type attentionOutputs struct {
 //	  |Δdl_s| ≤ eDl·ν_s, eDl = e(dh) + e(T) + e(3) + relAtt, ν_s = scale·att_s·(π_s + Π) ≥ |dl_s|.
 //	dq_t += Σ_s dl_s·k_s, dk_s += dl_s·q_t: (eDl + e(T))·Σ ν_s·|k_s| and ·|q_t| (T partial sums).
 //	dv_s += att_s·dout_t: (relAtt + e(T))·Σ att_s·|dout_t|.
-func attentionBounds(bq, bk, bv strided, att, dout []float64, q, k, v strided, B, T, C, NH int, scale float64) (out, batt []float64) {
+func attentionBounds(bq, bk, bv Strided, att, dout []float64, q, k, v Strided, B, T, C, NH int, scale float64) (out, batt []float64) {
 	dh := C / NH
 	out, batt = make([]float64, B*T*C), make([]float64, B*NH*T*T)
 	eT := roundingBound(T, 1)
@@ -336,8 +337,8 @@ func attentionBounds(bq, bk, bv strided, att, dout []float64, q, k, v strided, B
 					var m float64
 					pi[s] = 0
 					for i := range dh {
-						m += math.Abs(q.at(b*T+t, h*dh+i) * k.at(b*T+s, h*dh+i))
-						pi[s] += math.Abs(g[i] * v.at(b*T+s, h*dh+i))
+						m += math.Abs(q.At(b*T+t, h*dh+i) * k.At(b*T+s, h*dh+i))
+						pi[s] += math.Abs(g[i] * v.At(b*T+s, h*dh+i))
 					}
 					L = math.Max(L, scale*m)
 					Pi += a[s] * pi[s]
@@ -349,10 +350,10 @@ func attentionBounds(bq, bk, bv strided, att, dout []float64, q, k, v strided, B
 					nu := scale * a[s] * (pi[s] + Pi)
 					for i := range dh {
 						c := h*dh + i
-						out[(b*T+t)*C+c] += (eT + rel) * a[s] * math.Abs(v.at(b*T+s, c))
-						bq.add(b*T+t, c, (eDl+eT)*nu*math.Abs(k.at(b*T+s, c)))
-						bk.add(b*T+s, c, (eDl+eT)*nu*math.Abs(q.at(b*T+t, c)))
-						bv.add(b*T+s, c, (rel+eT)*a[s]*math.Abs(g[i]))
+						out[(b*T+t)*C+c] += (eT + rel) * a[s] * math.Abs(v.At(b*T+s, c))
+						bq.Add(b*T+t, c, (eDl+eT)*nu*math.Abs(k.At(b*T+s, c)))
+						bk.Add(b*T+s, c, (eDl+eT)*nu*math.Abs(q.At(b*T+t, c)))
+						bv.Add(b*T+s, c, (rel+eT)*a[s]*math.Abs(g[i]))
 					}
 				}
 			}
@@ -368,8 +369,8 @@ func largeGELUCase(N int) Case {
 		type want struct{ out, din []float64 }
 		ref := reference(e, func() (r want) {
 			r.out, r.din = make([]float64, N), clone(din0)
-			refGELU(r.out, in)
-			refGELUBackward(r.din, dout, in)
+			RefGELU(r.out, in)
+			RefGELUBackward(r.din, dout, in)
 			return r
 		})
 		inV, out := e.upload(in), e.alloc(N)
@@ -391,8 +392,8 @@ func largeCrossEntropyCase(N, V int) Case {
 		type outputs struct{ losses, dlogits []float64 }
 		ref := reference(e, func() (r struct{ want, bound outputs }) {
 			r.want.losses, r.want.dlogits = make([]float64, N), clone(dlogits0)
-			refCrossEntropy(r.want.losses, logits, targets, N, V)
-			refCrossEntropyBackward(r.want.dlogits, dlosses, logits, targets, N, V)
+			RefCrossEntropy(r.want.losses, logits, targets, N, V)
+			RefCrossEntropyBackward(r.want.dlogits, dlosses, logits, targets, N, V)
 			r.bound.losses, r.bound.dlogits = crossEntropyBounds(logits, targets, dlosses, dlogits0, N, V)
 			return r
 		})

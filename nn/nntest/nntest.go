@@ -1,9 +1,12 @@
-// Package nntest is the conformance suite every nn.Backend runs: each op's forward pass against
-// a plain float64 reference, each backward pass against central finite differences of that
-// reference, on shapes that are not round, with gradient buffers pre-filled so that a backward
-// that overwrites instead of accumulating fails. A second tier, LargeCases, runs the ops at real
-// model widths and long sequences, with backward passes checked against analytic float64
-// gradients and tolerances derived from float32 rounding (see large.go).
+// Package nntest is the conformance suite every nn.Backend runs, and kvgpt's float64 reference of
+// every op (ref.go: Ref<Op>, which other packages' tests use too). The suite checks each op's
+// forward pass against the reference and each backward pass against central finite differences
+// of it, on shapes that are not round, with gradient buffers pre-filled so that a backward that
+// overwrites instead of accumulating fails; then kvgpt's model itself (package gpt) on the
+// backend, its loss and every parameter gradient against package theory's float64 transformer
+// (gpt.go). A second tier, LargeCases, runs the ops at real model widths and long sequences, with
+// backward passes checked against analytic float64 gradients and tolerances derived from float32
+// rounding (see large.go).
 //
 // A backend's test runs both tiers with
 //

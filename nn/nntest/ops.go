@@ -42,14 +42,14 @@ func embedCase(s shape) Case {
 		out := e.alloc(B * T * C)
 		e.be.EmbedForward(out, tokV, wteV, wpeV, B, T, C)
 		y := make([]float64, B*T*C)
-		refEmbed(y, tokens, wte, wpe, B, T, C)
+		RefEmbed(y, tokens, wte, wpe, B, T, C)
 		e.check("out", out, y, tolForward, B, T, C)
 
 		dout := e.randn(B*T*C, 1)
 		dwte0, dwpe0 := e.randn(V*C, 1), e.randn(Tmax*C, 1)
 		dwte, dwpe := e.upload(dwte0), e.upload(dwpe0)
 		e.be.EmbedBackward(dwte, dwpe, e.upload(dout), tokV, B, T, C)
-		loss := func() float64 { refEmbed(y, tokens, wte, wpe, B, T, C); return dot(y, dout) }
+		loss := func() float64 { RefEmbed(y, tokens, wte, wpe, B, T, C); return dot(y, dout) }
 		e.check("dwte", dwte, plus(dwte0, numGrad(wte, loss)), tolBackward, V, C)
 		e.check("dwpe", dwpe, plus(dwpe0, numGrad(wpe, loss)), tolBackward, Tmax, C)
 	}}
@@ -69,7 +69,7 @@ func layerNormCase(N, C int) Case {
 		out, mean, rstd := e.alloc(N*C), e.alloc(N), e.alloc(N)
 		e.be.LayerNormForward(out, mean, rstd, inV, wV, N, C)
 		y, m, r := make([]float64, N*C), make([]float64, N), make([]float64, N)
-		refLayerNorm(y, m, r, in, w, N, C)
+		RefLayerNorm(y, m, r, in, w, N, C)
 		e.check("out", out, y, tolForward, N, C)
 		e.check("mean", mean, m, tolForward, N)
 		e.check("rstd", rstd, r, tolForward, N)
@@ -78,7 +78,7 @@ func layerNormCase(N, C int) Case {
 		din0, dw0 := e.randn(N*C, 1), e.randn(C, 1)
 		din, dw := e.upload(din0), e.upload(dw0)
 		e.be.LayerNormBackward(din, dw, e.upload(dout), inV, wV, mean, rstd, N, C)
-		loss := func() float64 { refLayerNorm(y, nil, nil, in, w, N, C); return dot(y, dout) }
+		loss := func() float64 { RefLayerNorm(y, nil, nil, in, w, N, C); return dot(y, dout) }
 		e.check("din", din, plus(din0, numGrad(in, loss)), tolBackward, N, C)
 		e.check("dw", dw, plus(dw0, numGrad(w, loss)), tolBackward, C)
 	}}
@@ -91,7 +91,7 @@ func matmulCase(N, C, OC int) Case {
 		out := e.upload(e.randn(N*OC, 1)) // forward overwrites
 		e.be.MatmulForward(out, inV, wV, N, C, OC)
 		y := make([]float64, N*OC)
-		refMatmul(y, in, w, N, C, OC)
+		RefMatmul(y, in, w, N, C, OC)
 		e.check("out", out, y, tolForward, N, OC)
 
 		dout := e.randn(N*OC, 1)
@@ -104,7 +104,7 @@ func matmulCase(N, C, OC int) Case {
 		for n := range N {
 			row, dy := in[n*C:(n+1)*C], dout[n*OC:(n+1)*OC]
 			yr := make([]float64, OC)
-			dIn = append(dIn, numGrad(row, func() float64 { refMatmul(yr, row, w, 1, C, OC); return dot(yr, dy) })...)
+			dIn = append(dIn, numGrad(row, func() float64 { RefMatmul(yr, row, w, 1, C, OC); return dot(yr, dy) })...)
 		}
 		dW := make([]float64, 0, OC*C)
 		for o := range OC {
@@ -112,7 +112,7 @@ func matmulCase(N, C, OC int) Case {
 			for n := range N {
 				dy[n] = dout[n*OC+o]
 			}
-			dW = append(dW, numGrad(row, func() float64 { refMatmul(yc, in, row, N, C, 1); return dot(yc, dy) })...)
+			dW = append(dW, numGrad(row, func() float64 { RefMatmul(yc, in, row, N, C, 1); return dot(yc, dy) })...)
 		}
 		e.check("din", din, plus(din0, dIn), tolBackward, N, C)
 		e.check("dw", dw, plus(dw0, dW), tolBackward, OC, C)
@@ -136,7 +136,7 @@ type attentionInputs struct {
 	ins, dins      []nn.View     // inputs and gradients on the backend
 	q, k, v        nn.Strided    // views of ins
 	dq, dk, dv     nn.Strided    // views of dins
-	rq, rk, rv     strided       // views of inputs, for the reference
+	rq, rk, rv     Strided       // views of inputs, for the reference
 	layout         [3]attnColumn // q, k, v
 }
 
@@ -178,10 +178,10 @@ func (a *attentionInputs) views(xs []nn.View) (q, k, v nn.Strided) {
 }
 
 // refViews returns q, k, v (or their gradients) as the reference's strided views of xs.
-func (a *attentionInputs) refViews(xs [][]float64) (q, k, v strided) {
-	var s [3]strided
+func (a *attentionInputs) refViews(xs [][]float64) (q, k, v Strided) {
+	var s [3]Strided
 	for i, l := range a.layout {
-		s[i] = strided{xs[l.buf], l.off, l.stride}
+		s[i] = Strided{xs[l.buf], l.off, l.stride}
 	}
 	return s[0], s[1], s[2]
 }
@@ -197,14 +197,14 @@ func attentionCase(s shape, mode string) Case {
 		att := e.upload(e.randn(B*NH*T*T, 1)) // forward must also write the zeros above the diagonal
 		e.be.AttentionForward(out, att, a.q, a.k, a.v, B, T, C, NH, float32(scale))
 		y, p := make([]float64, N*C), make([]float64, B*NH*T*T)
-		refAttention(y, p, a.rq, a.rk, a.rv, B, T, C, NH, scale)
+		RefAttention(y, p, a.rq, a.rk, a.rv, B, T, C, NH, scale)
 		e.check("out", out, y, tolForward, B, T, C)
 		e.check("att", att, p, tolForward, B, NH, T, T)
 
 		dout := e.randn(N*C, 1)
 		datt := e.upload(e.randn(B*NH*T*T, 1))
 		e.be.AttentionBackward(a.dq, a.dk, a.dv, datt, e.upload(dout), att, a.q, a.k, a.v, B, T, C, NH, float32(scale))
-		loss := func() float64 { refAttention(y, p, a.rq, a.rk, a.rv, B, T, C, NH, scale); return dot(y, dout) }
+		loss := func() float64 { RefAttention(y, p, a.rq, a.rk, a.rv, B, T, C, NH, scale); return dot(y, dout) }
 		for i, x := range a.inputs {
 			e.check(a.names[i], a.dins[i], plus(a.grads0[i], numGrad(x, loss)), tolBackward, a.dims[i]...)
 		}
@@ -217,7 +217,7 @@ func geluCase(N int) Case {
 		inV, out := e.upload(in), e.alloc(N)
 		e.be.GELUForward(out, inV, N)
 		y := make([]float64, N)
-		refGELU(y, in)
+		RefGELU(y, in)
 		e.check("out", out, y, tolForward)
 
 		dout, din0 := e.randn(N, 1), e.randn(N, 1)
@@ -227,7 +227,7 @@ func geluCase(N int) Case {
 		g := make([]float64, N)
 		for i := range in {
 			x := []float64{in[i]}
-			g[i] = numGrad(x, func() float64 { var o [1]float64; refGELU(o[:], x); return o[0] * dout[i] })[0]
+			g[i] = numGrad(x, func() float64 { var o [1]float64; RefGELU(o[:], x); return o[0] * dout[i] })[0]
 		}
 		e.check("din", din, plus(din0, g), tolBackward)
 	}}
@@ -239,13 +239,13 @@ func residualCase(N int) Case {
 		out := e.alloc(N)
 		e.be.ResidualForward(out, e.upload(a), e.upload(b), N)
 		y := make([]float64, N)
-		refResidual(y, a, b)
+		RefResidual(y, a, b)
 		e.check("out", out, y, tolForward)
 
 		dout, da0, db0 := e.randn(N, 1), e.randn(N, 1), e.randn(N, 1)
 		da, db := e.upload(da0), e.upload(db0)
 		e.be.ResidualBackward(da, db, e.upload(dout), N)
-		loss := func() float64 { refResidual(y, a, b); return dot(y, dout) }
+		loss := func() float64 { RefResidual(y, a, b); return dot(y, dout) }
 		e.check("da", da, plus(da0, numGrad(a, loss)), tolBackward)
 		e.check("db", db, plus(db0, numGrad(b, loss)), tolBackward)
 	}}
@@ -258,13 +258,13 @@ func crossEntropyCase(N, V int) Case {
 		losses := e.alloc(N)
 		e.be.CrossEntropyForward(losses, logitsV, targetsV, N, V)
 		l := make([]float64, N)
-		refCrossEntropy(l, logits, targets, N, V)
+		RefCrossEntropy(l, logits, targets, N, V)
 		e.check("losses", losses, l, tolForward, N)
 
 		dlosses, dlogits0 := e.uniform(N, 0.1, 1), e.randn(N*V, 1)
 		dlogits := e.upload(dlogits0)
 		e.be.CrossEntropyBackward(dlogits, e.upload(dlosses), logitsV, targetsV, N, V)
-		loss := func() float64 { refCrossEntropy(l, logits, targets, N, V); return dot(l, dlosses) }
+		loss := func() float64 { RefCrossEntropy(l, logits, targets, N, V); return dot(l, dlosses) }
 		e.check("dlogits", dlogits, plus(dlogits0, numGrad(logits, loss)), tolBackward, N, V)
 	}}
 }
@@ -282,7 +282,7 @@ func gradNormCase(N int) Case {
 		g := e.randn(N, 1)
 		out := e.upload([]float64{-1})
 		e.be.GradNorm(out, e.upload(g), N)
-		e.check("norm", out, []float64{refNorm(g)}, tolForward)
+		e.check("norm", out, []float64{RefNorm(g)}, tolForward)
 	}}
 }
 
@@ -301,7 +301,7 @@ func adamWCase(N, step int) Case {
 		}
 		pV, mV, vV := e.upload(p), e.upload(m), e.upload(v)
 		e.be.AdamW(pV, mV, vV, e.upload(g), e.upload(decay), N, h)
-		refAdamW(p, m, v, g, decay, float64(h.LR), float64(h.Beta1), float64(h.Beta2), float64(h.Eps),
+		RefAdamW(p, m, v, g, decay, float64(h.LR), float64(h.Beta1), float64(h.Beta2), float64(h.Eps),
 			float64(h.WeightDecay), float64(h.GradScale), step)
 		e.check("params", pV, p, tolForward)
 		e.check("m", mV, m, tolForward)

@@ -2,23 +2,31 @@ package nntest
 
 import "math"
 
-// This file is the float64 reference: plain loops, written for reading, that every backend's
-// float32 op is compared with. The small cases differentiate the forward functions numerically;
-// the large-shape tier, where finite differences would take hours, uses the analytic backward
-// functions (ref…Backward), which accumulate into their gradient arguments as the ops do.
+// This file is the float64 reference of every op, kvgpt's one oracle: plain loops, written for
+// reading, that every backend's float32 op is compared with, here and in the tests of other
+// packages (the shader harness's kernel edge cases, the CPU backend's attention blocks). Each
+// Ref<Op> has the argument order and the layout of the nn.Backend op it mirrors (outputs first,
+// then inputs, then sizes), on float64 slices. The small cases differentiate the forward
+// functions numerically; the large-shape tier, where finite differences would take hours, uses
+// the analytic backward functions (Ref…Backward), which accumulate into their gradient arguments
+// as the ops do.
 
-// strided is a float64 matrix read with a row stride, like nn.Strided.
-type strided struct {
-	data        []float64
-	off, stride int
+// Strided is a float64 matrix read with a row stride, like nn.Strided: row r, column c is
+// Data[Off + r·Stride + c]. Attention's q, k and v are column slices of wider activations.
+type Strided struct {
+	Data        []float64
+	Off, Stride int
 }
 
-func (s strided) at(r, c int) float64 { return s.data[s.off+r*s.stride+c] }
+// At returns row r, column c.
+func (s Strided) At(r, c int) float64 { return s.Data[s.Off+r*s.Stride+c] }
 
-// add adds x to row r, column c.
-func (s strided) add(r, c int, x float64) { s.data[s.off+r*s.stride+c] += x }
+// Add adds x to row r, column c.
+func (s Strided) Add(r, c int, x float64) { s.Data[s.Off+r*s.Stride+c] += x }
 
-func refEmbed(out []float64, tokens []int32, wte, wpe []float64, B, T, C int) {
+// RefEmbed writes out[b,t,:] = wte[tokens[b,t],:] + wpe[t,:]: out (B, T, C), tokens (B, T),
+// wte (V, C), wpe (≥ T, C).
+func RefEmbed(out []float64, tokens []int32, wte, wpe []float64, B, T, C int) {
 	for b := range B {
 		for t := range T {
 			tok := int(tokens[b*T+t])
@@ -29,8 +37,8 @@ func refEmbed(out []float64, tokens []int32, wte, wpe []float64, B, T, C int) {
 	}
 }
 
-// refEmbedBackward accumulates dwte[tokens[b,t],:] += dout[b,t,:] and dwpe[t,:] += dout[b,t,:].
-func refEmbedBackward(dwte, dwpe, dout []float64, tokens []int32, B, T, C int) {
+// RefEmbedBackward accumulates dwte[tokens[b,t],:] += dout[b,t,:] and dwpe[t,:] += dout[b,t,:].
+func RefEmbedBackward(dwte, dwpe, dout []float64, tokens []int32, B, T, C int) {
 	for b := range B {
 		for t := range T {
 			tok := int(tokens[b*T+t])
@@ -42,7 +50,10 @@ func refEmbedBackward(dwte, dwpe, dout []float64, tokens []int32, B, T, C int) {
 	}
 }
 
-func refLayerNorm(out, mean, rstd, in, w []float64, N, C int) {
+// RefLayerNorm writes out = (in − mean)·rstd·w per row, rstd = 1/√(var + 1e-5) with the biased
+// variance, and (unless mean is nil) each row's mean and rstd: out, in (N, C), w (C), mean,
+// rstd (N).
+func RefLayerNorm(out, mean, rstd, in, w []float64, N, C int) {
 	for r := range N {
 		x := in[r*C : (r+1)*C]
 		var m float64
@@ -65,13 +76,13 @@ func refLayerNorm(out, mean, rstd, in, w []float64, N, C int) {
 	}
 }
 
-// refLayerNormBackward accumulates the gradients of refLayerNorm for upstream gradient dout.
+// RefLayerNormBackward accumulates the gradients of RefLayerNorm for upstream gradient dout.
 // Per row, with x̂ = (x − mean)·rstd (the output before the weight) and g = dout·w,
 //
 //	din += rstd·(g − mean(g) − x̂·mean(g·x̂)),   dw += dout·x̂ (summed over the rows).
 //
 // It recomputes mean and rstd from in.
-func refLayerNormBackward(din, dw, dout, in, w []float64, N, C int) {
+func RefLayerNormBackward(din, dw, dout, in, w []float64, N, C int) {
 	ones := make([]float64, C)
 	for c := range ones {
 		ones[c] = 1
@@ -79,7 +90,7 @@ func refLayerNormBackward(din, dw, dout, in, w []float64, N, C int) {
 	xhat, g := make([]float64, C), make([]float64, C)
 	var mean, rstd [1]float64
 	for r := range N {
-		refLayerNorm(xhat, mean[:], rstd[:], in[r*C:(r+1)*C], ones, 1, C)
+		RefLayerNorm(xhat, mean[:], rstd[:], in[r*C:(r+1)*C], ones, 1, C)
 		dy := dout[r*C : (r+1)*C]
 		var gMean, gxMean float64
 		for c := range C {
@@ -96,7 +107,9 @@ func refLayerNormBackward(din, dw, dout, in, w []float64, N, C int) {
 	}
 }
 
-func refMatmul(out, in, w []float64, N, C, OC int) {
+// RefMatmul writes out = in·wᵀ: out (N, OC), in (N, C), w (OC, C), the layout of a PyTorch
+// Linear weight.
+func RefMatmul(out, in, w []float64, N, C, OC int) {
 	for n := range N {
 		for o := range OC {
 			var s float64
@@ -108,10 +121,10 @@ func refMatmul(out, in, w []float64, N, C, OC int) {
 	}
 }
 
-// refMatmulBackward accumulates din += dout·w and dw += doutᵀ·in.
+// RefMatmulBackward accumulates din += dout·w and dw += doutᵀ·in.
 //
 //	din (N, C), dw (OC, C), dout (N, OC), in (N, C), w (OC, C)
-func refMatmulBackward(din, dw, dout, in, w []float64, N, C, OC int) {
+func RefMatmulBackward(din, dw, dout, in, w []float64, N, C, OC int) {
 	// Both as sums of scaled rows, so that the inner loops run along rows.
 	for n := range N {
 		for o := range OC {
@@ -131,10 +144,10 @@ func refMatmulBackward(din, dw, dout, in, w []float64, N, C, OC int) {
 	}
 }
 
-// refAttention is causal multi-head attention (see nn.Backend.AttentionForward) over q, k, v read
+// RefAttention is causal multi-head attention (see nn.Backend.AttentionForward) over q, k, v read
 // with row strides. It writes out (B, T, C) and every element of att (B, NH, T, T), zeros above
 // the diagonal.
-func refAttention(out, att []float64, q, k, v strided, B, T, C, NH int, scale float64) {
+func RefAttention(out, att []float64, q, k, v Strided, B, T, C, NH int, scale float64) {
 	dh := C / NH
 	logits := make([]float64, T)
 	for b := range B {
@@ -144,7 +157,7 @@ func refAttention(out, att []float64, q, k, v strided, B, T, C, NH int, scale fl
 				for s := 0; s <= t; s++ {
 					var d float64
 					for i := range dh {
-						d += q.at(b*T+t, h*dh+i) * k.at(b*T+s, h*dh+i)
+						d += q.At(b*T+t, h*dh+i) * k.At(b*T+s, h*dh+i)
 					}
 					logits[s] = scale * d
 					mx = math.Max(mx, logits[s])
@@ -164,7 +177,7 @@ func refAttention(out, att []float64, q, k, v strided, B, T, C, NH int, scale fl
 				for i := range dh {
 					var o float64
 					for s := 0; s <= t; s++ {
-						o += a[s] * v.at(b*T+s, h*dh+i)
+						o += a[s] * v.At(b*T+s, h*dh+i)
 					}
 					out[(b*T+t)*C+h*dh+i] = o
 				}
@@ -173,8 +186,8 @@ func refAttention(out, att []float64, q, k, v strided, B, T, C, NH int, scale fl
 	}
 }
 
-// refAttentionBackward accumulates the gradients of refAttention into dq, dk, dv (strided like
-// q, k, v) for upstream gradient dout (B, T, C), given att (B, NH, T, T) as refAttention wrote it.
+// RefAttentionBackward accumulates the gradients of RefAttention into dq, dk, dv (strided like
+// q, k, v) for upstream gradient dout (B, T, C), given att (B, NH, T, T) as RefAttention wrote it.
 // For head h of batch b and query row t, with dp[s] = dout[t]·v[s] the gradient of att[t, s]:
 //
 //	dv[s] += att[t, s]·dout[t]
@@ -182,7 +195,7 @@ func refAttention(out, att []float64, q, k, v strided, B, T, C, NH int, scale fl
 //	dq[t] += scale·Σ_s dl[s]·k[s],   dk[s] += scale·dl[s]·q[t]
 //
 // for s ≤ t, on the columns of head h.
-func refAttentionBackward(dq, dk, dv strided, dout, att []float64, q, k, v strided, B, T, C, NH int, scale float64) {
+func RefAttentionBackward(dq, dk, dv Strided, dout, att []float64, q, k, v Strided, B, T, C, NH int, scale float64) {
 	dh := C / NH
 	dp := make([]float64, T)
 	for b := range B {
@@ -194,16 +207,16 @@ func refAttentionBackward(dq, dk, dv strided, dout, att []float64, q, k, v strid
 				for s := range t + 1 {
 					dp[s] = 0
 					for i := range dh {
-						dp[s] += g[i] * v.at(b*T+s, h*dh+i)
-						dv.add(b*T+s, h*dh+i, a[s]*g[i])
+						dp[s] += g[i] * v.At(b*T+s, h*dh+i)
+						dv.Add(b*T+s, h*dh+i, a[s]*g[i])
 					}
 					mean += a[s] * dp[s]
 				}
 				for s := range t + 1 {
 					dl := scale * a[s] * (dp[s] - mean)
 					for i := range dh {
-						dq.add(b*T+t, h*dh+i, dl*k.at(b*T+s, h*dh+i))
-						dk.add(b*T+s, h*dh+i, dl*q.at(b*T+t, h*dh+i))
+						dq.Add(b*T+t, h*dh+i, dl*k.At(b*T+s, h*dh+i))
+						dk.Add(b*T+s, h*dh+i, dl*q.At(b*T+t, h*dh+i))
 					}
 				}
 			}
@@ -211,15 +224,16 @@ func refAttentionBackward(dq, dk, dv strided, dout, att []float64, q, k, v strid
 	}
 }
 
-func refGELU(out, in []float64) {
+// RefGELU writes the exact (erf) GELU of every element, out = ½·x·(1 + erf(x/√2)).
+func RefGELU(out, in []float64) {
 	for i, x := range in {
 		out[i] = 0.5 * x * (1 + math.Erf(x/math.Sqrt2))
 	}
 }
 
-// refGELUBackward accumulates din += dout·GELU'(in), GELU'(x) = Φ(x) + x·φ(x) with Φ and φ the
+// RefGELUBackward accumulates din += dout·GELU'(in), GELU'(x) = Φ(x) + x·φ(x) with Φ and φ the
 // standard normal distribution and density.
-func refGELUBackward(din, dout, in []float64) {
+func RefGELUBackward(din, dout, in []float64) {
 	for i, x := range in {
 		cdf := 0.5 * (1 + math.Erf(x/math.Sqrt2))
 		pdf := math.Exp(-x*x/2) / math.Sqrt(2*math.Pi)
@@ -227,13 +241,16 @@ func refGELUBackward(din, dout, in []float64) {
 	}
 }
 
-func refResidual(out, a, b []float64) {
+// RefResidual writes out = a + b.
+func RefResidual(out, a, b []float64) {
 	for i := range out {
 		out[i] = a[i] + b[i]
 	}
 }
 
-func refCrossEntropy(losses, logits []float64, targets []int32, N, V int) {
+// RefCrossEntropy writes losses[i] = logsumexp(logits[i,:]) − logits[i, targets[i]]: losses (N),
+// logits (N, V), targets (N).
+func RefCrossEntropy(losses, logits []float64, targets []int32, N, V int) {
 	for r := range N {
 		x := logits[r*V : (r+1)*V]
 		mx := math.Inf(-1)
@@ -248,8 +265,8 @@ func refCrossEntropy(losses, logits []float64, targets []int32, N, V int) {
 	}
 }
 
-// refCrossEntropyBackward accumulates dlogits[i,:] += dlosses[i]·(softmax(logits[i,:]) − onehot(targets[i])).
-func refCrossEntropyBackward(dlogits, dlosses, logits []float64, targets []int32, N, V int) {
+// RefCrossEntropyBackward accumulates dlogits[i,:] += dlosses[i]·(softmax(logits[i,:]) − onehot(targets[i])).
+func RefCrossEntropyBackward(dlogits, dlosses, logits []float64, targets []int32, N, V int) {
 	for r := range N {
 		x := logits[r*V : (r+1)*V]
 		mx := math.Inf(-1)
@@ -270,9 +287,9 @@ func refCrossEntropyBackward(dlogits, dlosses, logits []float64, targets []int32
 	}
 }
 
-// refAdamW is torch.optim.AdamW's single-tensor step, with a per-element decay mask and a
-// gradient scale.
-func refAdamW(p, m, v, g, decay []float64, lr, beta1, beta2, eps, wd, gradScale float64, step int) {
+// RefAdamW takes torch.optim.AdamW's single-tensor step number step on p, m and v in place, with
+// a per-element decay mask and a gradient scale (the fields of nn.AdamWParams).
+func RefAdamW(p, m, v, g, decay []float64, lr, beta1, beta2, eps, wd, gradScale float64, step int) {
 	bc1 := 1 - math.Pow(beta1, float64(step))
 	bc2 := 1 - math.Pow(beta2, float64(step))
 	for i := range p {
@@ -284,7 +301,8 @@ func refAdamW(p, m, v, g, decay []float64, lr, beta1, beta2, eps, wd, gradScale 
 	}
 }
 
-func refNorm(g []float64) float64 {
+// RefNorm returns the Euclidean norm of g, as GradNorm.
+func RefNorm(g []float64) float64 {
 	var s float64
 	for _, v := range g {
 		s += v * v

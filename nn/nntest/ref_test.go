@@ -38,9 +38,9 @@ func TestRefEmbedBackwardMatchesDifferences(t *testing.T) {
 	tokens := []int32{0, 3, 3, 1, 0, 2, 0, 3, 1, 1} // (B, T), with repeats
 	wte, wpe, dout := randn(r, V*C, 0), randn(r, T*C, 0), randn(r, B*T*C, 0)
 	dwte, dwpe := make([]float64, V*C), make([]float64, T*C)
-	refEmbedBackward(dwte, dwpe, dout, tokens, B, T, C)
+	RefEmbedBackward(dwte, dwpe, dout, tokens, B, T, C)
 	y := make([]float64, B*T*C)
-	loss := func() float64 { refEmbed(y, tokens, wte, wpe, B, T, C); return dot(y, dout) }
+	loss := func() float64 { RefEmbed(y, tokens, wte, wpe, B, T, C); return dot(y, dout) }
 	requireAgree(t, "dwte", dwte, numGrad(wte, loss))
 	requireAgree(t, "dwpe", dwpe, numGrad(wpe, loss))
 }
@@ -51,9 +51,9 @@ func TestRefLayerNormBackwardMatchesDifferences(t *testing.T) {
 	in, w, dout := randn(r, N*C, 0.5), randn(r, C, 1), randn(r, N*C, 0)
 	din, dw := randn(r, N*C, 0), randn(r, C, 0) // pre-filled: the reference accumulates
 	din0, dw0 := clone(din), clone(dw)
-	refLayerNormBackward(din, dw, dout, in, w, N, C)
+	RefLayerNormBackward(din, dw, dout, in, w, N, C)
 	y := make([]float64, N*C)
-	loss := func() float64 { refLayerNorm(y, nil, nil, in, w, N, C); return dot(y, dout) }
+	loss := func() float64 { RefLayerNorm(y, nil, nil, in, w, N, C); return dot(y, dout) }
 	requireAgree(t, "din", din, plus(din0, numGrad(in, loss)))
 	requireAgree(t, "dw", dw, plus(dw0, numGrad(w, loss)))
 }
@@ -64,9 +64,9 @@ func TestRefMatmulBackwardMatchesDifferences(t *testing.T) {
 	in, w, dout := randn(r, N*C, 0), randn(r, OC*C, 0), randn(r, N*OC, 0)
 	din, dw := randn(r, N*C, 0), randn(r, OC*C, 0)
 	din0, dw0 := clone(din), clone(dw)
-	refMatmulBackward(din, dw, dout, in, w, N, C, OC)
+	RefMatmulBackward(din, dw, dout, in, w, N, C, OC)
 	y := make([]float64, N*OC)
-	loss := func() float64 { refMatmul(y, in, w, N, C, OC); return dot(y, dout) }
+	loss := func() float64 { RefMatmul(y, in, w, N, C, OC); return dot(y, dout) }
 	requireAgree(t, "din", din, plus(din0, numGrad(in, loss)))
 	requireAgree(t, "dw", dw, plus(dw0, numGrad(w, loss)))
 }
@@ -97,9 +97,9 @@ func TestRefAttentionBackwardMatchesDifferences(t *testing.T) {
 			scale := 0.7
 			dout := randn(r, B*T*C, 0)
 			y, att := make([]float64, B*T*C), make([]float64, B*NH*T*T)
-			refAttention(y, att, q, k, v, B, T, C, NH, scale)
-			refAttentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, C, NH, scale)
-			loss := func() float64 { refAttention(y, att, q, k, v, B, T, C, NH, scale); return dot(y, dout) }
+			RefAttention(y, att, q, k, v, B, T, C, NH, scale)
+			RefAttentionBackward(dq, dk, dv, dout, att, q, k, v, B, T, C, NH, scale)
+			loss := func() float64 { RefAttention(y, att, q, k, v, B, T, C, NH, scale); return dot(y, dout) }
 			for i, x := range a.inputs {
 				requireAgree(t, fmt.Sprint("grad ", i), grads[i], plus(a.grads0[i], numGrad(x, loss)))
 			}
@@ -115,9 +115,9 @@ func TestRefGELUBackwardMatchesDifferences(t *testing.T) {
 	}
 	din := randn(r, 41, 0)
 	din0 := clone(din)
-	refGELUBackward(din, dout, in)
+	RefGELUBackward(din, dout, in)
 	y := make([]float64, len(in))
-	loss := func() float64 { refGELU(y, in); return dot(y, dout) }
+	loss := func() float64 { RefGELU(y, in); return dot(y, dout) }
 	requireAgree(t, "din", din, plus(din0, numGrad(in, loss)))
 }
 
@@ -128,8 +128,8 @@ func TestRefCrossEntropyBackwardMatchesDifferences(t *testing.T) {
 	targets := []int32{0, 6, 3}
 	dlogits := randn(r, N*V, 0)
 	dlogits0 := clone(dlogits)
-	refCrossEntropyBackward(dlogits, dlosses, logits, targets, N, V)
+	RefCrossEntropyBackward(dlogits, dlosses, logits, targets, N, V)
 	l := make([]float64, N)
-	loss := func() float64 { refCrossEntropy(l, logits, targets, N, V); return dot(l, dlosses) }
+	loss := func() float64 { RefCrossEntropy(l, logits, targets, N, V); return dot(l, dlosses) }
 	requireAgree(t, "dlogits", dlogits, plus(dlogits0, numGrad(logits, loss)))
 }
