@@ -17,12 +17,16 @@ import (
 // tiles.
 func TestStepDoesNotAllocateOnThisBuildsBLAS(t *testing.T) {
 	for _, mode := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
-		cfg := gpt.Config{NLayer: 2, NHead: 2, NEmbd: 128, BlockSize: 130, VocabSize: 256, QueryMode: mode}
 		const B = 2
+		p, err := gpt.LookupPreset("tiny")
+		require.NoError(t, err)
+		p.Model = gpt.Config{NLayer: 2, NHead: 2, NEmbd: 128, BlockSize: 130}
+		p.Train.BatchSize = B
+		cfg := Config(p, mode)
 		t.Run(fmt.Sprintf("mode=%s/B=%d/T=%d/C=%d/NH=%d", mode, B, cfg.BlockSize, cfg.NEmbd, cfg.NHead), func(t *testing.T) {
 			be := cpukernels.NewCPU(2)
 			defer be.Close()
-			tr, err := NewTrainer(be, cfg, B)
+			tr, err := NewTrainer(be, p, mode)
 			require.NoError(t, err)
 			step := func() {
 				if _, err := tr.Step(); err != nil {

@@ -61,9 +61,12 @@ func BenchmarkOp(b *testing.B) {
 // one thread per worker with tiles and split, on every core with whole products.
 func BenchmarkGemmMode(b *testing.B) {
 	defer cpublas.SetThreads(cpublas.Describe().Threads)
-	p, _ := PresetByName("medium")
+	p, err := gpt.LookupPreset("medium")
+	if err != nil {
+		b.Fatal(err)
+	}
 	var ops []OpCase
-	for _, op := range Ops(p.Shape(gpt.Baseline)) {
+	for _, op := range Ops(PresetShape(p, gpt.Baseline)) {
 		if strings.HasPrefix(op.Op, "matmul_") {
 			ops = append(ops, op)
 		}
