@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math"
 	"os"
 	"slices"
@@ -62,9 +63,20 @@ type CheckpointTensor struct {
 	Data  []float32
 }
 
-// Save writes the trainer's model, optimizer state and step to path atomically. extra adds
-// metadata strings (for example the tokenizer and the data source).
+// Save writes the trainer's model, optimizer state and step to path atomically (WriteCheckpoint
+// into a temporary file that is renamed over path: a failure leaves the file at path unchanged).
+// extra adds metadata strings (for example the tokenizer and the data source).
 func (t *Trainer) Save(path string, extra map[string]string) error {
+	err := atomicfile.WriteFunc(path, func(w io.Writer) error { return t.WriteCheckpoint(w, extra) })
+	if err != nil {
+		return fmt.Errorf("gpt: cannot write checkpoint %s: %w", path, err)
+	}
+	return nil
+}
+
+// WriteCheckpoint writes the trainer's model, optimizer state and step to w as the bytes of a
+// checkpoint file (see Save). extra adds metadata strings.
+func (t *Trainer) WriteCheckpoint(w io.Writer, extra map[string]string) error {
 	m := t.Model
 	meta := map[string]string{}
 	for k, v := range extra {
@@ -124,14 +136,10 @@ func (t *Trainer) Save(path string, extra map[string]string) error {
 	}
 	var lenb [8]byte
 	binary.LittleEndian.PutUint64(lenb[:], uint64(len(hj)))
-	return writeAtomic(path, lenb[:], hj, data)
-}
-
-// writeAtomic writes the concatenation of parts to path through a synced temporary file in the
-// same directory and a rename.
-func writeAtomic(path string, parts ...[]byte) error {
-	if err := atomicfile.Write(path, parts...); err != nil {
-		return fmt.Errorf("gpt: cannot write checkpoint %s: %w", path, err)
+	for _, p := range [][]byte{lenb[:], hj, data} {
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
 	}
 	return nil
 }
