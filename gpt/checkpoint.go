@@ -1,6 +1,7 @@
 package gpt
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -154,6 +155,11 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		}
 		return nil, fmt.Errorf("gpt: checkpoint: %w", err)
 	}
+	return readCheckpoint(path, raw)
+}
+
+// readCheckpoint parses raw, the content of the checkpoint file path (named in its errors).
+func readCheckpoint(path string, raw []byte) (*Checkpoint, error) {
 	ck, err := parseCheckpoint(raw)
 	if err != nil {
 		return nil, fmt.Errorf("gpt: checkpoint %s is damaged or not a kvgpt checkpoint: %w", path, err)
@@ -207,36 +213,53 @@ func parseCheckpoint(raw []byte) (*Checkpoint, error) {
 	for name, rj := range header {
 		var e stEntry
 		if err := json.Unmarshal(rj, &e); err != nil {
-			return nil, fmt.Errorf("tensor %s: %v", name, err)
+			return nil, fmt.Errorf("tensor %s is not a safetensors entry (dtype, shape, data_offsets): %v", name, err)
 		}
 		if e.DType != "F32" {
 			return nil, fmt.Errorf("tensor %s has dtype %s, want F32", name, e.DType)
 		}
 		spans = append(spans, span{name, e})
 	}
-	slices.SortFunc(spans, func(a, b span) int { return int(a.e.DataOffsets[0] - b.e.DataOffsets[0]) })
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.e.DataOffsets[0], b.e.DataOffsets[0]) })
 	var end int64
 	for _, s := range spans {
-		n := int64(1)
+		b, e := s.e.DataOffsets[0], s.e.DataOffsets[1]
+		if b != end || e < b {
+			return nil, fmt.Errorf("tensor %s: data offsets [%d, %d) do not follow offset %d", s.name, b, e, end)
+		}
+		if e > int64(len(data)) {
+			return nil, fmt.Errorf("data section is %d bytes, tensor %s ends at %d: truncated?", len(data), s.name, e)
+		}
+		n := int64(1) // elements, at most (e-b)/4 ≤ len(data): no overflow
 		for _, d := range s.e.Shape {
 			if d < 0 {
 				return nil, fmt.Errorf("tensor %s has a negative dimension", s.name)
 			}
+			if d > 0 && n > (e-b)/4/int64(d) {
+				n = -1 // more than the offsets hold
+				break
+			}
 			n *= int64(d)
 		}
-		b, e := s.e.DataOffsets[0], s.e.DataOffsets[1]
-		if b != end || e-b != 4*n {
-			return nil, fmt.Errorf("tensor %s: data offsets [%d, %d) do not fit shape %v after offset %d", s.name, b, e, s.e.Shape, end)
+		if e-b != 4*n {
+			return nil, fmt.Errorf("tensor %s: data offsets [%d, %d) do not fit shape %v", s.name, b, e, s.e.Shape)
 		}
 		end = e
 	}
 	if end != int64(len(data)) {
 		return nil, fmt.Errorf("data section is %d bytes, the header describes %d: truncated?", len(data), end)
 	}
-	if want, ok := meta["crc32"]; ok {
-		if got := strconv.FormatUint(uint64(crc32.Checksum(data, castagnoli)), 10); got != want {
-			return nil, fmt.Errorf("data checksum %s does not match %s: the file is corrupted", got, want)
-		}
+	want, err := strconv.ParseUint(meta["crc32"], 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("metadata crc32 %q is not a checksum", meta["crc32"])
+	}
+	if got := crc32.Checksum(data, castagnoli); uint64(got) != want {
+		return nil, fmt.Errorf("data checksum %d does not match %d: the file is corrupted", got, want)
+	}
+	// The configuration's parameters must fit the data before its tensors are listed: a damaged
+	// configuration may name millions of layers.
+	if P := int64(ck.Config.NumParams()); 4*P > int64(len(data)) {
+		return nil, fmt.Errorf("metadata config has %d parameters, more than the %d-byte data section holds", P, len(data))
 	}
 	for _, s := range spans {
 		b := data[s.e.DataOffsets[0]:s.e.DataOffsets[1]]
