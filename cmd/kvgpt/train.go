@@ -244,7 +244,7 @@ func (r *trainRun) readData() error {
 				r.ckptPath, r.tok.Kind(), o.vocab)
 		}
 	} else if r.tok, err = gpt.NewTokenizer(o.vocab, text); err != nil {
-		return err
+		return fmt.Errorf("data %s: %w", source, err)
 	}
 	o.cfg.VocabSize = r.tok.VocabSize()
 	if r.ck != nil {
