@@ -182,7 +182,7 @@ func TestTrainSurvivesSIGKILL(t *testing.T) {
 			require.Empty(t, checkpointTemps(t, out), "the resumed run removed the killed write's temporary file")
 		})
 	}
-	t.Logf("%d kills: %d during a checkpoint write, %d before the first checkpoint, %d after the run had finished",
+	t.Logf("%d trials: %d killed during a checkpoint write, %d with no checkpoint on disk yet, %d finished before the kill",
 		trials, inWrite, noCheckpoint, finished)
 	require.GreaterOrEqual(t, inWrite, trials/4, "kills during a checkpoint write")
 }
