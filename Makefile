@@ -1,9 +1,9 @@
 # kvgpt — make test runs exactly what CI runs (after .ci/run installs the system packages).
 GO ?= go
 
-.PHONY: test test-short fmtcheck vet gotest darwincheck crossbuild blastest fakemetal bench train
+.PHONY: test test-short fmtcheck vet gotest darwincheck crossbuild blastest fakemetal fuzz bench train
 
-test: fmtcheck vet darwincheck crossbuild gotest blastest fakemetal
+test: fmtcheck vet darwincheck crossbuild gotest blastest fakemetal fuzz
 
 fmtcheck:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -78,6 +78,25 @@ fakemetal:
 	   $(FAKEMETAL_ENV) $(GO) test -count=1 -tags fakemetal -v -run Metal ./cmd/kvgpt/; } >out/fakemetal-test.log 2>&1; rc=$$?; \
 	grep -E '^(fakemetal:|ok |FAIL|--- FAIL|panic:)|nntest: ' out/fakemetal-test.log | grep -v '^fakemetal: MISUSE: '; \
 	if [ $$rc != 0 ]; then echo "--- tail of out/fakemetal-test.log:"; tail -n 150 out/fakemetal-test.log; fi; exit $$rc
+
+# fuzz runs every Go fuzz target (func Fuzz… in any package; gpt's loaders of checkpoints, tokenizer
+# metadata and text) for FUZZTIME each — go test fuzzes one target of one package per run — and
+# prints each target's last "execs" line; the whole log is out/fuzz-<target>.log, its tail shown on
+# failure, and a failing input is written to the package's testdata/fuzz/<target>/ (keep it: it
+# is then a regression case). -fuzzminimizetime 0: in a short run the fuzzer would otherwise spend
+# its time shrinking each new input, and not count those runs; a crasher is kept unminimized.
+FUZZTIME ?= 15s
+fuzz:
+	@mkdir -p out
+	@$(GO) test -list '^Fuzz' ./... | awk '/^Fuzz/ { t[++n] = $$1 } /^(ok|FAIL) / { for (i = 1; i <= n; i++) print $$2, t[i]; n = 0 }' >out/fuzz-targets.txt
+	@rc=0; while read -r pkg target; do \
+		log=out/fuzz-$$target.log; \
+		echo "$(GO) test -run '^$$target\$$' -fuzz '^$$target\$$' -fuzztime $(FUZZTIME) -fuzzminimizetime 0 $$pkg"; \
+		if $(GO) test -run "^$$target\$$" -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 0 $$pkg >$$log 2>&1; then \
+			echo "$$target: $$(grep 'execs:' $$log | tail -n 1)"; \
+		else echo "--- $$target FAILED; tail of $$log:"; tail -n 40 $$log; rc=1; fi; \
+	done <out/fuzz-targets.txt; \
+	test -s out/fuzz-targets.txt || { echo "fuzz: no fuzz targets found"; rc=1; }; exit $$rc
 
 # bench runs the testing.B benchmarks of bench/ — every op of a training step, whole training steps
 # of the presets, the matmuls in each gemm mode, raw Sgemm — BENCH_COUNT times into BENCH_OUT, a file for benchstat

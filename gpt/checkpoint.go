@@ -1,11 +1,13 @@
 package gpt
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math"
 	"os"
 	"slices"
@@ -62,9 +64,20 @@ type CheckpointTensor struct {
 	Data  []float32
 }
 
-// Save writes the trainer's model, optimizer state and step to path atomically. extra adds
-// metadata strings (for example the tokenizer and the data source).
+// Save writes the trainer's model, optimizer state and step to path atomically (WriteCheckpoint
+// into a temporary file that is renamed over path: a failure leaves the file at path unchanged).
+// extra adds metadata strings (for example the tokenizer and the data source).
 func (t *Trainer) Save(path string, extra map[string]string) error {
+	err := atomicfile.WriteFunc(path, func(w io.Writer) error { return t.WriteCheckpoint(w, extra) })
+	if err != nil {
+		return fmt.Errorf("gpt: cannot write checkpoint %s: %w", path, err)
+	}
+	return nil
+}
+
+// WriteCheckpoint writes the trainer's model, optimizer state and step to w as the bytes of a
+// checkpoint file (see Save). extra adds metadata strings.
+func (t *Trainer) WriteCheckpoint(w io.Writer, extra map[string]string) error {
 	m := t.Model
 	meta := map[string]string{}
 	for k, v := range extra {
@@ -124,14 +137,10 @@ func (t *Trainer) Save(path string, extra map[string]string) error {
 	}
 	var lenb [8]byte
 	binary.LittleEndian.PutUint64(lenb[:], uint64(len(hj)))
-	return writeAtomic(path, lenb[:], hj, data)
-}
-
-// writeAtomic writes the concatenation of parts to path through a synced temporary file in the
-// same directory and a rename.
-func writeAtomic(path string, parts ...[]byte) error {
-	if err := atomicfile.Write(path, parts...); err != nil {
-		return fmt.Errorf("gpt: cannot write checkpoint %s: %w", path, err)
+	for _, p := range [][]byte{lenb[:], hj, data} {
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -146,6 +155,11 @@ func LoadCheckpoint(path string) (*Checkpoint, error) {
 		}
 		return nil, fmt.Errorf("gpt: checkpoint: %w", err)
 	}
+	return readCheckpoint(path, raw)
+}
+
+// readCheckpoint parses raw, the content of the checkpoint file path (named in its errors).
+func readCheckpoint(path string, raw []byte) (*Checkpoint, error) {
 	ck, err := parseCheckpoint(raw)
 	if err != nil {
 		return nil, fmt.Errorf("gpt: checkpoint %s is damaged or not a kvgpt checkpoint: %w", path, err)
@@ -199,36 +213,53 @@ func parseCheckpoint(raw []byte) (*Checkpoint, error) {
 	for name, rj := range header {
 		var e stEntry
 		if err := json.Unmarshal(rj, &e); err != nil {
-			return nil, fmt.Errorf("tensor %s: %v", name, err)
+			return nil, fmt.Errorf("tensor %s is not a safetensors entry (dtype, shape, data_offsets): %v", name, err)
 		}
 		if e.DType != "F32" {
 			return nil, fmt.Errorf("tensor %s has dtype %s, want F32", name, e.DType)
 		}
 		spans = append(spans, span{name, e})
 	}
-	slices.SortFunc(spans, func(a, b span) int { return int(a.e.DataOffsets[0] - b.e.DataOffsets[0]) })
+	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.e.DataOffsets[0], b.e.DataOffsets[0]) })
 	var end int64
 	for _, s := range spans {
-		n := int64(1)
+		b, e := s.e.DataOffsets[0], s.e.DataOffsets[1]
+		if b != end || e < b {
+			return nil, fmt.Errorf("tensor %s: data offsets [%d, %d) do not follow offset %d", s.name, b, e, end)
+		}
+		if e > int64(len(data)) {
+			return nil, fmt.Errorf("data section is %d bytes, tensor %s ends at %d: truncated?", len(data), s.name, e)
+		}
+		n := int64(1) // elements, at most (e-b)/4 ≤ len(data): no overflow
 		for _, d := range s.e.Shape {
 			if d < 0 {
 				return nil, fmt.Errorf("tensor %s has a negative dimension", s.name)
 			}
+			if d > 0 && n > (e-b)/4/int64(d) {
+				n = -1 // more than the offsets hold
+				break
+			}
 			n *= int64(d)
 		}
-		b, e := s.e.DataOffsets[0], s.e.DataOffsets[1]
-		if b != end || e-b != 4*n {
-			return nil, fmt.Errorf("tensor %s: data offsets [%d, %d) do not fit shape %v after offset %d", s.name, b, e, s.e.Shape, end)
+		if e-b != 4*n {
+			return nil, fmt.Errorf("tensor %s: data offsets [%d, %d) do not fit shape %v", s.name, b, e, s.e.Shape)
 		}
 		end = e
 	}
 	if end != int64(len(data)) {
 		return nil, fmt.Errorf("data section is %d bytes, the header describes %d: truncated?", len(data), end)
 	}
-	if want, ok := meta["crc32"]; ok {
-		if got := strconv.FormatUint(uint64(crc32.Checksum(data, castagnoli)), 10); got != want {
-			return nil, fmt.Errorf("data checksum %s does not match %s: the file is corrupted", got, want)
-		}
+	want, err := strconv.ParseUint(meta["crc32"], 10, 32)
+	if err != nil {
+		return nil, fmt.Errorf("metadata crc32 %q is not a checksum", meta["crc32"])
+	}
+	if got := crc32.Checksum(data, castagnoli); uint64(got) != want {
+		return nil, fmt.Errorf("data checksum %d does not match %d: the file is corrupted", got, want)
+	}
+	// The configuration's parameters must fit the data before its tensors are listed: a damaged
+	// configuration may name millions of layers.
+	if P := int64(ck.Config.NumParams()); 4*P > int64(len(data)) {
+		return nil, fmt.Errorf("metadata config has %d parameters, more than the %d-byte data section holds", P, len(data))
 	}
 	for _, s := range spans {
 		b := data[s.e.DataOffsets[0]:s.e.DataOffsets[1]]

@@ -1,10 +1,18 @@
 package gpt
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/kvgpt/kvgpt/internal/atomicfile"
 )
 
 func TestCheckpointTokenizer(t *testing.T) {
@@ -37,4 +45,71 @@ func TestCheckpointTokenizer(t *testing.T) {
 			require.ErrorContains(t, err, c.want)
 		})
 	}
+}
+
+// failAfter is a writer that passes n bytes to w and then fails.
+type failAfter struct {
+	w io.Writer
+	n int
+}
+
+var errInjected = errors.New("injected write failure")
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if len(p) <= f.n {
+		f.n -= len(p)
+		return f.w.Write(p)
+	}
+	k, err := f.w.Write(p[:f.n])
+	f.n -= k
+	if err != nil {
+		return k, err
+	}
+	return k, errInjected
+}
+
+// TestCheckpointWriteFailureKeepsThePrevious: a checkpoint write that fails after n bytes — in the
+// length, the header, the data, one byte short — returns the error and leaves the previous
+// checkpoint byte-identical, with no temporary file beside it. The failing writer sits where Save
+// puts the temporary file (atomicfile.WriteFunc around WriteCheckpoint).
+func TestCheckpointWriteFailureKeepsThePrevious(t *testing.T) {
+	tr := newTestTrainer(t, Identity, 4)
+	for range 2 {
+		_, err := tr.Step()
+		require.NoError(t, err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ckpt.safetensors")
+	require.NoError(t, tr.Save(path, nil))
+	before, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	require.NoError(t, tr.WriteCheckpoint(&buf, nil))
+	require.Equal(t, before, buf.Bytes(), "WriteCheckpoint writes what Save writes")
+
+	_, err = tr.Step()
+	require.NoError(t, err)
+	var next bytes.Buffer
+	require.NoError(t, tr.WriteCheckpoint(&next, nil))
+	size := next.Len()
+	hl := 8 + int(binary.LittleEndian.Uint64(next.Bytes()))
+	for _, n := range []int{0, 3, 8, hl / 2, hl, hl + 1, (hl + size) / 2, size - 1} {
+		t.Run(fmt.Sprintf("fail-after=%d/of=%d", n, size), func(t *testing.T) {
+			err := atomicfile.WriteFunc(path, func(w io.Writer) error { return tr.WriteCheckpoint(&failAfter{w: w, n: n}, nil) })
+			require.ErrorIs(t, err, errInjected)
+			after, err := os.ReadFile(path)
+			require.NoError(t, err)
+			require.Equal(t, before, after)
+			entries, err := os.ReadDir(dir)
+			require.NoError(t, err)
+			require.Len(t, entries, 1, "no temporary file left")
+			ck, err := LoadCheckpoint(path)
+			require.NoError(t, err)
+			require.Equal(t, 2, ck.Step)
+		})
+	}
+	require.NoError(t, tr.Save(path, nil))
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, next.Bytes(), after, "a write that succeeds replaces the checkpoint")
 }

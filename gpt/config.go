@@ -95,19 +95,23 @@ func (c Config) DefaultWeightDecay() float64 {
 // NumParams returns the number of parameters (tied embeddings counted once):
 //
 //	V·C + BlockSize·C + L·(C + QKVWidth·C + C·C + C + H·C + C·H) + C
-func (c Config) NumParams() int {
-	C, L, H := c.NEmbd, c.NLayer, c.Hidden()
-	return c.VocabSize*C + c.BlockSize*C + L*(C+c.QKVWidth()*C+C*C+C+H*C+C*H) + C + L*c.residualQueryParams()
+func (c Config) NumParams() int { return numParams[int](c) }
+
+// numParams is NumParams in N. Validate counts in float64, which for absurd sizes gives a large
+// number where ints would wrap around to any number, even a small one.
+func numParams[N int | float64](c Config) N {
+	C, L, H, V, T, QC := N(c.NEmbd), N(c.NLayer), N(c.Hidden()), N(c.VocabSize), N(c.BlockSize), N(c.QKVWidth())
+	return V*C + T*C + L*(C+QC*C+C*C+C+H*C+C*H) + C + L*residualQueryParams[N](c)
 }
 
 // residualQueryParams returns the parameters of one layer's residual query path: the RMSNorm
 // weight (C), W₁ (C/2, C), W₂ (C, C/2) and the LayerNorm weight (C); 0 in the other modes.
-func (c Config) residualQueryParams() int {
+func residualQueryParams[N int | float64](c Config) N {
 	if c.QueryMode != Residual {
 		return 0
 	}
-	C := c.NEmbd
-	return C + (C/2)*C + C*(C/2) + C
+	C, C2 := N(c.NEmbd), N(c.NEmbd/2)
+	return C + C2*C + C*C2 + C
 }
 
 // Validate reports the first problem with c, or nil.
@@ -134,7 +138,14 @@ func (c Config) Validate() error {
 	case c.AttnScale < 0 || math.IsNaN(c.AttnScale) || math.IsInf(c.AttnScale, 0):
 		return fmt.Errorf("gpt: attn-scale must be a finite number ≥ 0 (0 means the mode's default), got %v", c.AttnScale)
 	}
-	if int64(c.NumParams()) > math.MaxInt32 {
+	// Each size alone is at most the count, so none may pass 2³¹; below it Hidden and QKVWidth
+	// (4C, 3C) cannot wrap, and numParams counts in float64.
+	for _, n := range []int{c.NLayer, c.NEmbd, c.BlockSize, c.VocabSize, c.MLPHidden} {
+		if n > math.MaxInt32 {
+			return errors.New("gpt: model has more than 2³¹ parameters")
+		}
+	}
+	if numParams[float64](c) > math.MaxInt32 {
 		return errors.New("gpt: model has more than 2³¹ parameters")
 	}
 	return nil

@@ -65,6 +65,12 @@ func TestConfigValidate(t *testing.T) {
 		{"negative mlp", func(c *Config) { c.MLPHidden = -1 }, "mlp-hidden"},
 		{"unknown mode", func(c *Config) { c.QueryMode = "query" }, "unknown query mode"},
 		{"NaN scale", func(c *Config) { c.AttnScale = math.NaN() }, "attn-scale"},
+		{"too many parameters", func(c *Config) { c.NEmbd, c.VocabSize = 1<<14, 1<<20 }, "more than 2³¹ parameters"},
+		{"a size past 2³¹", func(c *Config) { c.NLayer = 1 << 40 }, "more than 2³¹ parameters"},
+		// NumParams' ints wrap around to 0 here: C·(V + T + 2 + 2H + 1) = 2⁶⁴ (a damaged checkpoint).
+		{"parameter count wrapping to 0", func(c *Config) {
+			c.NLayer, c.NHead, c.NEmbd, c.BlockSize, c.MLPHidden, c.VocabSize = 1, 1, 1<<32, 1, 1, 1<<32-6
+		}, "more than 2³¹ parameters"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := good

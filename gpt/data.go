@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,8 +58,8 @@ type CharTokenizer struct {
 
 // NewCharTokenizer returns the character vocabulary of text.
 func NewCharTokenizer(text string) (*CharTokenizer, error) {
-	if !utf8.ValidString(text) {
-		return nil, errors.New("gpt: --vocab char needs UTF-8 text")
+	if err := checkUTF8(text); err != nil {
+		return nil, fmt.Errorf("gpt: --vocab char needs UTF-8 text: %w", err)
 	}
 	seen := map[rune]bool{}
 	for _, r := range text {
@@ -72,9 +73,24 @@ func NewCharTokenizer(text string) (*CharTokenizer, error) {
 	return CharTokenizerFromChars(string(chars))
 }
 
+// checkUTF8 reports where s is not UTF-8, or nil.
+func checkUTF8(s string) error {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, n := utf8.DecodeRuneInString(s[i:]); n == 1 {
+				return fmt.Errorf("byte %#02x at offset %d is not UTF-8", s[i], i)
+			}
+		}
+	}
+	return nil
+}
+
 // CharTokenizerFromChars returns the vocabulary whose i-th token is the i-th character of chars
 // (as stored in a checkpoint).
 func CharTokenizerFromChars(chars string) (*CharTokenizer, error) {
+	if err := checkUTF8(chars); err != nil {
+		return nil, fmt.Errorf("gpt: character vocabulary: %w", err)
+	}
 	t := &CharTokenizer{Chars: []rune(chars), index: map[rune]int32{}}
 	for i, r := range t.Chars {
 		if _, dup := t.index[r]; dup {
@@ -138,6 +154,9 @@ const ValFraction = 0.1
 // NewDataset tokenizes text and splits it. It fails if either split has fewer than
 // blockSize+1 tokens (one sequence and its shifted targets).
 func NewDataset(source, text string, tok Tokenizer, blockSize int) (*Dataset, error) {
+	if blockSize < 1 {
+		return nil, fmt.Errorf("gpt: data %s: block size must be ≥ 1, got %d", source, blockSize)
+	}
 	if len(text) == 0 {
 		return nil, fmt.Errorf("gpt: data %s is empty", source)
 	}
@@ -147,9 +166,10 @@ func NewDataset(source, text string, tok Tokenizer, blockSize int) (*Dataset, er
 	}
 	nVal := int(float64(len(ids)) * ValFraction)
 	d := &Dataset{Source: source, Train: ids[:len(ids)-nVal], Val: ids[len(ids)-nVal:]}
-	if need := blockSize + 1; len(d.Train) < need || len(d.Val) < need {
-		return nil, fmt.Errorf("gpt: data %s is too short for block size %d: %d tokens give %d for training and %d for validation, each split needs at least %d (≥ %d tokens in all); use a longer file or a smaller --block-size",
-			source, blockSize, len(ids), len(d.Train), len(d.Val), need, int(float64(need)/ValFraction)+need)
+	if len(d.Train) <= blockSize || len(d.Val) <= blockSize { // each needs blockSize+1 tokens
+		need := float64(blockSize) + 1
+		return nil, fmt.Errorf("gpt: data %s is too short for block size %d: %d tokens give %d for training and %d for validation, each split needs at least %.0f (≥ %.0f tokens in all); use a longer file or a smaller --block-size",
+			source, blockSize, len(ids), len(d.Train), len(d.Val), need, math.Floor(need/ValFraction)+need)
 	}
 	return d, nil
 }

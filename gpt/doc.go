@@ -63,7 +63,8 @@
 // Trainer.Save writes a safetensors file atomically (weights under the names above, the AdamW
 // moments, config, step and batch seed in the metadata, a checksum of the data); LoadCheckpoint
 // reads and checks one, Checkpoint.Restore resumes a Trainer bit-exactly and Checkpoint.LoadWeights
-// loads a Model for sampling.
+// loads a Model for sampling. A damaged file gives an error that names it and the problem: the
+// loaders of checkpoints, tokenizer metadata and text have fuzz targets (fuzz_test.go, make fuzz).
 //
 // # Data
 //

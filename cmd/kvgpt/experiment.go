@@ -86,7 +86,7 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	tok, err := gpt.NewTokenizer(p.Vocab, text)
 	if err != nil {
-		return err
+		return fmt.Errorf("data %s: %w", source, err)
 	}
 	ds, err := gpt.NewDataset(source, text, tok, p.Model.BlockSize)
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kvgpt/kvgpt/gpt"
+	"github.com/kvgpt/kvgpt/internal/lockfile"
 	"github.com/kvgpt/kvgpt/nn"
 )
 
@@ -149,6 +150,7 @@ func train(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer r.lock.Unlock()
 	be, tr, err := r.open(stdout)
 	if err != nil {
 		return err
@@ -158,24 +160,33 @@ func train(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // trainRun is a resolved `kvgpt train`: its options, the checkpoint it continues (nil for a new
-// run), and its data.
+// run), its data, and the lock of its --out (Unlock it when done).
 type trainRun struct {
 	o        trainOptions
 	ck       *gpt.Checkpoint
 	ckptPath string
 	tok      gpt.Tokenizer
 	ds       *gpt.Dataset
+	lock     *lockfile.Lock
 }
 
-// resolveTrain parses args over their starting point — the preset, or on --resume the settings
-// of the checkpoint in --out — checks them, and reads and tokenizes the data.
-func resolveTrain(args []string, stderr io.Writer) (*trainRun, error) {
+// resolveTrain locks --out, parses args over their starting point — the preset, or on --resume
+// the settings of the checkpoint in --out — checks them, and reads and tokenizes the data.
+func resolveTrain(args []string, stderr io.Writer) (_ *trainRun, err error) {
 	def, _ := gpt.LookupPreset(gpt.DefaultPreset)
 	o, set, err := parseTrainFlags(args, presetOptions(def), stderr)
 	if err != nil {
 		return nil, err
 	}
 	r := &trainRun{ckptPath: filepath.Join(o.out, checkpointFile)}
+	if r.lock, err = lockOut(o.out, o.resume); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			r.lock.Unlock()
+		}
+	}()
 	var p gpt.Preset
 	switch {
 	case o.resume && set["preset"]:
@@ -244,7 +255,7 @@ func (r *trainRun) readData() error {
 				r.ckptPath, r.tok.Kind(), o.vocab)
 		}
 	} else if r.tok, err = gpt.NewTokenizer(o.vocab, text); err != nil {
-		return err
+		return fmt.Errorf("data %s: %w", source, err)
 	}
 	o.cfg.VocabSize = r.tok.VocabSize()
 	if r.ck != nil {
@@ -389,7 +400,7 @@ func (r *trainRun) openLog(tr *gpt.Trainer, stdout io.Writer) (*trainLog, error)
 
 // save writes the checkpoint.
 func (l *trainLog) save() error {
-	if err := l.tr.Save(l.r.ckptPath, l.meta); err != nil {
+	if err := saveCheckpoint(l.tr, l.r.ckptPath, l.meta); err != nil {
 		return err
 	}
 	l.lastSaved = l.tr.StepsDone()

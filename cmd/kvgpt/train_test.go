@@ -138,6 +138,8 @@ func TestTrainBadInput(t *testing.T) {
 	require.NoError(t, os.WriteFile(empty, nil, 0o644))
 	short := filepath.Join(dir, "short.txt")
 	require.NoError(t, os.WriteFile(short, []byte("just a few bytes of text"), 0o644))
+	notUTF8 := filepath.Join(dir, "latin1.txt")
+	require.NoError(t, os.WriteFile(notUTF8, []byte(strings.Repeat("caf\xe9 au lait. ", 600)), 0o644))
 	aFile := filepath.Join(dir, "file")
 	require.NoError(t, os.WriteFile(aFile, []byte("x"), 0o644))
 
@@ -162,6 +164,7 @@ func TestTrainBadInput(t *testing.T) {
 	}{
 		{"missing data file", tinyArgs(filepath.Join(dir, "nope.txt"), t.TempDir()), "does not exist"},
 		{"empty data file", tinyArgs(empty, t.TempDir()), "is empty"},
+		{"data file not UTF-8 for --vocab char", tinyArgs(notUTF8, t.TempDir()), "data " + notUTF8 + " (0.01 MB): gpt: --vocab char needs UTF-8 text: byte 0xe9 at offset 3 is not UTF-8"},
 		{"too-short data file", tinyArgs(short, t.TempDir()), "too short for block size 16"},
 		{"block size larger than the data", tinyArgs(data, t.TempDir(), "--block-size", "4096"), "too short for block size 4096"},
 		{"n-embd not divisible by n-head", tinyArgs(data, t.TempDir(), "--n-head", "3"), "n-embd 16 is not divisible by n-head 3"},

@@ -3,15 +3,32 @@
 package atomicfile
 
 import (
+	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Write writes the concatenation of parts to path atomically, with permissions 0644. On error the
 // temporary file is removed and any existing file at path is left unchanged.
-func Write(path string, parts ...[]byte) (err error) {
+func Write(path string, parts ...[]byte) error {
+	return WriteFunc(path, func(w io.Writer) error {
+		for _, p := range parts {
+			if _, err := w.Write(p); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// WriteFunc writes what write writes to path atomically, with permissions 0644: into a temporary
+// file in path's directory (see RemoveTemps), which is synced, closed and renamed over path. If
+// write or any of these steps fails, the temporary file is removed, any existing file at path is
+// left unchanged and the error is returned.
+func WriteFunc(path string, write func(w io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	f, err := os.CreateTemp(dir, tempPrefix(path)+"*")
 	if err != nil {
 		return err
 	}
@@ -22,10 +39,8 @@ func Write(path string, parts ...[]byte) (err error) {
 			os.Remove(tmp)
 		}
 	}()
-	for _, p := range parts {
-		if _, err = f.Write(p); err != nil {
-			return err
-		}
+	if err = write(f); err != nil {
+		return err
 	}
 	if err = f.Chmod(0o644); err != nil { // CreateTemp makes 0600 files
 		return err
@@ -44,4 +59,28 @@ func Write(path string, parts ...[]byte) (err error) {
 		d.Close()
 	}
 	return nil
+}
+
+// tempPrefix is the name prefix of path's temporary files.
+func tempPrefix(path string) string { return "." + filepath.Base(path) + ".tmp" }
+
+// RemoveTemps removes the temporary files that writes of path left behind when their process was
+// killed, and returns how many it removed. Only call it while no other process writes path (for
+// example under a lock): it would remove that writer's temporary file too.
+func RemoveTemps(path string) (int, error) {
+	entries, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		return 0, err
+	}
+	n, prefix := 0, tempPrefix(path)
+	for _, e := range entries {
+		if !e.Type().IsRegular() || !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(filepath.Dir(path), e.Name())); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
 }

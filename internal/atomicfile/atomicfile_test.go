@@ -1,6 +1,9 @@
 package atomicfile
 
 import (
+	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
@@ -21,7 +24,87 @@ func TestWrite(t *testing.T) {
 
 	// A failed write (the target directory does not exist) leaves nothing behind.
 	require.Error(t, Write(filepath.Join(dir, "missing", "g.txt"), []byte("x")))
+	requireOnly(t, dir, "f.txt")
+}
+
+// failAfter is a writer that passes n bytes to w and then fails.
+type failAfter struct {
+	w io.Writer
+	n int
+}
+
+var errInjected = errors.New("injected write failure")
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if len(p) <= f.n {
+		f.n -= len(p)
+		return f.w.Write(p)
+	}
+	k, err := f.w.Write(p[:f.n])
+	f.n -= k
+	if err != nil {
+		return k, err
+	}
+	return k, errInjected
+}
+
+// TestWriteFuncFailsAfterNBytes: a write that fails after n bytes, for every n, returns the error
+// and leaves the previous file byte-identical, with no temporary file beside it.
+func TestWriteFuncFailsAfterNBytes(t *testing.T) {
+	old := []byte("the previous content, which must survive")
+	next := []byte("a new and longer content that never lands on disk")
+	for n := 0; n < len(next); n += 7 {
+		t.Run(fmt.Sprintf("fail-after=%d/of=%d", n, len(next)), func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "f.bin")
+			require.NoError(t, os.WriteFile(path, old, 0o644))
+			err := WriteFunc(path, func(w io.Writer) error {
+				_, err := (&failAfter{w: w, n: n}).Write(next)
+				return err
+			})
+			require.ErrorIs(t, err, errInjected)
+			got, err := os.ReadFile(path)
+			require.NoError(t, err)
+			require.Equal(t, old, got)
+			requireOnly(t, dir, "f.bin")
+		})
+	}
+	t.Run("write-succeeds/replaces", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "f.bin")
+		require.NoError(t, os.WriteFile(path, old, 0o644))
+		require.NoError(t, WriteFunc(path, func(w io.Writer) error { _, err := w.Write(next); return err }))
+		got, err := os.ReadFile(path)
+		require.NoError(t, err)
+		require.Equal(t, next, got)
+		requireOnly(t, dir, "f.bin")
+	})
+}
+
+// TestRemoveTemps: the temporary files a killed writer left are removed; other files stay.
+func TestRemoveTemps(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ckpt.safetensors")
+	for _, name := range []string{"ckpt.safetensors", ".ckpt.safetensors.tmp123", ".ckpt.safetensors.tmp9", ".other.tmp1", "ckpt.safetensors.tmp"} {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644))
+	}
+	n, err := RemoveTemps(path)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	requireOnly(t, dir, ".other.tmp1", "ckpt.safetensors", "ckpt.safetensors.tmp")
+
+	_, err = RemoveTemps(filepath.Join(dir, "missing", "f"))
+	require.Error(t, err)
+}
+
+// requireOnly checks that dir holds exactly the files names (in directory order).
+func requireOnly(t *testing.T, dir string, names ...string) {
+	t.Helper()
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
-	require.Len(t, entries, 1, "only f.txt, no temporary file")
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	require.Equal(t, names, got)
 }

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/kvgpt/kvgpt/gpt"
+	"github.com/kvgpt/kvgpt/internal/atomicfile"
+	"github.com/kvgpt/kvgpt/internal/lockfile"
+)
+
+// lockFile is the lock file of a training run's --out (see lockOut). It stays after the run.
+const lockFile = "train.lock"
+
+// lockOut takes the lock of the output directory dir, so that one `kvgpt train` at a time writes
+// there: a second one is refused with a message that says why. The kernel drops the lock when the
+// process dies, however it dies (see internal/lockfile; on systems without flock(2) there is no
+// lock). dir is created if needed — except on resume, where a missing dir has no checkpoint to
+// continue and is left for that error (the lock is then nil). Under the lock it removes the
+// temporary files of checkpoint writes that a killed run left in dir.
+func lockOut(dir string, resume bool) (*lockfile.Lock, error) {
+	if _, err := os.Stat(dir); resume && errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err := checkWritableDir(dir); err != nil {
+		return nil, err
+	}
+	l, err := lockfile.Acquire(filepath.Join(dir, lockFile))
+	var le *lockfile.LockedError
+	switch {
+	case errors.As(err, &le) && le.PID != 0:
+		return nil, fmt.Errorf("output directory %s is in use by another kvgpt train (pid %d, which holds %s); wait for it to finish or stop it, or pass another --out", dir, le.PID, le.Path)
+	case errors.As(err, &le):
+		return nil, fmt.Errorf("output directory %s is in use by another kvgpt train (which holds %s); wait for it to finish or stop it, or pass another --out", dir, le.Path)
+	case err != nil:
+		return nil, fmt.Errorf("cannot lock the output directory: %w", err)
+	}
+	if _, err := atomicfile.RemoveTemps(filepath.Join(dir, checkpointFile)); err != nil {
+		l.Unlock()
+		return nil, fmt.Errorf("removing the temporary files of an interrupted checkpoint write: %w", err)
+	}
+	return l, nil
+}
+
+// testSlowCheckpointEnv names a knob for tests only: a duration (e.g. "20ms") that each write of
+// a checkpoint's parts pauses for, halfway through, so that a crash test can kill a run while its
+// checkpoint is being written (TestTrainSurvivesSIGKILL).
+const testSlowCheckpointEnv = "KVGPT_TEST_SLOW_CHECKPOINT"
+
+// saveCheckpoint is tr.Save(path, meta), slowed down when the test knob testSlowCheckpointEnv is
+// set.
+func saveCheckpoint(tr *gpt.Trainer, path string, meta map[string]string) error {
+	d, _ := time.ParseDuration(os.Getenv(testSlowCheckpointEnv))
+	if d <= 0 {
+		return tr.Save(path, meta)
+	}
+	err := atomicfile.WriteFunc(path, func(w io.Writer) error { return tr.WriteCheckpoint(&slowWriter{w, d}, meta) })
+	if err != nil {
+		return fmt.Errorf("gpt: cannot write checkpoint %s: %w", path, err)
+	}
+	return nil
+}
+
+// slowWriter writes the first half of each Write to w, pauses for d, then writes the rest.
+type slowWriter struct {
+	w io.Writer
+	d time.Duration
+}
+
+func (s *slowWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p[:len(p)/2])
+	if err != nil {
+		return n, err
+	}
+	time.Sleep(s.d)
+	m, err := s.w.Write(p[len(p)/2:])
+	return n + m, err
+}
