@@ -65,6 +65,14 @@
 // reads and checks one, Checkpoint.Restore resumes a Trainer bit-exactly and Checkpoint.LoadWeights
 // loads a Model for sampling.
 //
+// # Memory
+//
+// PlanTraining and PlanSampling return a run's MemoryPlan — the five parameter slabs, the
+// activations and logits of a micro-batch, scratch, tokens, host copies and data, in bytes — from
+// the size functions New, NewTrainer and the passes allocate with, before anything is allocated.
+// The commands compare it with what the backend offers (nn.MemoryReporter); FitBatch picks the
+// largest micro-batch that fits (kvgpt train --batch-size auto).
+//
 // # Data
 //
 // Tokens are bytes (V = 256) or the characters of the text (CharTokenizer). NewDataset splits the
