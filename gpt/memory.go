@@ -124,8 +124,8 @@ func countable(c Config, B, GA, EB int) error {
 	acts := rows * float64(c.NLayer+2) * w * 30 * 2 * f32
 	tokens := rows * (float64(GA) + float64(EB)) * 8 * f32
 	if acts > maxPlanBytes || tokens > maxPlanBytes {
-		return fmt.Errorf("gpt: %d × %d sequences of %d tokens need more memory than can be counted (over %s)",
-			max(GA, EB), B, c.BlockSize, FormatBytes(maxPlanBytes))
+		return fmt.Errorf("gpt: micro-batches of %d sequences of %d tokens, %d per step and %d per evaluation, need more memory than can be counted (over %s)",
+			B, c.BlockSize, GA, EB, FormatBytes(maxPlanBytes))
 	}
 	return nil
 }
