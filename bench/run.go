@@ -81,7 +81,13 @@ type PeakMeter struct {
 	Peak                Peak // the best so far
 }
 
-// NewPeakMeter allocates the buffers of the peak measurements on be (216 MiB).
+// PeakMeterBytes returns the memory of the buffers NewPeakMeter allocates (212 MiB).
+func PeakMeterBytes() int64 {
+	p := PeakShape
+	return 4 * int64(p.N*p.OC+p.N*p.C+p.OC*p.C+3*PeakBandwidthLen)
+}
+
+// NewPeakMeter allocates the buffers of the peak measurements on be (PeakMeterBytes).
 func NewPeakMeter(be nn.Backend, t Timing) *PeakMeter {
 	p, n := PeakShape, PeakBandwidthLen
 	return &PeakMeter{be: be, t: t,

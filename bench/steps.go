@@ -95,13 +95,27 @@ func NewTrainer(be nn.Backend, p gpt.Preset, m gpt.QueryMode) (*gpt.Trainer, err
 	if err != nil {
 		return nil, err
 	}
-	tc := p.Train
-	tc.GradAccum, tc.EvalBatches, tc.Warmup = 1, 1, 10
-	d, err := randomData(max(1<<20, 40*tc.BatchSize*cfg.BlockSize), 1)
+	d, err := randomData(dataLen(p), 1)
 	if err != nil {
 		return nil, err
 	}
-	return gpt.NewTrainer(model, tc, d)
+	return gpt.NewTrainer(model, trainConfig(p), d)
+}
+
+// trainConfig returns the training settings NewTrainer runs preset p with.
+func trainConfig(p gpt.Preset) gpt.TrainConfig {
+	tc := p.Train
+	tc.GradAccum, tc.EvalBatches, tc.Warmup = 1, 1, 10
+	return tc
+}
+
+// dataLen returns the bytes of random data NewTrainer trains preset p on.
+func dataLen(p gpt.Preset) int { return max(1<<20, 40*p.Train.BatchSize*p.Model.BlockSize) }
+
+// Plan returns the memory plan of NewTrainer's run of preset p in query mode m (see
+// gpt.PlanTraining), its random data counted as in memory already.
+func Plan(p gpt.Preset, m gpt.QueryMode) (gpt.MemoryPlan, error) {
+	return gpt.PlanTraining(Config(p, m), trainConfig(p), 4*int64(dataLen(p)))
 }
 
 // MeasureSteps times training steps of preset p in mode m on be (BackendReport.Rate rates them

@@ -61,6 +61,28 @@ func numActs(c Config, B, T int) int {
 	return n
 }
 
+// actsCap returns the length of the activation slab a model allocates for micro-batches of B
+// sequences: sized for the full block, so that later, longer sequences of the same batch size fit
+// too.
+func actsCap(c Config, B int) int { return numActs(c, B, c.BlockSize) }
+
+// gradActConfig is the configuration whose activation layout the gradient slab has: one layer.
+// The backward pass runs a layer at a time and reuses the same per-layer gradient buffers for
+// every layer (see Model.backward), so the slab does not grow with depth.
+func gradActConfig(c Config) Config {
+	c.NLayer = min(c.NLayer, 1)
+	return c
+}
+
+// gradActsCap returns the length of the activation-gradient slab a model allocates for
+// micro-batches of B sequences (one layer, sized for the full block as actsCap).
+func gradActsCap(c Config, B int) int { return numActs(gradActConfig(c), B, c.BlockSize) }
+
+// tokensCap returns the length of each token buffer of the public Forward for micro-batches of B
+// sequences (sized for the full block as actsCap, so that generation, whose context grows a token
+// at a time, allocates them once).
+func tokensCap(c Config, B int) int { return B * c.BlockSize }
+
 // newActViews carves the activation views for a B×T micro-batch out of slab (≥ numActs elements).
 func newActViews(c Config, slab nn.View, B, T int) ActViews {
 	s := actSizes(c, B, T)

@@ -66,6 +66,14 @@
 // loads a Model for sampling. A damaged file gives an error that names it and the problem: the
 // loaders of checkpoints, tokenizer metadata and text have fuzz targets (fuzz_test.go, make fuzz).
 //
+// # Memory
+//
+// PlanTraining and PlanSampling return a run's MemoryPlan — the five parameter slabs, the
+// activations and logits of a micro-batch, scratch, tokens, host copies and data, in bytes — from
+// the size functions New, NewTrainer and the passes allocate with, before anything is allocated.
+// The commands compare it with what the backend offers (nn.MemoryReporter); FitBatch picks the
+// largest micro-batch that fits (kvgpt train --batch-size auto).
+//
 // # Data
 //
 // Tokens are bytes (V = 256) or the characters of the text (CharTokenizer). NewDataset splits the

@@ -157,28 +157,18 @@ func (m *Model) ZeroGrad() { m.b.Zero(m.grads) }
 func (m *Model) ensureActs(B, T int) ActViews {
 	need := numActs(m.Config, B, T)
 	if m.acts.N < need {
-		// Size for the full block so later, longer sequences of the same batch size fit too.
-		m.acts = m.b.Alloc(max(need, numActs(m.Config, B, m.Config.BlockSize)))
+		m.acts = m.b.Alloc(max(need, actsCap(m.Config, B)))
 	}
 	return newActViews(m.Config, m.acts, B, T)
-}
-
-// gradActConfig is the configuration whose activation layout the gradient slab has: one layer.
-// The backward pass runs a layer at a time and reuses the same per-layer gradient buffers for
-// every layer (see backward), so the slab does not grow with depth.
-func (m *Model) gradActConfig() Config {
-	c := m.Config
-	c.NLayer = min(c.NLayer, 1)
-	return c
 }
 
 // ensureGradActs makes the activation-gradient slab large enough for a B×T micro-batch and
 // returns its (one-layer) views.
 func (m *Model) ensureGradActs(B, T int) ActViews {
-	gc := m.gradActConfig()
+	gc := gradActConfig(m.Config)
 	need := numActs(gc, B, T)
 	if m.dacts.N < need {
-		m.dacts = m.b.Alloc(max(need, numActs(gc, B, m.Config.BlockSize)))
+		m.dacts = m.b.Alloc(max(need, gradActsCap(m.Config, B)))
 	}
 	return newActViews(gc, m.dacts, B, T)
 }
@@ -188,11 +178,11 @@ func (m *Model) zeroSpan(first, last nn.View) {
 	m.b.Zero(m.dacts.Slice(first.Off-m.dacts.Off, last.Off+last.N-first.Off))
 }
 
-// ensureTokens makes the token buffers of the public Forward hold at least n tokens.
-func (m *Model) ensureTokens(n int) {
-	if m.inputs.N < n {
-		m.inputs = m.b.AllocInt(n)
-		m.targets = m.b.AllocInt(n)
+// ensureTokens makes the token buffers of the public Forward hold a B×T micro-batch.
+func (m *Model) ensureTokens(B, T int) {
+	if n := B * T; m.inputs.N < n {
+		m.inputs = m.b.AllocInt(max(n, tokensCap(m.Config, B)))
+		m.targets = m.b.AllocInt(max(n, tokensCap(m.Config, B)))
 	}
 }
 
@@ -222,7 +212,7 @@ func (m *Model) Forward(inputs, targets []int32, B, T int) (float32, error) {
 	if err := m.checkTokens("targets", targets); err != nil {
 		return 0, err
 	}
-	m.ensureTokens(B * T)
+	m.ensureTokens(B, T)
 	in, tg := m.inputs.Slice(0, B*T), m.targets.Slice(0, B*T)
 	m.b.UploadInt(in, inputs)
 	if targets == nil {

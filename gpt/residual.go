@@ -32,6 +32,16 @@ func residualActSizes(c Config, N int) [9]int {
 	return [9]int{L * N * C, L * N, L * N * C / 2, L * N * C / 2, L * N * C, L * N * C, L * N, L * N, L * N * C}
 }
 
+// residualActsCap returns the length of each of the query path's two slabs (activations and
+// gradients) for a B×T micro-batch: sized for the full block, as actsCap.
+func residualActsCap(c Config, B, T int) int {
+	n := 0
+	for _, s := range residualActSizes(c, B*max(T, c.BlockSize)) {
+		n += s
+	}
+	return n
+}
+
 func newResidualActViews(c Config, slab nn.View, N int) residualActViews {
 	var v [9]nn.View
 	off := 0
@@ -63,10 +73,7 @@ func (m *Model) residualViews(B, T int) (a, d residualActViews) {
 		n += s
 	}
 	if m.rq.acts.N < n {
-		capN := 0
-		for _, s := range residualActSizes(m.Config, B*max(T, m.Config.BlockSize)) {
-			capN += s
-		}
+		capN := residualActsCap(m.Config, B, T)
 		m.rq.acts, m.rq.dacts = m.b.Alloc(capN), m.b.Alloc(capN)
 	}
 	return newResidualActViews(m.Config, m.rq.acts, B*T), newResidualActViews(m.Config, m.rq.dacts, B*T)

@@ -163,7 +163,7 @@ func NewTrainer(m *Model, tc TrainConfig, d *Dataset) (*Trainer, error) {
 		tc.WeightDecay = m.Config.DefaultWeightDecay()
 	}
 	b := m.b
-	n := tc.GradAccum * B * T
+	n, nval := stepTokens(m.Config, tc)
 	t := &Trainer{
 		Model: m, Config: tc, Data: d,
 		Table:   BatchTable{Seed: tc.Seed, NTokens: len(d.Train), B: B, T: T},
@@ -177,7 +177,7 @@ func NewTrainer(m *Model, tc TrainConfig, d *Dataset) (*Trainer, error) {
 	}
 	// Fixed validation batches: EvalBatches·B sequences at evenly spaced offsets.
 	nv := tc.EvalBatches * B
-	vin, vtg := make([]int32, nv*T), make([]int32, nv*T)
+	vin, vtg := make([]int32, nval), make([]int32, nval)
 	span := len(d.Val) - T - 1
 	for i := range nv {
 		off := 0
@@ -187,11 +187,19 @@ func NewTrainer(m *Model, tc TrainConfig, d *Dataset) (*Trainer, error) {
 		copy(vin[i*T:], d.Val[off:off+T])
 		copy(vtg[i*T:], d.Val[off+1:off+T+1])
 	}
-	t.valIn, t.valTg = b.AllocInt(nv*T), b.AllocInt(nv*T)
-	t.valLosses = b.Alloc(nv * T)
+	t.valIn, t.valTg = b.AllocInt(nval), b.AllocInt(nval)
+	t.valLosses = b.Alloc(nval)
 	b.UploadInt(t.valIn, vin)
 	b.UploadInt(t.valTg, vtg)
 	return t, nil
+}
+
+// stepTokens returns the lengths of the trainer's token buffers: the tokens of one optimizer step
+// (GradAccum micro-batches of BatchSize×BlockSize) and of the fixed validation batches
+// (EvalBatches of them).
+func stepTokens(c Config, tc TrainConfig) (step, val int) {
+	n := tc.BatchSize * c.BlockSize
+	return tc.GradAccum * n, tc.EvalBatches * n
 }
 
 // StepsDone returns the number of optimizer steps completed.

@@ -170,6 +170,9 @@ func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []b
 	}
 	defer be.Close()
 	br.Device = be.Name()
+	if err := checkBenchMemory(be, name, presets, stderr); err != nil {
+		return br, err
+	}
 	if name == "metal" && metal.FakeDevice() {
 		br.Counts, err = countSteps(ctx, be, presets, stderr)
 		return br, err

@@ -79,7 +79,7 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	bname := b.Name()
-	b.Close()
+	defer b.Close() // closed below, once it has said how much memory there is
 	text, source, err := readData(*data, p.CorpusBytes)
 	if err != nil {
 		return err
@@ -101,6 +101,11 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	fmt.Fprintf(stderr, "experiment %s: %d variants × %d seeds on %s, %s; writing to %s\n",
 		p.Name, len(experiment.Variants(p)), nseeds, source, bname, *out)
+	avail, availErr := availableMemory(b)
+	b.Close()
+	if err := checkExperimentMemory(p, ds, tok.VocabSize(), avail, availErr, stderr); err != nil {
+		return err
+	}
 	res, err := experiment.Run(ctx, experiment.Options{
 		Preset: p, Data: ds, VocabSize: tok.VocabSize(), Seeds: *seeds, Out: *out, Fresh: *fresh,
 		NewBackend: be.create,

@@ -54,6 +54,9 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer b.Close()
+	if err := checkSampleMemory(b, ck, stderr); err != nil {
+		return err
+	}
 	m, err := gpt.New(ck.Config, b, 0)
 	if err != nil {
 		return err

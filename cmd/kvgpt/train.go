@@ -47,6 +47,7 @@ type trainOptions struct {
 	be                               backendFlag
 	logEvery, ckptEvery, corpusBytes int
 	resume                           bool
+	autoBatch                        bool // --batch-size auto
 }
 
 // presetOptions returns the options of a run of preset p: its model, training and data settings,
@@ -82,7 +83,7 @@ func (o *trainOptions) flags(fs *flag.FlagSet) {
 	fs.IntVar(&o.cfg.BlockSize, "block-size", o.cfg.BlockSize, "sequence length T")
 	fs.IntVar(&o.cfg.MLPHidden, "mlp-hidden", o.cfg.MLPHidden, "MLP hidden width (0: 4·n-embd)")
 	fs.Float64Var(&o.cfg.AttnScale, "attn-scale", o.cfg.AttnScale, "attention logit scale (0: 1/√dh baseline, 1/(2√dh) identity)")
-	fs.IntVar(&o.tc.BatchSize, "batch-size", o.tc.BatchSize, "sequences per micro-batch B")
+	fs.Var(batchSizeFlag{&o.tc.BatchSize, &o.autoBatch}, "batch-size", "sequences per micro-batch B, or auto: the largest that fits in memory, with --grad-accum raised to keep the sequences per step")
 	fs.IntVar(&o.tc.GradAccum, "grad-accum", o.tc.GradAccum, "micro-batches per optimizer step")
 	fs.IntVar(&o.tc.Steps, "steps", o.tc.Steps, "optimizer steps")
 	fs.Float64Var(&o.tc.LR, "lr", o.tc.LR, "peak learning rate")
@@ -274,8 +275,8 @@ func (r *trainRun) readData() error {
 	return err
 }
 
-// open opens the backend (and prints it) and builds the model and its trainer, restored from the
-// checkpoint on --resume.
+// open opens the backend (and prints it), checks the run's memory plan (see planMemory) and builds
+// the model and its trainer, restored from the checkpoint on --resume.
 func (r *trainRun) open(stdout io.Writer) (_ nn.Backend, tr *gpt.Trainer, err error) {
 	be, err := r.o.be.open(stdout)
 	if err != nil {
@@ -286,6 +287,9 @@ func (r *trainRun) open(stdout io.Writer) (_ nn.Backend, tr *gpt.Trainer, err er
 			be.Close()
 		}
 	}()
+	if err := r.planMemory(be, stdout); err != nil {
+		return nil, nil, err
+	}
 	model, err := gpt.New(r.o.cfg, be, r.o.tc.Seed)
 	if err != nil {
 		return nil, nil, err
