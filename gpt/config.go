@@ -134,7 +134,13 @@ func (c Config) Validate() error {
 	case c.AttnScale < 0 || math.IsNaN(c.AttnScale) || math.IsInf(c.AttnScale, 0):
 		return fmt.Errorf("gpt: attn-scale must be a finite number ≥ 0 (0 means the mode's default), got %v", c.AttnScale)
 	}
-	if int64(c.NumParams()) > math.MaxInt32 {
+	// An estimate in float64 first: the int products of NumParams overflow for absurd sizes.
+	C, H := float64(c.NEmbd), float64(c.MLPHidden)
+	if H == 0 {
+		H = 4 * C
+	}
+	est := float64(c.VocabSize)*C + float64(c.BlockSize)*C + float64(c.NLayer)*(6*C+5*C*C+2*H*C)
+	if est > 1<<40 || int64(c.NumParams()) > math.MaxInt32 {
 		return errors.New("gpt: model has more than 2³¹ parameters")
 	}
 	return nil

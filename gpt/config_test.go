@@ -65,6 +65,10 @@ func TestConfigValidate(t *testing.T) {
 		{"negative mlp", func(c *Config) { c.MLPHidden = -1 }, "mlp-hidden"},
 		{"unknown mode", func(c *Config) { c.QueryMode = "query" }, "unknown query mode"},
 		{"NaN scale", func(c *Config) { c.AttnScale = math.NaN() }, "attn-scale"},
+		{"too many parameters", func(c *Config) { c.NLayer = 1 << 20 }, "more than 2³¹ parameters"},
+		{"C² overflows an int", func(c *Config) { c.NEmbd, c.NHead = 1<<32, 1 }, "more than 2³¹ parameters"},
+		{"V·C overflows an int", func(c *Config) { c.VocabSize = 1 << 60 }, "more than 2³¹ parameters"},
+		{"L·H·C overflows an int", func(c *Config) { c.NLayer, c.MLPHidden = 1<<40, 1<<40 }, "more than 2³¹ parameters"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := good

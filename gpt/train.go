@@ -150,7 +150,10 @@ func (e *NonFiniteError) Error() string {
 }
 
 // NewTrainer prepares training of m on d with tc. The sequence length is m.Config.BlockSize.
-func NewTrainer(m *Model, tc TrainConfig, d *Dataset) (*Trainer, error) {
+//
+// NewTrainer allocates everything Step and Evaluate use (they allocate nothing more): a backend
+// that cannot (nn.AllocError) makes it return that error.
+func NewTrainer(m *Model, tc TrainConfig, d *Dataset) (_ *Trainer, err error) {
 	if err := tc.Validate(); err != nil {
 		return nil, err
 	}
@@ -159,11 +162,28 @@ func NewTrainer(m *Model, tc TrainConfig, d *Dataset) (*Trainer, error) {
 		return nil, fmt.Errorf("gpt: data %s is too short for block size %d (%d training and %d validation tokens; each split needs ≥ %d)",
 			d.Source, T, len(d.Train), len(d.Val), T+1)
 	}
+	if err := m.Config.checkBatch(B, T); err != nil {
+		return nil, err
+	}
+	if err := checkStepTokens("grad-accum", tc.GradAccum, B, T); err != nil {
+		return nil, err
+	}
+	if err := checkStepTokens("eval-batches", tc.EvalBatches, B, T); err != nil {
+		return nil, err
+	}
 	if tc.WeightDecay < 0 {
 		tc.WeightDecay = m.Config.DefaultWeightDecay()
 	}
 	b := m.b
 	n := tc.GradAccum * B * T
+	defer nn.RecoverAllocError(&err, "gpt: the activations and batches of a B=%d × T=%d micro-batch (grad-accum %d) do not fit; lower --batch-size",
+		B, T, tc.GradAccum)
+	m.ensureActs(B, T)
+	m.ensureGradActs(B, T)
+	m.setDLoss(1/float32(n), B*T) // Step's value
+	if m.Config.QueryMode == Residual {
+		m.residualViews(B, T)
+	}
 	t := &Trainer{
 		Model: m, Config: tc, Data: d,
 		Table:   BatchTable{Seed: tc.Seed, NTokens: len(d.Train), B: B, T: T},
