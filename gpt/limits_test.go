@@ -48,8 +48,11 @@ func TestAllocErrorsAreErrors(t *testing.T) {
 		tc := DefaultTrainConfig()
 		tc.BatchSize = 1000
 		_, err = NewTrainer(m, tc, ds)
-		requireAllocError(t, err, "the activations and batches of a B=1000 × T=16 micro-batch (grad-accum 1) do not fit; lower --batch-size: nn: cpu: cannot allocate")
-		tc.BatchSize = 2
+		requireAllocError(t, err, "the activations and batches of a B=1000 × T=16 micro-batch (grad-accum 1, eval-batches 8) do not fit; lower --batch-size (or --grad-accum, --eval-batches): nn: cpu: cannot allocate")
+		tc.BatchSize, tc.EvalBatches = 2, 1<<40 // the device refuses before the host copies are made
+		_, err = NewTrainer(m, tc, ds)
+		requireAllocError(t, err, "(grad-accum 1, eval-batches 1099511627776) do not fit")
+		tc.EvalBatches = 2
 		_, err = NewTrainer(m, tc, ds)
 		require.NoError(t, err, "a smaller batch fits")
 	})

@@ -176,8 +176,8 @@ func NewTrainer(m *Model, tc TrainConfig, d *Dataset) (_ *Trainer, err error) {
 	}
 	b := m.b
 	n := tc.GradAccum * B * T
-	defer nn.RecoverAllocError(&err, "gpt: the activations and batches of a B=%d × T=%d micro-batch (grad-accum %d) do not fit; lower --batch-size",
-		B, T, tc.GradAccum)
+	defer nn.RecoverAllocError(&err, "gpt: the activations and batches of a B=%d × T=%d micro-batch (grad-accum %d, eval-batches %d) do not fit; lower --batch-size (or --grad-accum, --eval-batches)",
+		B, T, tc.GradAccum, tc.EvalBatches)
 	m.ensureActs(B, T)
 	m.ensureGradActs(B, T)
 	m.setDLoss(1/float32(n), B*T) // Step's value
@@ -186,17 +186,14 @@ func NewTrainer(m *Model, tc TrainConfig, d *Dataset) (_ *Trainer, err error) {
 	}
 	t := &Trainer{
 		Model: m, Config: tc, Data: d,
-		Table:   BatchTable{Seed: tc.Seed, NTokens: len(d.Train), B: B, T: T},
-		inputs:  b.AllocInt(n),
-		targets: b.AllocInt(n),
-		stepBuf: b.Alloc(1 + n),
-		host:    make([]float32, 1+n),
-		hostIn:  make([]int32, n),
-		hostTg:  make([]int32, n),
-		offs:    make([]int, B),
+		Table: BatchTable{Seed: tc.Seed, NTokens: len(d.Train), B: B, T: T},
 	}
-	// Fixed validation batches: EvalBatches·B sequences at evenly spaced offsets.
 	nv := tc.EvalBatches * B
+	// The device's buffers before their host copies: what the device refuses is not made here.
+	t.inputs, t.targets, t.stepBuf = b.AllocInt(n), b.AllocInt(n), b.Alloc(1+n)
+	t.valIn, t.valTg, t.valLosses = b.AllocInt(nv*T), b.AllocInt(nv*T), b.Alloc(nv*T)
+	t.host, t.hostIn, t.hostTg, t.offs = make([]float32, 1+n), make([]int32, n), make([]int32, n), make([]int, B)
+	// Fixed validation batches: EvalBatches·B sequences at evenly spaced offsets.
 	vin, vtg := make([]int32, nv*T), make([]int32, nv*T)
 	span := len(d.Val) - T - 1
 	for i := range nv {
@@ -207,8 +204,6 @@ func NewTrainer(m *Model, tc TrainConfig, d *Dataset) (_ *Trainer, err error) {
 		copy(vin[i*T:], d.Val[off:off+T])
 		copy(vtg[i*T:], d.Val[off+1:off+T+1])
 	}
-	t.valIn, t.valTg = b.AllocInt(nv*T), b.AllocInt(nv*T)
-	t.valLosses = b.Alloc(nv * T)
 	b.UploadInt(t.valIn, vin)
 	b.UploadInt(t.valTg, vtg)
 	return t, nil
