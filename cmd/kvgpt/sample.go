@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"unicode/utf8"
 
 	"github.com/kvgpt/kvgpt/gpt"
 )
@@ -48,6 +49,9 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	tok, err := ck.Tokenizer()
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", *ckptPath, err)
+	}
+	if tok.Kind() == "char" && !utf8.ValidString(*prompt) {
+		return errors.New("prompt: not valid UTF-8 text, and the checkpoint's tokens are characters")
 	}
 	ids, err := tok.Encode(*prompt)
 	if err != nil {

@@ -197,6 +197,7 @@ func TestTrainBadInput(t *testing.T) {
 		{"absurd batch size", tinyArgs(data, t.TempDir(), "--batch-size", "99999999"), "a micro-batch of B=99999999 sequences of T=16 tokens is too large"},
 		{"absurd grad-accum", tinyArgs(data, t.TempDir(), "--grad-accum", "9223372036854775807"), "tokens are more than any machine holds"},
 		{"absurd model", tinyArgs(data, t.TempDir(), "--n-embd", "4294967296", "--n-head", "1"), "more than 2³¹ parameters"},
+		{"sample: prompt not UTF-8", []string{"sample", "--checkpoint", filepath.Join(good, checkpointFile), "--prompt", "to \xff"}, "prompt: not valid UTF-8 text, and the checkpoint's tokens are characters"},
 		{"sample: prompt outside the vocabulary", []string{"sample", "--checkpoint", filepath.Join(good, checkpointFile), "--prompt", "XYZ€"}, "not in the vocabulary"},
 		{"stray argument", []string{"train", "extra"}, "unexpected argument"},
 		{"unknown preset", tinyArgs(data, t.TempDir(), "--preset", "huge"), `--preset: gpt: unknown preset "huge" (want one of micro, tiny, default, small,`},
