@@ -125,7 +125,8 @@ func TestTrainerAllocatesUpFront(t *testing.T) {
 }
 
 // TestBatchLimits: micro-batches that no machine could hold are refused before any allocation,
-// where an int product would overflow or an op would take more than 2³²−1 elements.
+// where an int product would overflow or an op would take more than 2³²−1 elements; so is data
+// with a token outside the vocabulary.
 func TestBatchLimits(t *testing.T) {
 	cfg := tinyConfig(Identity)
 	b := &countingBackend{Backend: newCPU(t)}
@@ -151,6 +152,10 @@ func TestBatchLimits(t *testing.T) {
 			require.ErrorContains(t, err, c.want)
 		})
 	}
+	bad := &Dataset{Source: "bad.txt", Train: make([]int32, 100), Val: make([]int32, 100)}
+	bad.Val[42] = int32(cfg.VocabSize)
+	_, err = NewTrainer(m, tc, bad)
+	require.EqualError(t, err, "gpt: data bad.txt: validation token[42] = 11 is outside the vocabulary [0, 11)")
 	_, err = m.Forward(nil, nil, math.MaxInt/4, 8)
 	require.ErrorContains(t, err, "one layer's activations would be")
 	require.Equal(t, before, b.allocs, "nothing allocated")

@@ -162,6 +162,14 @@ func NewTrainer(m *Model, tc TrainConfig, d *Dataset) (_ *Trainer, err error) {
 		return nil, fmt.Errorf("gpt: data %s is too short for block size %d (%d training and %d validation tokens; each split needs ≥ %d)",
 			d.Source, T, len(d.Train), len(d.Val), T+1)
 	}
+	// A token outside the vocabulary would index past wte: the CPU backend panics, a GPU reads
+	// whatever lies there.
+	if err := m.checkTokens("data "+d.Source+": training token", d.Train); err != nil {
+		return nil, err
+	}
+	if err := m.checkTokens("data "+d.Source+": validation token", d.Val); err != nil {
+		return nil, err
+	}
 	if err := m.Config.checkBatch(B, T); err != nil {
 		return nil, err
 	}
