@@ -58,13 +58,6 @@ func formatBytes(n int64) string {
 	return fmt.Sprintf("%d bytes", n)
 }
 
-// defaultMemoryLimit returns the most bytes a CPU backend's buffers may hold when
-// CPUOptions.MemoryLimit is 0, and what that is: the machine's memory, or the process's
-// address-space limit where that is lower; 0 if neither is known.
-func defaultMemoryLimit() (int64, string) {
-	limit, what := physicalMemory(), "the machine's memory"
-	if as := addressSpaceLimit(); as > 0 && (limit == 0 || as < limit) {
-		limit, what = as, "the process's address-space limit (ulimit -v)"
-	}
-	return limit, what
-}
+// addressSpaceMargin is what the Go runtime may map beside a large allocation (its heap grows in
+// 64 MiB arenas, with metadata), kept free under an address-space limit.
+const addressSpaceMargin = 256 << 20

@@ -18,3 +18,9 @@ func physicalMemory() int64 {
 	copy(b[:], s)
 	return int64(binary.LittleEndian.Uint64(b[:]))
 }
+
+// addressSpaceLimit returns 0: on macOS the CPU backend checks the machine's memory only.
+func addressSpaceLimit() int64 { return 0 }
+
+// addressSpaceUsed returns 0: not needed where addressSpaceLimit is 0.
+func addressSpaceUsed() int64 { return 0 }

@@ -7,3 +7,6 @@ func physicalMemory() int64 { return 0 }
 
 // addressSpaceLimit returns 0: unknown on this platform.
 func addressSpaceLimit() int64 { return 0 }
+
+// addressSpaceUsed returns 0: unknown on this platform.
+func addressSpaceUsed() int64 { return 0 }

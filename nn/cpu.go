@@ -25,6 +25,7 @@ type CPU struct {
 	memLimit int64         // bytes the live buffers may hold
 	memWhat  string        // what memLimit is, for an AllocError
 	memLive  *atomic.Int64 // bytes of the live buffers; a buffer's cleanup gives its bytes back
+	asLimit  int64         // the process's address-space limit (ulimit -v), 0 if none
 
 	// Per-op arguments, reused by every call (see pool.run).
 	mm   matmulJob
@@ -85,8 +86,8 @@ type CPUOptions struct {
 	Kernels Kernels
 	// MemoryLimit is the most bytes the backend's live buffers may hold at once: an Alloc beyond
 	// it panics with an *AllocError instead of asking the Go runtime, which cannot fail softly.
-	// 0: the machine's memory, or the process's address-space limit (ulimit -v) if lower; no
-	// limit where neither is known.
+	// 0: the machine's memory (no limit where it is unknown). Whatever the limit, an Alloc that
+	// would not fit under the process's address-space limit (ulimit -v, on Linux) is refused too.
 	MemoryLimit int64
 }
 
@@ -113,11 +114,12 @@ func NewCPUWith(o CPUOptions) *CPU {
 	c := &CPU{threads: threads, gemmMode: o.Gemm, kernels: kernels, pool: newPool(threads), memLive: new(atomic.Int64)}
 	c.memLimit, c.memWhat = o.MemoryLimit, "the backend's memory limit"
 	if c.memLimit <= 0 {
-		c.memLimit, c.memWhat = defaultMemoryLimit()
+		c.memLimit, c.memWhat = physicalMemory(), "the machine's memory"
 	}
 	if c.memLimit <= 0 {
 		c.memLimit, c.memWhat = math.MaxInt64, "the largest size an int64 counts"
 	}
+	c.asLimit = addressSpaceLimit()
 	// Stop the workers if the backend is dropped without Close; they hold the pool, not c.
 	runtime.AddCleanup(c, func(p *pool) { p.stop() }, c.pool)
 	return c
@@ -187,17 +189,27 @@ func (c *CPU) AllocInt(n int) IntView {
 
 // reserve counts n elements of size bytes for the buffer buf against c's memory limit, before
 // they are allocated (the Go runtime stops the process when it cannot map memory), and gives them
-// back when buf is garbage collected. It panics with an *AllocError if they do not fit.
+// back when buf is garbage collected. It panics with an *AllocError if they do not fit, or would
+// not fit under the process's address-space limit.
 func reserve[T any](c *CPU, buf *T, n, size int) {
 	live := c.memLive.Load()
-	if int64(n) > (c.memLimit-live)/int64(size) {
-		bytes := int64(-1)
-		if int64(n) <= math.MaxInt64/int64(size) {
-			bytes = int64(n) * int64(size)
-		}
+	bytes := int64(-1) // overflows
+	if int64(n) <= math.MaxInt64/int64(size) {
+		bytes = int64(n) * int64(size)
+	}
+	if bytes < 0 || bytes > c.memLimit-live {
 		panic(&AllocError{Backend: "cpu", Bytes: bytes, Allocated: live, Limit: c.memLimit, What: c.memWhat})
 	}
-	bytes := int64(n) * int64(size)
+	if c.asLimit > 0 && bytes > 0 {
+		if room := c.asLimit - addressSpaceUsed() - addressSpaceMargin; bytes > room {
+			e := &AllocError{Backend: "cpu", Bytes: bytes, Allocated: live, Limit: room,
+				What: "the room left under the process's address-space limit (ulimit -v)"}
+			if room <= 0 {
+				e.Limit, e.What = 0, "no room is left under the process's address-space limit (ulimit -v)"
+			}
+			panic(e)
+		}
+	}
 	if bytes == 0 {
 		return
 	}
