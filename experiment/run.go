@@ -77,6 +77,10 @@ const (
 	reportEvery  = 20 * time.Second
 )
 
+// MaxSeeds bounds the seeds of a sweep: each one trains every variant, so even this many is a
+// sweep of months; a larger number is a mistake, not a plan.
+const MaxSeeds = 1000
+
 // Run trains every variant of the preset at every seed and writes the results, the report and the
 // plots into o.Out. Results are rewritten after every run, so an interrupted sweep keeps what it
 // finished, and a later Run with the same preset and data skips the finished runs (unless o.Fresh).
@@ -89,8 +93,8 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 	if o.Seeds == 0 {
 		o.Seeds = p.Seeds
 	}
-	if o.Seeds < 1 {
-		return nil, fmt.Errorf("seeds must be ≥ 1, got %d", o.Seeds)
+	if o.Seeds < 1 || o.Seeds > MaxSeeds {
+		return nil, fmt.Errorf("seeds must be between 1 and %d, got %d", MaxSeeds, o.Seeds)
 	}
 	if o.Data == nil || o.NewBackend == nil || o.VocabSize < 2 {
 		return nil, errors.New("experiment: Options need Data, VocabSize and NewBackend")

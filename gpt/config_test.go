@@ -71,6 +71,10 @@ func TestConfigValidate(t *testing.T) {
 		{"parameter count wrapping to 0", func(c *Config) {
 			c.NLayer, c.NHead, c.NEmbd, c.BlockSize, c.MLPHidden, c.VocabSize = 1, 1, 1<<32, 1, 1, 1<<32-6
 		}, "more than 2³¹ parameters"},
+		{"too many layers", func(c *Config) { c.NLayer = 1 << 20 }, "more than 2³¹ parameters"},
+		{"C² overflows an int", func(c *Config) { c.NEmbd, c.NHead = 1<<32, 1 }, "more than 2³¹ parameters"},
+		{"V·C overflows an int", func(c *Config) { c.VocabSize = 1 << 60 }, "more than 2³¹ parameters"},
+		{"L·H·C overflows an int", func(c *Config) { c.NLayer, c.MLPHidden = 1<<40, 1<<40 }, "more than 2³¹ parameters"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			cfg := good

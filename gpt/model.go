@@ -44,7 +44,9 @@ type Model struct {
 // New allocates a model of configuration cfg on backend b and initialises it as nanoGPT does,
 // from a random stream seeded by seed: every matrix and embedding N(0, 0.02), the two residual
 // output projections (attn.c_proj, mlp.c_proj) N(0, 0.02/√(2L)), LayerNorm weights 1.
-func New(cfg Config, b nn.Backend, seed uint64) (*Model, error) {
+//
+// A backend that cannot allocate the model (nn.AllocError) makes New return that error.
+func New(cfg Config, b nn.Backend, seed uint64) (_ *Model, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -52,6 +54,7 @@ func New(cfg Config, b nn.Backend, seed uint64) (*Model, error) {
 		return nil, errors.New("gpt: nil backend")
 	}
 	P := cfg.NumParams()
+	defer nn.RecoverAllocError(&err, "gpt: the model's weights, gradients and AdamW state (5 × %d floats) do not fit", P)
 	m := &Model{Config: cfg, b: b}
 	if err := m.initResidual(); err != nil {
 		return nil, err
@@ -181,8 +184,8 @@ func (m *Model) zeroSpan(first, last nn.View) {
 // ensureTokens makes the token buffers of the public Forward hold a B×T micro-batch.
 func (m *Model) ensureTokens(B, T int) {
 	if n := B * T; m.inputs.N < n {
-		m.inputs = m.b.AllocInt(max(n, tokensCap(m.Config, B)))
-		m.targets = m.b.AllocInt(max(n, tokensCap(m.Config, B)))
+		c := max(n, tokensCap(m.Config, B))
+		m.inputs, m.targets = m.b.AllocInt(c), m.b.AllocInt(c) // both or neither, if Alloc panics
 	}
 }
 
@@ -199,9 +202,13 @@ func (m *Model) checkTokens(what string, toks []int32) error {
 // Forward runs the model on B sequences of T tokens (inputs, row-major (B, T)) and returns the
 // mean cross-entropy loss against targets (B, T), in nats per token. With targets nil it computes
 // the logits only and returns 0. Logits returns the logits afterwards; Backward the gradients.
-func (m *Model) Forward(inputs, targets []int32, B, T int) (float32, error) {
+// A backend that cannot allocate the activations (nn.AllocError) makes Forward return that error.
+func (m *Model) Forward(inputs, targets []int32, B, T int) (_ float32, err error) {
 	if B < 1 || T < 1 || T > m.Config.BlockSize {
 		return 0, fmt.Errorf("gpt: forward needs B ≥ 1 and 1 ≤ T ≤ block size %d, got B=%d T=%d", m.Config.BlockSize, B, T)
+	}
+	if err := m.Config.checkBatch(B, T); err != nil {
+		return 0, err
 	}
 	if len(inputs) != B*T || (targets != nil && len(targets) != B*T) {
 		return 0, fmt.Errorf("gpt: forward with B=%d T=%d needs %d inputs and targets, got %d and %d", B, T, B*T, len(inputs), len(targets))
@@ -212,6 +219,7 @@ func (m *Model) Forward(inputs, targets []int32, B, T int) (float32, error) {
 	if err := m.checkTokens("targets", targets); err != nil {
 		return 0, err
 	}
+	defer nn.RecoverAllocError(&err, "gpt: the activations of a forward pass of B=%d × T=%d tokens do not fit", B, T)
 	m.ensureTokens(B, T)
 	in, tg := m.inputs.Slice(0, B*T), m.targets.Slice(0, B*T)
 	m.b.UploadInt(in, inputs)
@@ -240,11 +248,13 @@ func meanLoss(losses []float32) float32 {
 }
 
 // Backward accumulates into the parameter gradients the gradient of the mean loss of the last
-// Forward (which must have had targets). It does not zero them first: see ZeroGrad.
-func (m *Model) Backward() error {
+// Forward (which must have had targets). It does not zero them first: see ZeroGrad. A backend
+// that cannot allocate the activation gradients (nn.AllocError) makes Backward return that error.
+func (m *Model) Backward() (err error) {
 	if !m.haveTargets {
 		return errors.New("gpt: Backward needs a Forward with targets first")
 	}
+	defer nn.RecoverAllocError(&err, "gpt: the activation gradients of B=%d × T=%d tokens do not fit", m.lastB, m.lastT)
 	m.backward(1/float32(m.lastB*m.lastT), m.lastB, m.lastT)
 	return m.b.Sync()
 }

@@ -211,6 +211,6 @@ func TestGenerate(t *testing.T) {
 		}
 	}
 	require.Equal(t, int32(best), g[0])
-	_, err = m.Generate(nil, SampleConfig{Tokens: 1, Temperature: 0}, nil)
+	_, err = m.Generate(nil, SampleConfig{Tokens: 1, Temperature: -1}, nil)
 	require.ErrorContains(t, err, "temperature")
 }

@@ -11,9 +11,12 @@ import (
 // SampleConfig controls generation.
 type SampleConfig struct {
 	Tokens      int     // new tokens to generate
-	Temperature float64 // > 0; 1 samples the model's distribution, lower is greedier
+	Temperature float64 // ≥ 0; 1 samples the model's distribution, lower is greedier, 0 is greedy (argmax)
 	TopK        int     // keep only the k most likely tokens; 0 keeps all
-	Seed        uint64
+	// TopP keeps only the most likely tokens whose probabilities (after Temperature and TopK)
+	// add up to at least TopP, 0 < TopP ≤ 1 (nucleus sampling); 0 or 1 keeps all.
+	TopP float64
+	Seed uint64
 }
 
 // Validate reports the first problem with sc, or nil.
@@ -21,10 +24,12 @@ func (sc SampleConfig) Validate() error {
 	switch {
 	case sc.Tokens < 0:
 		return fmt.Errorf("gpt: tokens must be ≥ 0, got %d", sc.Tokens)
-	case !(sc.Temperature > 0) || math.IsInf(sc.Temperature, 0):
-		return fmt.Errorf("gpt: temperature must be a finite number > 0, got %v", sc.Temperature)
+	case !(sc.Temperature >= 0) || math.IsInf(sc.Temperature, 0):
+		return fmt.Errorf("gpt: temperature must be a finite number ≥ 0 (0: greedy), got %v", sc.Temperature)
 	case sc.TopK < 0:
 		return fmt.Errorf("gpt: top-k must be ≥ 0, got %d", sc.TopK)
+	case !(sc.TopP >= 0 && sc.TopP <= 1):
+		return fmt.Errorf("gpt: top-p must be in (0, 1], got %v", sc.TopP)
 	}
 	return nil
 }
@@ -68,13 +73,18 @@ func (m *Model) Generate(prompt []int32, sc SampleConfig, emit func(int32)) ([]i
 	return out, nil
 }
 
-// pick samples a token from logits with temperature and top-k.
+// pick samples a token from logits with temperature, top-k and top-p; with temperature 0 it
+// returns the argmax (the first, if several tie) and draws nothing from rng.
 func pick(logits []float32, probs []float64, idx []int, sc SampleConfig, rng *rand.Rand) (int32, error) {
+	if sc.Temperature == 0 {
+		return argmax(logits)
+	}
 	for i := range idx {
 		idx[i] = i
 	}
 	k := len(logits)
-	if sc.TopK > 0 && sc.TopK < k {
+	nucleus := sc.TopP > 0 && sc.TopP < 1
+	if (sc.TopK > 0 && sc.TopK < k) || nucleus {
 		slices.SortFunc(idx, func(a, b int) int {
 			switch {
 			case logits[a] > logits[b]:
@@ -84,6 +94,8 @@ func pick(logits []float32, probs []float64, idx []int, sc SampleConfig, rng *ra
 			}
 			return a - b
 		})
+	}
+	if sc.TopK > 0 && sc.TopK < k {
 		k = sc.TopK
 	}
 	mx := math.Inf(-1)
@@ -98,6 +110,17 @@ func pick(logits []float32, probs []float64, idx []int, sc SampleConfig, rng *ra
 		probs[j] = math.Exp((float64(logits[i]) - mx) / sc.Temperature)
 		sum += probs[j]
 	}
+	if nucleus { // the most likely tokens (idx is sorted) whose mass reaches TopP·sum
+		cum := 0.0
+		for j := range k {
+			cum += probs[j]
+			if cum >= sc.TopP*sum {
+				k = j + 1
+				break
+			}
+		}
+		sum = cum
+	}
 	r := rng.Float64() * sum
 	for j, i := range idx[:k] {
 		r -= probs[j]
@@ -106,4 +129,22 @@ func pick(logits []float32, probs []float64, idx []int, sc SampleConfig, rng *ra
 		}
 	}
 	return int32(idx[k-1]), nil
+}
+
+// argmax returns the index of the largest of logits, the first if several tie. As pick, it fails
+// on a NaN, or when the largest is infinite.
+func argmax(logits []float32) (int32, error) {
+	best := 0
+	for i, x := range logits {
+		if math.IsNaN(float64(x)) {
+			return 0, errors.New("gpt: the model produced non-finite logits")
+		}
+		if x > logits[best] {
+			best = i
+		}
+	}
+	if math.IsInf(float64(logits[best]), 0) {
+		return 0, errors.New("gpt: the model produced non-finite logits")
+	}
+	return int32(best), nil
 }

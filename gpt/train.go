@@ -150,7 +150,10 @@ func (e *NonFiniteError) Error() string {
 }
 
 // NewTrainer prepares training of m on d with tc. The sequence length is m.Config.BlockSize.
-func NewTrainer(m *Model, tc TrainConfig, d *Dataset) (*Trainer, error) {
+//
+// NewTrainer allocates everything Step and Evaluate use (they allocate nothing more): a backend
+// that cannot (nn.AllocError) makes it return that error.
+func NewTrainer(m *Model, tc TrainConfig, d *Dataset) (_ *Trainer, err error) {
 	if err := tc.Validate(); err != nil {
 		return nil, err
 	}
@@ -159,24 +162,46 @@ func NewTrainer(m *Model, tc TrainConfig, d *Dataset) (*Trainer, error) {
 		return nil, fmt.Errorf("gpt: data %s is too short for block size %d (%d training and %d validation tokens; each split needs ≥ %d)",
 			d.Source, T, len(d.Train), len(d.Val), T+1)
 	}
+	// A token outside the vocabulary would index past wte: the CPU backend panics, a GPU reads
+	// whatever lies there.
+	if err := m.checkTokens("data "+d.Source+": training token", d.Train); err != nil {
+		return nil, err
+	}
+	if err := m.checkTokens("data "+d.Source+": validation token", d.Val); err != nil {
+		return nil, err
+	}
+	if err := m.Config.checkBatch(B, T); err != nil {
+		return nil, err
+	}
+	if err := checkStepTokens("grad-accum", tc.GradAccum, B, T); err != nil {
+		return nil, err
+	}
+	if err := checkStepTokens("eval-batches", tc.EvalBatches, B, T); err != nil {
+		return nil, err
+	}
 	if tc.WeightDecay < 0 {
 		tc.WeightDecay = m.Config.DefaultWeightDecay()
 	}
 	b := m.b
 	n, nval := stepTokens(m.Config, tc)
+	defer nn.RecoverAllocError(&err, "gpt: the activations and batches of a B=%d × T=%d micro-batch (grad-accum %d, eval-batches %d) do not fit; lower --batch-size (or --grad-accum, --eval-batches)",
+		B, T, tc.GradAccum, tc.EvalBatches)
+	m.ensureActs(B, T)
+	m.ensureGradActs(B, T)
+	m.setDLoss(1/float32(n), B*T) // Step's value
+	if m.Config.QueryMode == Residual {
+		m.residualViews(B, T)
+	}
 	t := &Trainer{
 		Model: m, Config: tc, Data: d,
-		Table:   BatchTable{Seed: tc.Seed, NTokens: len(d.Train), B: B, T: T},
-		inputs:  b.AllocInt(n),
-		targets: b.AllocInt(n),
-		stepBuf: b.Alloc(1 + n),
-		host:    make([]float32, 1+n),
-		hostIn:  make([]int32, n),
-		hostTg:  make([]int32, n),
-		offs:    make([]int, B),
+		Table: BatchTable{Seed: tc.Seed, NTokens: len(d.Train), B: B, T: T},
 	}
-	// Fixed validation batches: EvalBatches·B sequences at evenly spaced offsets.
 	nv := tc.EvalBatches * B
+	// The device's buffers before their host copies: what the device refuses is not made here.
+	t.inputs, t.targets, t.stepBuf = b.AllocInt(n), b.AllocInt(n), b.Alloc(1+n)
+	t.valIn, t.valTg, t.valLosses = b.AllocInt(nval), b.AllocInt(nval), b.Alloc(nval)
+	t.host, t.hostIn, t.hostTg, t.offs = make([]float32, 1+n), make([]int32, n), make([]int32, n), make([]int, B)
+	// Fixed validation batches: EvalBatches·B sequences at evenly spaced offsets.
 	vin, vtg := make([]int32, nval), make([]int32, nval)
 	span := len(d.Val) - T - 1
 	for i := range nv {
@@ -187,8 +212,6 @@ func NewTrainer(m *Model, tc TrainConfig, d *Dataset) (*Trainer, error) {
 		copy(vin[i*T:], d.Val[off:off+T])
 		copy(vtg[i*T:], d.Val[off+1:off+T+1])
 	}
-	t.valIn, t.valTg = b.AllocInt(nval), b.AllocInt(nval)
-	t.valLosses = b.Alloc(nval)
 	b.UploadInt(t.valIn, vin)
 	b.UploadInt(t.valTg, vtg)
 	return t, nil

@@ -5,6 +5,7 @@ package metal
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/kvgpt/kvgpt/nn"
 	"github.com/kvgpt/kvgpt/shaders"
@@ -23,6 +24,7 @@ type Backend struct {
 	s         stream
 	buffers   []metal.BufferObject                // every Alloc, owned
 	allocated int                                 // bytes in buffers
+	maxBuffer int                                 // the device's largest buffer, bytes (maxBufferLength)
 	maxTGMem  int                                 // the device's threadgroup memory limit, bytes
 	mpsMatmul map[[3]int]mps.MatrixMultiplication // MPS kernels by (N, C, OC), owned
 	params    []byte                              // the parameter block being encoded
@@ -58,7 +60,10 @@ func newBackend() (be nn.Backend, err error) {
 	// A panic while opening — in darwinkit or in this package's host code, as the first dispatch
 	// would raise on a host bug — becomes the one error New returns, not a crash.
 	defer func() {
-		if p := recover(); p != nil {
+		p := recover()
+		if ae, ok := p.(*nn.AllocError); ok { // the device has no memory left: not a bug
+			be, err = nil, fmt.Errorf("metal: opening the backend: %w", ae)
+		} else if p != nil {
 			be, err = nil, fmt.Errorf("metal: device check: opening the backend panicked: %v (a bug in kvgpt's Metal host code; please report it with this message)", p)
 		}
 	}()
@@ -83,6 +88,7 @@ func open() (*Backend, error) {
 	}
 	b := &Backend{dev: dev, name: "metal (" + gpu + ")", mpsMatmul: map[[3]int]mps.MatrixMultiplication{}}
 	b.maxTGMem = int(dev.MaxThreadgroupMemoryLength())
+	b.maxBuffer = int(min(dev.MaxBufferLength(), math.MaxInt))
 	b.s.queue = dev.NewCommandQueue() // owned (+1)
 	if b.s.queue.IsNil() {
 		dev.Release()

@@ -3,7 +3,7 @@
 package metal
 
 import (
-	"fmt"
+	"math"
 	"unsafe"
 
 	"github.com/kvgpt/kvgpt/nn"
@@ -32,22 +32,34 @@ func (b *floatBuffer) floats() []float32 { return unsafe.Slice((*float32)(b.mem)
 func (b *intBuffer) ints() []int32       { return unsafe.Slice((*int32)(b.mem), b.n) }
 
 // newBuffer allocates n elements of size bytes in shared storage, zeroed. Metal has no empty
-// buffers, so n = 0 allocates one element that no view can reach.
+// buffers, so n = 0 allocates one element that no view can reach. A buffer larger than the
+// device's largest (maxBufferLength), or one Metal refuses (out of memory), panics with an
+// *nn.AllocError, which gpt's API returns as an error.
 func (b *Backend) newBuffer(n, size int) buffer {
 	if n < 0 {
 		panic("metal: negative allocation size")
 	}
 	b.live()
+	if n > b.maxBuffer/size {
+		bytes := int64(-1)
+		if n <= math.MaxInt64/size {
+			bytes = int64(n) * int64(size)
+		}
+		panic(&nn.AllocError{Backend: b.name, Bytes: bytes, Allocated: int64(b.allocated), Limit: int64(b.maxBuffer),
+			What: "the device's largest buffer (maxBufferLength)"})
+	}
 	bytes := max(n, 1) * size
 	var buf buffer
 	inPool(func() {
 		mtl := b.dev.NewBufferWithLengthOptions(uint(bytes), metal.ResourceStorageModeShared|metal.ResourceHazardTrackingModeDefault)
-		if mtl.IsNil() {
-			panic(fmt.Sprintf("metal: cannot allocate a buffer of %d bytes on %s (%.1f GiB allocated so far)",
-				bytes, b.name, float64(b.allocated)/(1<<30)))
+		if !mtl.IsNil() {
+			buf = buffer{mtl: mtl, n: n, size: size, mem: mtl.Contents()}
 		}
-		buf = buffer{mtl: mtl, n: n, size: size, mem: mtl.Contents()}
 	})
+	if buf.mem == nil {
+		panic(&nn.AllocError{Backend: b.name, Bytes: int64(bytes), Allocated: int64(b.allocated),
+			What: "Metal returned no buffer (out of memory)"})
+	}
 	clear(unsafe.Slice((*byte)(buf.mem), bytes))
 	b.allocated += bytes
 	b.s.stats.Buffers++
@@ -56,13 +68,15 @@ func (b *Backend) newBuffer(n, size int) buffer {
 	return buf
 }
 
-// Alloc returns a zeroed view of a new shared-storage buffer of n float32 elements.
+// Alloc returns a zeroed view of a new shared-storage buffer of n float32 elements. It panics
+// with an *nn.AllocError if the device cannot allocate it.
 func (b *Backend) Alloc(n int) nn.View {
 	buf := &floatBuffer{b.newBuffer(n, 4)}
 	return nn.View{Buf: buf, N: n}
 }
 
-// AllocInt returns a zeroed view of a new shared-storage buffer of n int32 elements.
+// AllocInt returns a zeroed view of a new shared-storage buffer of n int32 elements. It panics
+// with an *nn.AllocError if the device cannot allocate it.
 func (b *Backend) AllocInt(n int) nn.IntView {
 	buf := &intBuffer{b.newBuffer(n, 4)}
 	return nn.IntView{Buf: buf, N: n}

@@ -2,7 +2,9 @@ package nn
 
 import (
 	"fmt"
+	"math"
 	"runtime"
+	"sync/atomic"
 )
 
 // CPU is the Backend that runs every op on the host: matrix products through gonum's blas32, cut
@@ -19,6 +21,11 @@ type CPU struct {
 	kernels  Kernels
 	pool     *pool
 	closed   bool
+
+	memLimit int64         // bytes the live buffers may hold
+	memWhat  string        // what memLimit is, for an AllocError
+	memLive  *atomic.Int64 // bytes of the live buffers; a buffer's cleanup gives its bytes back
+	asLimit  int64         // the process's address-space limit (ulimit -v), 0 if none
 
 	// Per-op arguments, reused by every call (see pool.run).
 	mm   matmulJob
@@ -77,6 +84,11 @@ type CPUOptions struct {
 	// Kernels run the inner loops of the ops other than matrix products (nil: the Go loops,
 	// GoKernels{Gemm: Gemm}).
 	Kernels Kernels
+	// MemoryLimit is the most bytes the backend's live buffers may hold at once: an Alloc beyond
+	// it panics with an *AllocError instead of asking the Go runtime, which cannot fail softly.
+	// 0: the machine's memory (no limit where it is unknown). Whatever the limit, an Alloc that
+	// would not fit under the process's address-space limit (ulimit -v, on Linux) is refused too.
+	MemoryLimit int64
 }
 
 // NewCPU returns a CPU backend that runs ops on threads goroutines (0 means runtime.GOMAXPROCS),
@@ -99,7 +111,15 @@ func NewCPUWith(o CPUOptions) *CPU {
 	if kernels == nil {
 		kernels = GoKernels{Gemm: o.Gemm}
 	}
-	c := &CPU{threads: threads, gemmMode: o.Gemm, kernels: kernels, pool: newPool(threads)}
+	c := &CPU{threads: threads, gemmMode: o.Gemm, kernels: kernels, pool: newPool(threads), memLive: new(atomic.Int64)}
+	c.memLimit, c.memWhat = o.MemoryLimit, "the backend's memory limit"
+	if c.memLimit <= 0 {
+		c.memLimit, c.memWhat = physicalMemory(), "the machine's memory"
+	}
+	if c.memLimit <= 0 {
+		c.memLimit, c.memWhat = math.MaxInt64, "the largest size an int64 counts"
+	}
+	c.asLimit = addressSpaceLimit()
 	// Stop the workers if the backend is dropped without Close; they hold the pool, not c.
 	runtime.AddCleanup(c, func(p *pool) { p.stop() }, c.pool)
 	return c
@@ -143,20 +163,58 @@ type cpuIntBuffer struct {
 
 func (b *cpuIntBuffer) Len() int { return len(b.data) }
 
-// Alloc returns a zeroed view of a new buffer of n float32 elements.
+// Alloc returns a zeroed view of a new buffer of n float32 elements. It panics with an
+// *AllocError if the buffer would take the backend's buffers past its memory limit.
 func (c *CPU) Alloc(n int) View {
 	if n < 0 {
 		panic("nn: Alloc of a negative size")
 	}
-	return View{Buf: &cpuBuffer{owner: c, data: make([]float32, n)}, N: n}
+	b := &cpuBuffer{owner: c}
+	reserve(c, b, n, 4)
+	b.data = make([]float32, n)
+	return View{Buf: b, N: n}
 }
 
-// AllocInt returns a zeroed view of a new buffer of n int32 elements.
+// AllocInt returns a zeroed view of a new buffer of n int32 elements. It panics with an
+// *AllocError if the buffer would take the backend's buffers past its memory limit.
 func (c *CPU) AllocInt(n int) IntView {
 	if n < 0 {
 		panic("nn: AllocInt of a negative size")
 	}
-	return IntView{Buf: &cpuIntBuffer{owner: c, data: make([]int32, n)}, N: n}
+	b := &cpuIntBuffer{owner: c}
+	reserve(c, b, n, 4)
+	b.data = make([]int32, n)
+	return IntView{Buf: b, N: n}
+}
+
+// reserve counts n elements of size bytes for the buffer buf against c's memory limit, before
+// they are allocated (the Go runtime stops the process when it cannot map memory), and gives them
+// back when buf is garbage collected. It panics with an *AllocError if they do not fit, or would
+// not fit under the process's address-space limit.
+func reserve[T any](c *CPU, buf *T, n, size int) {
+	live := c.memLive.Load()
+	bytes := int64(-1) // overflows
+	if int64(n) <= math.MaxInt64/int64(size) {
+		bytes = int64(n) * int64(size)
+	}
+	if bytes < 0 || bytes > c.memLimit-live {
+		panic(&AllocError{Backend: "cpu", Bytes: bytes, Allocated: live, Limit: c.memLimit, What: c.memWhat})
+	}
+	if c.asLimit > 0 && bytes > 0 {
+		if room := c.asLimit - addressSpaceUsed() - addressSpaceMargin; bytes > room {
+			e := &AllocError{Backend: "cpu", Bytes: bytes, Allocated: live, Limit: room,
+				What: "the room left under the process's address-space limit (ulimit -v)"}
+			if room <= 0 {
+				e.Limit, e.What = 0, "no room is left under the process's address-space limit (ulimit -v)"
+			}
+			panic(e)
+		}
+	}
+	if bytes == 0 {
+		return
+	}
+	c.memLive.Add(bytes)
+	runtime.AddCleanup(buf, func(live *atomic.Int64) { live.Add(-bytes) }, c.memLive)
 }
 
 // Upload copies src into dst.

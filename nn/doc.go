@@ -33,5 +33,6 @@
 // Ops take Views of buffers owned by the backend, never Go slices of the caller's, so the same calls
 // drive the CPU and the GPU. Operations may run asynchronously; Sync waits for them and reports the
 // first device error. Size mismatches are programming errors and panic with a message that starts
-// with "nn: ".
+// with "nn: ". An allocation the device or the machine cannot give is not: Alloc panics with an
+// *AllocError, which gpt's API recovers (RecoverAllocError) and returns as an error.
 package nn

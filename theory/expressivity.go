@@ -51,13 +51,25 @@ func (c ExpressivityConfig) Validate() error {
 		return fmt.Errorf("m + 2d must be ≤ 62, got %d", c.M+2*c.D)
 	case c.Blocks < 1 || c.Restarts < 1 || c.Steps < 1 || c.Samples < 1:
 		return fmt.Errorf("blocks, restarts, steps and samples must all be ≥ 1")
+	case c.Samples > maxSamples:
+		return fmt.Errorf("samples must be ≤ %d (each fit holds a few samples × (m+2d) matrices), got %d", maxSamples, c.Samples)
+	case c.Blocks > maxFits || c.Restarts > maxFits || 2*(c.Blocks+1)*c.Restarts > maxFits:
+		return fmt.Errorf("blocks and restarts must give at most %d fits (2·(blocks+1)·restarts), got blocks=%d restarts=%d", maxFits, c.Blocks, c.Restarts)
 	case !(c.LR > 0):
 		return fmt.Errorf("lr must be > 0, got %g", c.LR)
-	case c.Workers < 0:
-		return fmt.Errorf("workers must be ≥ 0, got %d", c.Workers)
+	case c.Workers < 0 || c.Workers > maxWorkers:
+		return fmt.Errorf("workers must be between 0 and %d, got %d", maxWorkers, c.Workers)
 	}
 	return nil
 }
+
+// Bounds of ExpressivityConfig, far beyond a useful demo, so that a mistyped setting is an error
+// rather than a run that exhausts the machine's memory.
+const (
+	maxSamples = 1 << 20
+	maxFits    = 1 << 20
+	maxWorkers = 1 << 10
+)
 
 // WidthFit is the best of the restarts of one block at one width.
 type WidthFit struct {

@@ -56,6 +56,9 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *steps < 0 || *seeds < 0 {
 		return fmt.Errorf("--steps and --seeds must be ≥ 0")
 	}
+	if *seeds > experiment.MaxSeeds {
+		return fmt.Errorf("--seeds must be ≤ %d, got %d", experiment.MaxSeeds, *seeds)
+	}
 	if *steps > 0 {
 		p.Train.Steps = *steps
 		p.Train.Warmup = min(p.Train.Warmup, *steps/10)

@@ -19,6 +19,7 @@ func TestExperimentCommandErrors(t *testing.T) {
 		{[]string{"--backend", "abacus"}, "unknown backend"},
 		{[]string{"--data", filepath.Join(t.TempDir(), "missing.txt")}, "does not exist"},
 		{[]string{"--steps", "-1"}, "must be ≥ 0"},
+		{[]string{"--seeds", "1000000000000"}, "--seeds must be ≤ 1000, got 1000000000000"},
 		{[]string{"extra"}, "unexpected argument"},
 	} {
 		var out, errb bytes.Buffer

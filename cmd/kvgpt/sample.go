@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"unicode/utf8"
 
 	"github.com/kvgpt/kvgpt/gpt"
 )
@@ -17,10 +18,11 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	ckptPath := fs.String("checkpoint", filepath.Join(defaultOut, checkpointFile), "checkpoint `file` written by kvgpt train (the default is where a bare kvgpt train writes it)")
 	prompt := fs.String("prompt", "", "text to continue (default: start from token 0)")
-	sc := gpt.SampleConfig{Tokens: 500, Temperature: 0.8, Seed: 1}
+	sc := gpt.SampleConfig{Tokens: 500, Temperature: 0.8, TopP: 1, Seed: 1}
 	fs.IntVar(&sc.Tokens, "tokens", sc.Tokens, "tokens to generate")
-	fs.Float64Var(&sc.Temperature, "temperature", sc.Temperature, "softmax temperature (> 0; lower is more conservative)")
+	fs.Float64Var(&sc.Temperature, "temperature", sc.Temperature, "softmax temperature (lower is more conservative; 0: greedy, always the most likely token)")
 	fs.IntVar(&sc.TopK, "top-k", sc.TopK, "sample from the k most likely tokens only (0: all)")
+	fs.Float64Var(&sc.TopP, "top-p", sc.TopP, "sample from the most likely tokens whose probabilities add up to p only (nucleus sampling; 0 < p ≤ 1, 1: all)")
 	fs.Uint64Var(&sc.Seed, "seed", sc.Seed, "random seed")
 	be := backendFlag{name: "auto"}
 	be.define(fs, backendNames)
@@ -29,6 +31,9 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (all options are flags; see -h)", fs.Arg(0))
+	}
+	if sc.TopP == 0 { // gpt reads 0 as "all"; on the command line it is a mistake
+		return errors.New("--top-p must be in (0, 1], got 0")
 	}
 	if err := sc.Validate(); err != nil {
 		return err
@@ -44,6 +49,9 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	tok, err := ck.Tokenizer()
 	if err != nil {
 		return fmt.Errorf("checkpoint %s: %w", *ckptPath, err)
+	}
+	if tok.Kind() == "char" && !utf8.ValidString(*prompt) {
+		return errors.New("prompt: not valid UTF-8 text, and the checkpoint's tokens are characters")
 	}
 	ids, err := tok.Encode(*prompt)
 	if err != nil {

@@ -84,6 +84,18 @@ func TestTrainAndSample(t *testing.T) {
 	require.True(t, strings.HasPrefix(stdout, "to be"))
 	require.Len(t, []rune(strings.TrimSuffix(stdout, "\n")), 45)
 
+	// --temperature 0 is greedy: the seed does not matter, and a tiny --top-p is the same
+	sample := func(extra ...string) string {
+		args := append([]string{"sample", "--checkpoint", filepath.Join(out, checkpointFile), "--prompt", "to be", "--tokens", "30"}, extra...)
+		code, stdout, stderr := runCLI(args...)
+		require.Equal(t, 0, code, stderr)
+		return stdout
+	}
+	greedy := sample("--temperature", "0", "--seed", "1")
+	require.Equal(t, greedy, sample("--temperature", "0", "--seed", "2"))
+	require.Equal(t, greedy, sample("--top-p", "1e-9", "--seed", "3"))
+	require.Equal(t, sample("--seed", "4"), sample("--seed", "4", "--top-p", "1"))
+
 	// --resume with more steps continues from step 6 and appends to the metrics, dropping any
 	// record written after the checkpoint (as a crash would leave)
 	mf, err := os.OpenFile(filepath.Join(out, metricsFile), os.O_APPEND|os.O_WRONLY, 0)
@@ -180,7 +192,15 @@ func TestTrainBadInput(t *testing.T) {
 		{"checkpoint from another mode", []string{"train", "--resume", "--mode", "baseline", "--out", withCheckpoint(ckpt)}, "another configuration"},
 		{"checkpoint from another size", []string{"train", "--resume", "--n-embd", "32", "--out", withCheckpoint(ckpt)}, "another configuration"},
 		{"sample: truncated checkpoint", []string{"sample", "--checkpoint", filepath.Join(withCheckpoint(ckpt[:100]), checkpointFile)}, "truncated"},
-		{"sample: bad temperature", []string{"sample", "--checkpoint", filepath.Join(good, checkpointFile), "--temperature", "0"}, "temperature"},
+		{"sample: negative temperature", []string{"sample", "--checkpoint", filepath.Join(good, checkpointFile), "--temperature", "-1"}, "temperature must be a finite number ≥ 0 (0: greedy), got -1"},
+		{"sample: top-p 0", []string{"sample", "--checkpoint", filepath.Join(good, checkpointFile), "--top-p", "0"}, "--top-p must be in (0, 1], got 0"},
+		{"sample: top-p above 1", []string{"sample", "--checkpoint", filepath.Join(good, checkpointFile), "--top-p", "1.5"}, "top-p must be in (0, 1], got 1.5"},
+		{"sample: negative tokens", []string{"sample", "--checkpoint", filepath.Join(good, checkpointFile), "--tokens", "-1"}, "tokens must be ≥ 0, got -1"},
+		{"sample: negative top-k", []string{"sample", "--checkpoint", filepath.Join(good, checkpointFile), "--top-k", "-1"}, "top-k must be ≥ 0, got -1"},
+		{"absurd batch size", tinyArgs(data, t.TempDir(), "--batch-size", "99999999"), "a micro-batch of B=99999999 sequences of T=16 tokens is too large"},
+		{"absurd grad-accum", tinyArgs(data, t.TempDir(), "--grad-accum", "9223372036854775807"), "tokens are more than any machine holds"},
+		{"absurd model", tinyArgs(data, t.TempDir(), "--n-embd", "4294967296", "--n-head", "1"), "more than 2³¹ parameters"},
+		{"sample: prompt not UTF-8", []string{"sample", "--checkpoint", filepath.Join(good, checkpointFile), "--prompt", "to \xff"}, "prompt: not valid UTF-8 text, and the checkpoint's tokens are characters"},
 		{"sample: prompt outside the vocabulary", []string{"sample", "--checkpoint", filepath.Join(good, checkpointFile), "--prompt", "XYZ€"}, "not in the vocabulary"},
 		{"stray argument", []string{"train", "extra"}, "unexpected argument"},
 		{"unknown preset", tinyArgs(data, t.TempDir(), "--preset", "huge"), `--preset: gpt: unknown preset "huge" (want one of micro, tiny, default, small,`},

@@ -640,12 +640,21 @@ static void *work(void *arg) {
 - (BOOL)supportsFamily:(NSInteger)f { return f >= 1001 && f <= 1007; } // MTLGPUFamilyApple1 … Apple7 (M1)
 - (NSUInteger)maxThreadgroupMemoryLength { return FM_MAX_TGMEM_BYTES; }
 - (uint64_t)recommendedMaxWorkingSetSize { return 8ull << 30; }
+- (NSUInteger)maxBufferLength { return 8ull << 30; }
 - (id)newCommandQueue { return [FMQueue new]; }
 - (id)newBufferWithLength:(NSUInteger)n options:(NSUInteger)opts {
 	if (n == 0) {
 		fm_misuse("newBufferWithLength:0 (Metal returns nil)");
 		return nil;
 	}
+	if (n > [self maxBufferLength]) {
+		fm_misuse("newBufferWithLength:%lu, more than maxBufferLength (Metal's validation layer aborts)", (unsigned long)n);
+		return nil;
+	}
+	// FAKEMETAL_MAX_BUFFER_BYTES: a larger buffer is refused, as Metal refuses one when it is out
+	// of memory (to test the backend's error path).
+	const char *limit = getenv("FAKEMETAL_MAX_BUFFER_BYTES");
+	if (limit != NULL && n > strtoull(limit, NULL, 10)) return nil;
 	NSUInteger storage = (opts >> 4) & 0xf; // MTLResourceStorageModeShift
 	if (storage != 0) fm_misuse("a buffer in storage mode %lu, not shared: its contents are not visible to the CPU", (unsigned long)storage);
 	void *mem = calloc(1, n);
