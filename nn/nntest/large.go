@@ -130,14 +130,7 @@ func largeEmbedCase(s shape) Case {
 
 func largeLayerNormCase(N, C int) Case {
 	return Case{Op: "layernorm", Shape: fmt.Sprintf("N=%d/C=%d", N, C), run: func(e *env) {
-		in := e.randn(N*C, 2)
-		for i := range in {
-			in[i] = float64(float32(in[i] + 0.5)) // rows with a non-zero mean
-		}
-		w := e.randn(C, 0.3)
-		for i := range w {
-			w[i] = float64(float32(w[i] + 1))
-		}
+		in, w := layerNormInputs(e, N, C)
 		dout := e.randn(N*C, 1)
 		din0, dw0 := e.randn(N*C, 1), e.randn(C, 1)
 		ref := reference(e, func() (r struct{ want, bound layerNormOutputs }) {

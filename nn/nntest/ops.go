@@ -55,16 +55,23 @@ func embedCase(s shape) Case {
 	}}
 }
 
+// layerNormInputs draws a layernorm case's input (N, C), rows with a non-zero mean, and its
+// weight (C) around 1, both exact in float32.
+func layerNormInputs(e *env, N, C int) (in, w []float64) {
+	in = e.randn(N*C, 2)
+	for i := range in {
+		in[i] = float64(float32(in[i] + 0.5))
+	}
+	w = e.randn(C, 0.3)
+	for i := range w {
+		w[i] = float64(float32(w[i] + 1))
+	}
+	return in, w
+}
+
 func layerNormCase(N, C int) Case {
 	return Case{Op: "layernorm", Shape: fmt.Sprintf("N=%d/C=%d", N, C), run: func(e *env) {
-		in := e.randn(N*C, 2)
-		for i := range in {
-			in[i] = float64(float32(in[i] + 0.5)) // rows with a non-zero mean
-		}
-		w := e.randn(C, 0.3)
-		for i := range w {
-			w[i] = float64(float32(w[i] + 1))
-		}
+		in, w := layerNormInputs(e, N, C)
 		inV, wV := e.upload(in), e.upload(w)
 		out, mean, rstd := e.alloc(N*C), e.alloc(N), e.alloc(N)
 		e.be.LayerNormForward(out, mean, rstd, inV, wV, N, C)

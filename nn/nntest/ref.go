@@ -253,30 +253,29 @@ func RefResidual(out, a, b []float64) {
 func RefCrossEntropy(losses, logits []float64, targets []int32, N, V int) {
 	for r := range N {
 		x := logits[r*V : (r+1)*V]
-		mx := math.Inf(-1)
-		for _, v := range x {
-			mx = math.Max(mx, v)
-		}
-		var sum float64
-		for _, v := range x {
-			sum += math.Exp(v - mx)
-		}
+		mx, sum := maxExpSum(x)
 		losses[r] = math.Log(sum) + mx - x[targets[r]]
 	}
+}
+
+// maxExpSum returns the largest element of x and Σ exp(x[i] − max): the softmax's denominator,
+// shifted so that no exponential overflows.
+func maxExpSum(x []float64) (mx, sum float64) {
+	mx = math.Inf(-1)
+	for _, v := range x {
+		mx = math.Max(mx, v)
+	}
+	for _, v := range x {
+		sum += math.Exp(v - mx)
+	}
+	return mx, sum
 }
 
 // RefCrossEntropyBackward accumulates dlogits[i,:] += dlosses[i]·(softmax(logits[i,:]) − onehot(targets[i])).
 func RefCrossEntropyBackward(dlogits, dlosses, logits []float64, targets []int32, N, V int) {
 	for r := range N {
 		x := logits[r*V : (r+1)*V]
-		mx := math.Inf(-1)
-		for _, v := range x {
-			mx = math.Max(mx, v)
-		}
-		var sum float64
-		for _, v := range x {
-			sum += math.Exp(v - mx)
-		}
+		mx, sum := maxExpSum(x)
 		for i, v := range x {
 			p := math.Exp(v-mx) / sum
 			if i == int(targets[r]) {
