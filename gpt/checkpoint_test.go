@@ -3,7 +3,6 @@ package gpt
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kvgpt/kvgpt/internal/atomicfile"
+	"github.com/kvgpt/kvgpt/internal/faultio"
 )
 
 func TestCheckpointTokenizer(t *testing.T) {
@@ -47,27 +47,6 @@ func TestCheckpointTokenizer(t *testing.T) {
 	}
 }
 
-// failAfter is a writer that passes n bytes to w and then fails.
-type failAfter struct {
-	w io.Writer
-	n int
-}
-
-var errInjected = errors.New("injected write failure")
-
-func (f *failAfter) Write(p []byte) (int, error) {
-	if len(p) <= f.n {
-		f.n -= len(p)
-		return f.w.Write(p)
-	}
-	k, err := f.w.Write(p[:f.n])
-	f.n -= k
-	if err != nil {
-		return k, err
-	}
-	return k, errInjected
-}
-
 // TestCheckpointWriteFailureKeepsThePrevious: a checkpoint write that fails after n bytes — in the
 // length, the header, the data, one byte short — returns the error and leaves the previous
 // checkpoint byte-identical, with no temporary file beside it. The failing writer sits where Save
@@ -95,8 +74,8 @@ func TestCheckpointWriteFailureKeepsThePrevious(t *testing.T) {
 	hl := 8 + int(binary.LittleEndian.Uint64(next.Bytes()))
 	for _, n := range []int{0, 3, 8, hl / 2, hl, hl + 1, (hl + size) / 2, size - 1} {
 		t.Run(fmt.Sprintf("fail-after=%d/of=%d", n, size), func(t *testing.T) {
-			err := atomicfile.WriteFunc(path, func(w io.Writer) error { return tr.WriteCheckpoint(&failAfter{w: w, n: n}, nil) })
-			require.ErrorIs(t, err, errInjected)
+			err := atomicfile.WriteFunc(path, func(w io.Writer) error { return tr.WriteCheckpoint(&faultio.Writer{W: w, N: n}, nil) })
+			require.ErrorIs(t, err, faultio.ErrInjected)
 			after, err := os.ReadFile(path)
 			require.NoError(t, err)
 			require.Equal(t, before, after)

@@ -1,7 +1,6 @@
 package atomicfile
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/kvgpt/kvgpt/internal/faultio"
 )
 
 func TestWrite(t *testing.T) {
@@ -27,27 +28,6 @@ func TestWrite(t *testing.T) {
 	requireOnly(t, dir, "f.txt")
 }
 
-// failAfter is a writer that passes n bytes to w and then fails.
-type failAfter struct {
-	w io.Writer
-	n int
-}
-
-var errInjected = errors.New("injected write failure")
-
-func (f *failAfter) Write(p []byte) (int, error) {
-	if len(p) <= f.n {
-		f.n -= len(p)
-		return f.w.Write(p)
-	}
-	k, err := f.w.Write(p[:f.n])
-	f.n -= k
-	if err != nil {
-		return k, err
-	}
-	return k, errInjected
-}
-
 // TestWriteFuncFailsAfterNBytes: a write that fails after n bytes, for every n, returns the error
 // and leaves the previous file byte-identical, with no temporary file beside it.
 func TestWriteFuncFailsAfterNBytes(t *testing.T) {
@@ -59,10 +39,10 @@ func TestWriteFuncFailsAfterNBytes(t *testing.T) {
 			path := filepath.Join(dir, "f.bin")
 			require.NoError(t, os.WriteFile(path, old, 0o644))
 			err := WriteFunc(path, func(w io.Writer) error {
-				_, err := (&failAfter{w: w, n: n}).Write(next)
+				_, err := (&faultio.Writer{W: w, N: n}).Write(next)
 				return err
 			})
-			require.ErrorIs(t, err, errInjected)
+			require.ErrorIs(t, err, faultio.ErrInjected)
 			got, err := os.ReadFile(path)
 			require.NoError(t, err)
 			require.Equal(t, old, got)
