@@ -11,6 +11,7 @@ import (
 
 	"github.com/kvgpt/kvgpt/gpt"
 	"github.com/kvgpt/kvgpt/nn"
+	"github.com/kvgpt/kvgpt/nn/nntest"
 )
 
 // TestAllocRefusedByTheDevice: a buffer Metal refuses (newBufferWithLength returns nil, here the
@@ -22,10 +23,10 @@ func TestAllocRefusedByTheDevice(t *testing.T) {
 	defer func() { require.NoError(t, be.Close()) }()
 	t.Setenv("FAKEMETAL_MAX_BUFFER_BYTES", "1000000")
 
-	ae := allocError(t, func() { be.Alloc(250001) })
+	ae := nntest.AllocErrorOf(t, func() { be.Alloc(250001) })
 	require.NotNil(t, ae)
 	require.EqualError(t, ae, "nn: metal (fakemetal (CPU)): cannot allocate 1.0 MB (4.5 kB allocated already): Metal returned no buffer (out of memory)")
-	require.Nil(t, allocError(t, func() { be.Alloc(250000) }))
+	require.Nil(t, nntest.AllocErrorOf(t, func() { be.Alloc(250000) }))
 
 	var want *nn.AllocError
 	big := gpt.Config{NLayer: 2, NHead: 4, NEmbd: 128, BlockSize: 64, VocabSize: 256, QueryMode: gpt.Identity}

@@ -8,22 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/kvgpt/kvgpt/nn"
+	"github.com/kvgpt/kvgpt/nn/nntest"
 )
-
-// allocError runs f and returns the *nn.AllocError it panics with, nil if it returns.
-func allocError(t *testing.T, f func()) (ae *nn.AllocError) {
-	t.Helper()
-	defer func() {
-		if p := recover(); p != nil {
-			var ok bool
-			ae, ok = p.(*nn.AllocError)
-			require.True(t, ok, "panicked with %T %v, want an *nn.AllocError", p, p)
-		}
-	}()
-	f()
-	return nil
-}
 
 // TestAllocLargerThanTheDevice: a buffer larger than the device's largest (maxBufferLength) is
 // refused with an *nn.AllocError before Metal is asked, and the backend goes on working.
@@ -34,14 +20,14 @@ func TestAllocLargerThanTheDevice(t *testing.T) {
 	b := be.(*Backend)
 	require.Greater(t, b.maxBuffer, 0)
 
-	ae := allocError(t, func() { b.Alloc(b.maxBuffer/4 + 1) })
+	ae := nntest.AllocErrorOf(t, func() { b.Alloc(b.maxBuffer/4 + 1) })
 	require.NotNil(t, ae)
 	require.Equal(t, b.name, ae.Backend)
 	require.Equal(t, int64(b.maxBuffer/4+1)*4, ae.Bytes)
 	require.Equal(t, int64(b.maxBuffer), ae.Limit)
 	require.Contains(t, ae.Error(), "more than the device's largest buffer (maxBufferLength)")
-	require.NotNil(t, allocError(t, func() { b.AllocInt(b.maxBuffer/4 + 1) }))
-	require.Equal(t, int64(-1), allocError(t, func() { b.Alloc(math.MaxInt) }).Bytes, "bytes that overflow")
+	require.NotNil(t, nntest.AllocErrorOf(t, func() { b.AllocInt(b.maxBuffer/4 + 1) }))
+	require.Equal(t, int64(-1), nntest.AllocErrorOf(t, func() { b.Alloc(math.MaxInt) }).Bytes, "bytes that overflow")
 
 	x := b.Alloc(3)
 	b.Upload(x, []float32{1, 2, 3})

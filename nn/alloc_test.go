@@ -10,21 +10,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kvgpt/kvgpt/nn"
+	"github.com/kvgpt/kvgpt/nn/nntest"
 )
-
-// allocError runs f and returns the *nn.AllocError it panics with, nil if it returns.
-func allocError(t *testing.T, f func()) (ae *nn.AllocError) {
-	t.Helper()
-	defer func() {
-		if p := recover(); p != nil {
-			var ok bool
-			ae, ok = p.(*nn.AllocError)
-			require.True(t, ok, "panicked with %T %v, want an *nn.AllocError", p, p)
-		}
-	}()
-	f()
-	return nil
-}
 
 // TestCPUMemoryLimit: an Alloc past the limit panics with an *AllocError before it allocates, the
 // backend stays usable, and a buffer that is garbage collected gives its bytes back.
@@ -35,16 +22,16 @@ func TestCPUMemoryLimit(t *testing.T) {
 	v := c.Alloc(limit / 4) // exactly the limit
 	require.Equal(t, limit/4, v.N)
 
-	ae := allocError(t, func() { c.Alloc(1) })
+	ae := nntest.AllocErrorOf(t, func() { c.Alloc(1) })
 	require.NotNil(t, ae, "one float past the limit")
 	require.Equal(t, nn.AllocError{Backend: "cpu", Bytes: 4, Allocated: limit, Limit: limit, What: "the backend's memory limit"}, *ae)
 	require.EqualError(t, ae, "nn: cpu: cannot allocate 4 bytes (1.0 MB allocated already): more than the backend's memory limit, 1.0 MB")
-	require.NotNil(t, allocError(t, func() { c.AllocInt(1) }), "AllocInt counts against the same limit")
-	require.NotNil(t, allocError(t, func() { c.Alloc(math.MaxInt) }), "a size whose bytes overflow")
-	require.Contains(t, allocError(t, func() { c.Alloc(math.MaxInt) }).Error(), "cannot allocate more than 2⁶³ bytes")
+	require.NotNil(t, nntest.AllocErrorOf(t, func() { c.AllocInt(1) }), "AllocInt counts against the same limit")
+	require.NotNil(t, nntest.AllocErrorOf(t, func() { c.Alloc(math.MaxInt) }), "a size whose bytes overflow")
+	require.Contains(t, nntest.AllocErrorOf(t, func() { c.Alloc(math.MaxInt) }).Error(), "cannot allocate more than 2⁶³ bytes")
 
 	// Zero-sized buffers are free; the backend still computes.
-	require.Nil(t, allocError(t, func() { c.Alloc(0) }))
+	require.Nil(t, nntest.AllocErrorOf(t, func() { c.Alloc(0) }))
 	c.Upload(v.Slice(0, 2), []float32{1, 2})
 	got := make([]float32, 2)
 	c.Download(got, v.Slice(0, 2))
@@ -54,7 +41,7 @@ func TestCPUMemoryLimit(t *testing.T) {
 	v = nn.View{}
 	require.Eventually(t, func() bool {
 		runtime.GC()
-		return allocError(t, func() { c.Alloc(limit / 4) }) == nil
+		return nntest.AllocErrorOf(t, func() { c.Alloc(limit / 4) }) == nil
 	}, 10*time.Second, 10*time.Millisecond, "the collected buffer's bytes were not given back")
 }
 
@@ -62,7 +49,7 @@ func TestCPUMemoryLimit(t *testing.T) {
 func TestCPUDefaultMemoryLimit(t *testing.T) {
 	c := nn.NewCPU(1)
 	defer c.Close()
-	ae := allocError(t, func() { c.Alloc(1 << 60) }) // 4 EB
+	ae := nntest.AllocErrorOf(t, func() { c.Alloc(1 << 60) }) // 4 EB
 	require.NotNil(t, ae)
 	require.Equal(t, int64(1<<62), ae.Bytes)
 	if runtime.GOOS == "linux" || runtime.GOOS == "darwin" {
