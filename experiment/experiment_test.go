@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -26,12 +27,17 @@ func TestParamCountIdentities(t *testing.T) {
 			for _, v := range Variants(p) {
 				c := v.Config(p, 65)
 				require.NoError(t, c.Validate(), v.Name)
-				count[v.Name], total[v.Name] = NonEmbeddingParams(c), c.NumParams()
+				name := cmp.Or(v.Base, v.Name) // a learning-rate sweep's variants have the count of their base
+				count[name], total[name] = NonEmbeddingParams(c), c.NumParams()
 			}
 			L, C := m.NLayer, m.NEmbd
 			require.Equal(t, total["original"]-L*C*C, total["identity"], "identity = original − L·C²")
 			require.Equal(t, count["original"]-L*C*C, count["identity"])
 			require.Equal(t, total["original"], total["identity-wide-mlp"], "identity with MLP 4.5·C = original at 4·C")
+			if len(p.Main) > 0 { // the replication runs these three only
+				require.Len(t, count, len(Variants(p))-len(p.Main)*(len(p.LRs)-1))
+				return
+			}
 			require.Equal(t, total["identity"], total["original-narrow-mlp"], "original with MLP 3.5·C = identity")
 			require.Equal(t, total["original"]+2*L*C, total["residual-query"], "residual query = original + 2C per layer (norm weights)")
 

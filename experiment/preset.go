@@ -1,8 +1,10 @@
 package experiment
 
 import (
+	"cmp"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/kvgpt/kvgpt/gpt"
@@ -18,13 +20,33 @@ type Preset struct {
 	Seeds int `json:"seeds"`
 	// WeightDecays is the sweep run for both modes (at the mode's default scale and widths).
 	WeightDecays []float64 `json:"weight_decays"`
+	// Main names the main variants to run (empty: all of them).
+	Main []string `json:"main,omitempty"`
+	// LRs, if set, runs every main variant at each of these peak learning rates (the minimum
+	// learning rate in proportion), so that each is compared at its own best.
+	LRs []float64 `json:"lrs,omitempty"`
+	// Scales, if set, is the identity model's attention-scale sweep, in units of 1/√dh, at each
+	// width of ScaleWidths (0 stands for the preset's; a width C has C/dh heads, so dh is kept) next
+	// to a baseline of that width. Unset: one ablation at the baseline's scale.
+	Scales      []float64 `json:"scales,omitempty"`
+	ScaleWidths []int     `json:"scale_widths,omitempty"`
 }
 
 // DefaultPreset is the preset of a bare `kvgpt experiment`: the smoke test.
 const DefaultPreset = "micro"
 
-// NewPreset returns the experiment on gpt preset p: 2 seeds and weight decays 0.1, 0.05, 2⁻⁵ and 2⁻⁶.
+// NewPreset returns the experiment on gpt preset p: 2 seeds, weight decays 0.1, 0.05, 2⁻⁵ and 2⁻⁶
+// and every main variant at the preset's learning rate; for dh64, the replication: 3 seeds;
+// original, identity and identity-wide-mlp each at learning rates ½, 1 and 2 × the preset's; the
+// identity scale at ¼, ½, 1 and 2 × 1/√dh at C=128 and C=256; weight decays 0, 2⁻⁷, 2⁻⁵ and 0.1
+// for both modes.
 func NewPreset(p gpt.Preset) Preset {
+	if p.Name == "dh64" {
+		lr := p.Train.LR
+		return Preset{Preset: p, Seeds: 3, WeightDecays: []float64{0, 1.0 / 128, 1.0 / 32, 0.1},
+			Main: []string{"original", "identity", "identity-wide-mlp"}, LRs: []float64{lr / 2, lr, 2 * lr},
+			Scales: []float64{0.25, 0.5, 1, 2}, ScaleWidths: []int{0, 2 * p.Model.NEmbd}}
+	}
 	return Preset{Preset: p, Seeds: 2, WeightDecays: []float64{0.1, 0.05, 1.0 / 32, 1.0 / 64}}
 }
 
@@ -74,18 +96,39 @@ type Variant struct {
 	Group       string        `json:"group"` // "main", "scale" or "weight-decay"
 	Mode        gpt.QueryMode `json:"mode"`
 	NEmbd       int           `json:"n_embd"`
+	NHead       int           `json:"n_head,omitempty"` // 0: the preset's
 	MLPHidden   int           `json:"mlp_hidden"`
 	WeightDecay float64       `json:"weight_decay"`
-	AttnScale   float64       `json:"attn_scale"` // 0: the mode's default
-	Note        string        `json:"note"`
+	AttnScale   float64       `json:"attn_scale"`   // 0: the mode's default
+	LR          float64       `json:"lr,omitempty"` // peak learning rate; 0: the preset's
+	// Base is the main variant a learning-rate sweep runs at several rates (Name is Base@lr=…).
+	Base string `json:"base,omitempty"`
+	Note string `json:"note"`
 }
 
 // Config returns the model configuration of v under preset p with vocabulary size V.
 func (v Variant) Config(p Preset, V int) gpt.Config {
 	c := p.Model
 	c.QueryMode, c.NEmbd, c.MLPHidden, c.AttnScale, c.VocabSize = v.Mode, v.NEmbd, v.MLPHidden, v.AttnScale, V
+	if v.NHead != 0 {
+		c.NHead = v.NHead
+	}
 	return c
 }
+
+// TrainConfig returns the training settings of v under preset p at seed: the preset's, with v's
+// weight decay and learning rate (the minimum learning rate scaled in proportion).
+func (v Variant) TrainConfig(p Preset, seed uint64) gpt.TrainConfig {
+	tc := p.Train
+	tc.Seed, tc.WeightDecay = seed, v.WeightDecay
+	if v.LR != 0 {
+		tc.LR, tc.MinLR = v.LR, p.Train.MinLR*v.LR/p.Train.LR
+	}
+	return tc
+}
+
+// lr returns the peak learning rate v trains at under p.
+func (v Variant) lr(p Preset) float64 { return cmp.Or(v.LR, p.Train.LR) }
 
 // NonEmbeddingParams returns the parameter count without the token and position embeddings (the
 // LM head is tied to the token embedding, so it is not counted either).
@@ -93,42 +136,89 @@ func NonEmbeddingParams(c gpt.Config) int {
 	return c.NumParams() - c.VocabSize*c.NEmbd - c.BlockSize*c.NEmbd
 }
 
-// Variants returns the variants of preset p, in the order they run: the main comparison, the scale
-// ablation, then the rest of the weight-decay sweep (runs of the sweep that coincide with a main
-// variant are not repeated).
+// Weight decays of the two modes' main variants: nanoGPT's 0.1 for the baseline, the paper's 2⁻⁵
+// for the identity model.
+const (
+	wdBaseline = 0.1
+	wdIdentity = 1.0 / 32
+)
+
+// Variants returns the variants of preset p, in the order they run: the main comparison (at every
+// learning rate of p.LRs), the scale ablation or sweep, then the rest of the weight-decay sweep.
+// A setting is run once: sweep points that coincide with a main variant are not repeated.
 func Variants(p Preset) []Variant {
 	C, NH := p.Model.NEmbd, p.Model.NHead
-	wdBase, wdID := 0.1, 1.0/32
-	dh := float64(C / NH)
-	vs := []Variant{
-		{Name: "original", Group: "main", Mode: gpt.Baseline, NEmbd: C, MLPHidden: 4 * C, WeightDecay: wdBase,
+	dh := C / NH
+	main := []Variant{
+		{Name: "original", Group: "main", Mode: gpt.Baseline, NEmbd: C, MLPHidden: 4 * C, WeightDecay: wdBaseline,
 			Note: "baseline, W_Q learned, scale 1/√dh"},
-		{Name: "identity", Group: "main", Mode: gpt.Identity, NEmbd: C, MLPHidden: 4 * C, WeightDecay: wdID,
+		{Name: "identity", Group: "main", Mode: gpt.Identity, NEmbd: C, MLPHidden: 4 * C, WeightDecay: wdIdentity,
 			Note: "W_Q = I, scale 1/(2√dh)"},
-		{Name: "identity-wide-mlp", Group: "main", Mode: gpt.Identity, NEmbd: C, MLPHidden: 9 * C / 2, WeightDecay: wdID,
+		{Name: "identity-wide-mlp", Group: "main", Mode: gpt.Identity, NEmbd: C, MLPHidden: 9 * C / 2, WeightDecay: wdIdentity,
 			Note: "identity, MLP 4.5·C: the saved L·C² reallocated (= original's count)"},
-		{Name: "original-narrow-mlp", Group: "main", Mode: gpt.Baseline, NEmbd: C, MLPHidden: 7 * C / 2, WeightDecay: wdBase,
+		{Name: "original-narrow-mlp", Group: "main", Mode: gpt.Baseline, NEmbd: C, MLPHidden: 7 * C / 2, WeightDecay: wdBaseline,
 			Note: "baseline, MLP 3.5·C (= identity's count)"},
 	}
 	cs := smallerWidth(p)
-	vs = append(vs,
-		Variant{Name: "original-smaller", Group: "main", Mode: gpt.Baseline, NEmbd: cs, MLPHidden: 4 * cs, WeightDecay: wdBase,
+	main = append(main,
+		Variant{Name: "original-smaller", Group: "main", Mode: gpt.Baseline, NEmbd: cs, MLPHidden: 4 * cs, WeightDecay: wdBaseline,
 			Note: fmt.Sprintf("baseline, C=%d: the width whose count is closest to identity's", cs)},
-		Variant{Name: "residual-query", Group: "main", Mode: gpt.Residual, NEmbd: C, MLPHidden: 4 * C, WeightDecay: wdID,
+		Variant{Name: "residual-query", Group: "main", Mode: gpt.Residual, NEmbd: C, MLPHidden: 4 * C, WeightDecay: wdIdentity,
 			Note: "W_Q replaced by Q = ½(u + f(u)), f a C/2 bottleneck MLP (arXiv 2603.13381): original's count + 2C per layer"},
-		Variant{Name: "identity-scale-1/sqrt(dh)", Group: "scale", Mode: gpt.Identity, NEmbd: C, MLPHidden: 4 * C, WeightDecay: wdID,
-			AttnScale: 1 / math.Sqrt(dh), Note: "identity at the baseline's scale 1/√dh"},
 	)
+	var vs []Variant
+	for _, v := range main {
+		if len(p.Main) > 0 && !slices.Contains(p.Main, v.Name) {
+			continue
+		}
+		if len(p.LRs) == 0 {
+			vs = append(vs, v)
+			continue
+		}
+		for _, lr := range p.LRs {
+			w := v
+			w.Name, w.Base, w.LR = fmt.Sprintf("%s@lr=%g", v.Name, lr), v.Name, lr
+			w.Note = fmt.Sprintf("%s; peak learning rate %g", v.Note, lr)
+			vs = append(vs, w)
+		}
+	}
+	have := func(w Variant) bool {
+		return slices.ContainsFunc(vs, func(v Variant) bool { return v.sameSetting(w, p) })
+	}
+	add := func(w Variant) {
+		if !have(w) {
+			vs = append(vs, w)
+		}
+	}
+	if len(p.Scales) == 0 {
+		add(Variant{Name: "identity-scale-1/sqrt(dh)", Group: "scale", Mode: gpt.Identity, NEmbd: C, MLPHidden: 4 * C, WeightDecay: wdIdentity,
+			AttnScale: 1 / math.Sqrt(float64(dh)), Note: "identity at the baseline's scale 1/√dh"})
+	}
+	for _, w := range p.ScaleWidths {
+		w = cmp.Or(w, C)
+		for _, s := range p.Scales {
+			add(Variant{Name: fmt.Sprintf("identity-C=%d-scale=%g", w, s), Group: "scale", Mode: gpt.Identity, NEmbd: w, NHead: w / dh,
+				MLPHidden: 4 * w, WeightDecay: wdIdentity, AttnScale: s / math.Sqrt(float64(dh)),
+				Note: fmt.Sprintf("identity, C=%d (%d heads of %d), scale %g/√dh", w, w/dh, dh, s)})
+		}
+		add(Variant{Name: fmt.Sprintf("original-C=%d", w), Group: "scale", Mode: gpt.Baseline, NEmbd: w, NHead: w / dh,
+			MLPHidden: 4 * w, WeightDecay: wdBaseline, Note: fmt.Sprintf("baseline at C=%d (%d heads of %d): the scale sweep's reference", w, w/dh, dh)})
+	}
 	for _, mode := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
 		for _, wd := range p.WeightDecays {
-			if (mode == gpt.Baseline && wd == wdBase) || (mode == gpt.Identity && wd == wdID) {
-				continue // that is `original` / `identity`
-			}
-			vs = append(vs, Variant{Name: fmt.Sprintf("%s-wd=%s", mode, fmtWD(wd)), Group: "weight-decay", Mode: mode,
+			add(Variant{Name: fmt.Sprintf("%s-wd=%s", mode, fmtWD(wd)), Group: "weight-decay", Mode: mode,
 				NEmbd: C, MLPHidden: 4 * C, WeightDecay: wd, Note: fmt.Sprintf("%s, weight decay %g", mode, wd)})
 		}
 	}
 	return vs
+}
+
+// sameSetting reports whether v and w train the same model the same way under p (their names
+// and notes aside).
+func (v Variant) sameSetting(w Variant, p Preset) bool {
+	cv, cw := v.Config(p, 2), w.Config(p, 2)
+	cv.AttnScale, cw.AttnScale = float64(cv.Scale()), float64(cw.Scale()) // 0 stands for the default
+	return cv == cw && v.WeightDecay == w.WeightDecay && v.lr(p) == w.lr(p)
 }
 
 // smallerWidth returns the baseline width (a multiple of the head count, MLP 4·C) whose
@@ -157,6 +247,9 @@ func abs(x int) int {
 
 // fmtWD prints a weight decay, as a power of two where it is one (2^-5 rather than 0.03125).
 func fmtWD(wd float64) string {
+	if wd == 0 {
+		return "0"
+	}
 	if e := math.Log2(wd); e == math.Trunc(e) && e < -1 {
 		return fmt.Sprintf("2^%d", int(e))
 	}

@@ -289,12 +289,14 @@ func (r *Results) relDiffPlot() (*plot.Plot, error) {
 }
 
 func (r *Results) wdPlot() (*plot.Plot, error) {
-	p := newPlot("Final validation loss against weight decay", "weight decay (log scale)", "final validation loss")
+	p := newPlot("Final validation loss against weight decay", "weight decay", "final validation loss")
+	// The decays sit at even spacing, labelled (a log axis would have no room for 0).
+	wds := sortedWDs(r.Preset)
 	for i, mode := range []string{"baseline", "identity"} {
 		var pts plotter.XYs
-		for _, wd := range sortedWDs(r.Preset) {
+		for k, wd := range wds {
 			if s := r.wdSummary(mode, wd); s != nil && s.ValMean != nil {
-				pts = append(pts, plotter.XY{X: wd, Y: *s.ValMean})
+				pts = append(pts, plotter.XY{X: float64(k), Y: *s.ValMean})
 			}
 		}
 		if len(pts) == 0 {
@@ -305,23 +307,23 @@ func (r *Results) wdPlot() (*plot.Plot, error) {
 			return nil, err
 		}
 		l.Color, sc.Color = plotutil.Color(i), plotutil.Color(i)
+		l.Dashes = plotutil.Dashes(i)
 		sc.Shape = plotutil.Shape(i)
 		p.Add(l, sc)
 		p.Legend.Add(mode, l, sc)
-		// A log axis needs a positive range, also with a single point.
-		wds := sortedWDs(r.Preset)
-		p.X.Scale, p.X.Tick.Marker = plot.LogScale{}, wdTicks(wds)
-		p.X.Min, p.X.Max = wds[0]/1.4, wds[len(wds)-1]*1.4
 	}
+	p.X.Tick.Marker = wdTicks(wds)
+	p.X.Min, p.X.Max = -0.3, float64(len(wds))-0.7
 	return p, nil
 }
 
+// wdTicks labels the evenly spaced weight decays of wdPlot.
 type wdTicks []float64
 
 func (w wdTicks) Ticks(min, max float64) []plot.Tick {
 	var t []plot.Tick
-	for _, v := range w {
-		t = append(t, plot.Tick{Value: v, Label: fmtWD(v)})
+	for i, v := range w {
+		t = append(t, plot.Tick{Value: float64(i), Label: fmtWD(v)})
 	}
 	return t
 }

@@ -10,7 +10,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/kvgpt/kvgpt/gpt"
@@ -29,6 +31,9 @@ type Options struct {
 	Backend    string                     // the backend's name, for the report
 	Progress   io.Writer                  // progress line; nil for none
 	Fresh      bool                       // ignore finished runs of an earlier results.json in Out
+	// Jobs is how many runs train at once (0: 1), each on a backend of its own; NewBackend sizes
+	// each one's threads so that together they fill the machine.
+	Jobs int
 }
 
 // RunResult is one training run: one variant at one seed.
@@ -144,28 +149,70 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		}
 		return res.write(o.Out, full)
 	}
+	var todo []int
 	for i, j := range jobs {
 		if r, ok := done[runKey(j.v.Name, j.seed)]; ok {
 			res.Runs = append(res.Runs, r)
 			pr.skip(p.Train.Steps)
 			continue
 		}
-		pr.begin(i+1, j.v.Name, j.seed)
-		r, err := runOne(ctx, o, j.v, j.seed, pr)
-		if err != nil {
-			pr.end()
-			if werr := write(true); werr != nil {
-				return res, errors.Join(err, werr)
-			}
-			return res, err
-		}
-		res.Runs = append(res.Runs, r)
-		pr.finish(r)
-		if err := write(false); err != nil {
-			return res, err
-		}
+		todo = append(todo, i)
 	}
+	// Workers take the runs in order; results, the progress line and the files are shared under mu.
+	var (
+		mu       sync.Mutex
+		firstErr error
+		next     int
+		wg       sync.WaitGroup
+	)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for range max(1, min(o.Jobs, len(todo))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				mu.Lock()
+				if next == len(todo) || firstErr != nil {
+					mu.Unlock()
+					return
+				}
+				i := todo[next]
+				next++
+				j := jobs[i]
+				slot := pr.begin(i+1, j.v.Name, j.seed)
+				mu.Unlock()
+				r, err := runOne(ctx, o, j.v, j.seed, func(mt gpt.Metrics) {
+					mu.Lock()
+					pr.step(slot, mt)
+					mu.Unlock()
+				})
+				mu.Lock()
+				if err != nil {
+					if firstErr == nil {
+						firstErr = err
+					}
+					cancel()
+				} else {
+					res.Runs = append(res.Runs, r)
+					pr.finish(slot, r)
+					if err := write(false); err != nil && firstErr == nil {
+						firstErr = err
+						cancel()
+					}
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
 	pr.end()
+	if firstErr != nil {
+		if werr := write(true); werr != nil {
+			return res, errors.Join(firstErr, werr)
+		}
+		return res, firstErr
+	}
 	return res, write(true)
 }
 
@@ -181,19 +228,25 @@ func fileName(name string) string {
 
 func runKey(variant string, seed uint64) string { return fmt.Sprintf("%s@%d", variant, seed) }
 
-// sameSetup reports whether an earlier results file was made by the same preset and data.
+// sameSetup reports whether an earlier results file was made by the same preset and data (the
+// preset's description aside).
 func sameSetup(a, b *Results) bool {
-	ja, _ := json.Marshal([]any{a.Preset, a.Data, a.Vocab})
-	jb, _ := json.Marshal([]any{b.Preset, b.Data, b.Vocab})
-	return string(ja) == string(jb)
+	key := func(r *Results) string {
+		p := r.Preset
+		p.Description = ""
+		j, _ := json.Marshal([]any{p, r.Data, r.Vocab})
+		return string(j)
+	}
+	return key(a) == key(b)
 }
 
-// sameVariant reports whether the variant called name has the same definition in a and b, so a
-// finished run of a can stand for a run of b.
+// sameVariant reports whether the variant called name has the same definition in a and b (its
+// note aside), so a finished run of a can stand for a run of b.
 func sameVariant(a, b *Results, name string) bool {
 	find := func(r *Results) string {
 		for _, v := range r.Variants {
 			if v.Name == name {
+				v.Note = "" // words, not the setting
 				j, _ := json.Marshal(v)
 				return string(j)
 			}
@@ -218,7 +271,7 @@ func readResults(path string) (*Results, error) {
 
 // runOne trains one variant at one seed. A diverged run is a result, not an error; the error is
 // for the sweep as a whole (I/O, a device failure, cancellation).
-func runOne(ctx context.Context, o Options, v Variant, seed uint64, pr *progress) (RunResult, error) {
+func runOne(ctx context.Context, o Options, v Variant, seed uint64, onStep func(gpt.Metrics)) (RunResult, error) {
 	start := time.Now()
 	cfg := v.Config(o.Preset, o.VocabSize)
 	r := RunResult{Variant: v.Name, Seed: seed, Params: cfg.NumParams(), NonEmbParams: NonEmbeddingParams(cfg)}
@@ -235,8 +288,7 @@ func runOne(ctx context.Context, o Options, v Variant, seed uint64, pr *progress
 	if err != nil {
 		return r, fmt.Errorf("%s: %w", v.Name, err)
 	}
-	tc := o.Preset.Train
-	tc.Seed, tc.WeightDecay = seed, v.WeightDecay
+	tc := v.TrainConfig(o.Preset, seed)
 	t, err := gpt.NewTrainer(m, tc, o.Data)
 	if err != nil {
 		return r, fmt.Errorf("%s: %w", v.Name, err)
@@ -266,7 +318,7 @@ func runOne(ctx context.Context, o Options, v Variant, seed uint64, pr *progress
 				return err
 			}
 		}
-		pr.step(mt)
+		onStep(mt)
 		return enc.Encode(mt)
 	})
 	var nf *gpt.NonFiniteError
@@ -323,53 +375,72 @@ func mean(x []float64) float64 {
 	return s / float64(len(x))
 }
 
-// progress draws one line across the whole sweep.
+// progress draws one line across the whole sweep: the sweep's share done, each running run's step
+// and the ETA; a line of its own for every finished run. Its methods are called under one lock.
 type progress struct {
 	w           io.Writer
 	total, runs int // steps and runs in the sweep
-	doneSteps   int // steps finished (or skipped) before the current run
-	cur         int // steps of the current run
-	run         int
-	name        string
-	seed        uint64
+	doneSteps   int // steps of finished (or skipped) runs
+	slots       []*slot
 	start       time.Time
 	skipped     int // steps reused from an earlier results file (not timed)
 	last        time.Time
-	lastVal     float64
 	open        bool // a progress line without its newline is on screen
+}
+
+// slot is one run in progress.
+type slot struct {
+	run     int
+	name    string
+	seed    uint64
+	cur     int
+	steps   int
+	loss    float64
+	lastVal float64
 }
 
 func (p *progress) skip(steps int) { p.doneSteps += steps; p.skipped += steps }
 
-func (p *progress) begin(run int, name string, seed uint64) {
-	p.run, p.name, p.seed, p.cur, p.lastVal = run, name, seed, 0, math.NaN()
+func (p *progress) begin(run int, name string, seed uint64) *slot {
+	s := &slot{run: run, name: name, seed: seed, lastVal: math.NaN()}
+	p.slots = append(p.slots, s)
+	return s
 }
 
-func (p *progress) step(mt gpt.Metrics) {
-	p.cur = mt.Step
+func (p *progress) step(s *slot, mt gpt.Metrics) {
+	s.cur, s.steps, s.loss = mt.Step, mt.Steps, mt.Loss
 	if mt.ValLoss != nil {
-		p.lastVal = *mt.ValLoss
+		s.lastVal = *mt.ValLoss
 	}
-	if p.w == nil || (time.Since(p.last) < progressTick && mt.Step != mt.Steps) {
+	if p.w == nil || time.Since(p.last) < progressTick {
 		return
 	}
 	p.last, p.open = time.Now(), true
-	done := p.doneSteps + p.cur
+	done := p.doneSteps
+	for _, o := range p.slots {
+		done += o.cur
+	}
 	eta := "?"
 	if timed := done - p.skipped; timed > 0 {
 		rate := time.Since(p.start).Seconds() / float64(timed)
 		eta = (time.Duration(rate*float64(p.total-done)) * time.Second).Round(time.Second).String()
 	}
-	val := ""
-	if !math.IsNaN(p.lastVal) {
-		val = fmt.Sprintf(" val %.4f", p.lastVal)
+	var b strings.Builder
+	for i, o := range p.slots {
+		if i > 0 {
+			b.WriteString(" | ")
+		}
+		fmt.Fprintf(&b, "run %d/%d %s seed %d: step %d/%d loss %.4f", o.run, p.runs, o.name, o.seed, o.cur, o.steps, o.loss)
+		if !math.IsNaN(o.lastVal) {
+			fmt.Fprintf(&b, " val %.4f", o.lastVal)
+		}
 	}
-	fmt.Fprintf(p.w, "\r[%3.0f%%] run %d/%d %s seed %d: step %d/%d loss %.4f%s | sweep ETA %s\033[K",
-		100*float64(done)/float64(p.total), p.run, p.runs, p.name, p.seed, mt.Step, mt.Steps, mt.Loss, val, eta)
+	fmt.Fprintf(p.w, "\r[%3.0f%%] %s | sweep ETA %s\033[K", 100*float64(done)/float64(p.total), b.String(), eta)
 }
 
-func (p *progress) finish(r RunResult) {
-	p.doneSteps += p.cur
+func (p *progress) finish(s *slot, r RunResult) {
+	p.doneSteps += s.cur
+	p.slots = slices.DeleteFunc(p.slots, func(o *slot) bool { return o == s })
 	if p.w == nil {
 		return
 	}
@@ -379,7 +450,7 @@ func (p *progress) finish(r RunResult) {
 	}
 	p.open = false
 	fmt.Fprintf(p.w, "\r[%3.0f%%] run %d/%d %s seed %d: %s (%.0fs)\033[K\n",
-		100*float64(p.doneSteps)/float64(p.total), p.run, p.runs, p.name, p.seed, out, r.Seconds)
+		100*float64(p.doneSteps)/float64(p.total), s.run, p.runs, s.name, s.seed, out, r.Seconds)
 }
 
 func (p *progress) end() {

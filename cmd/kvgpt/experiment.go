@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"syscall"
 
 	"github.com/kvgpt/kvgpt/experiment"
@@ -33,6 +34,7 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	seeds := fs.Int("seeds", 0, "seeds per variant (0: the preset's)")
 	steps := fs.Int("steps", 0, "training steps per run (0: the preset's)")
 	out := fs.String("out", "", "output `dir`ectory (default: experiment-<preset>)")
+	jobs := fs.Int("jobs", 1, "runs trained at once, each on a backend of its own (with --threads 0 the CPU's cores are shared out among them)")
 	fresh := fs.Bool("fresh", false, "rerun every run, ignoring finished runs of an earlier results.json in --out")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: kvgpt experiment --preset NAME [flags]")
@@ -56,6 +58,9 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *steps < 0 || *seeds < 0 {
 		return fmt.Errorf("--steps and --seeds must be ≥ 0")
 	}
+	if *jobs < 1 || *jobs > 64 {
+		return fmt.Errorf("--jobs must be between 1 and 64, got %d", *jobs)
+	}
 	if *seeds > experiment.MaxSeeds {
 		return fmt.Errorf("--seeds must be ≤ %d, got %d", experiment.MaxSeeds, *seeds)
 	}
@@ -66,6 +71,11 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	presetBackend := be.name == ""
 	if presetBackend {
 		be.name = cmp.Or(p.Backend, "auto")
+	}
+	// Each of the jobs runs on its own backend; with --threads 0 they share the cores out.
+	runBE := be
+	if runBE.threads == 0 && *jobs > 1 {
+		runBE.threads = max(1, runtime.NumCPU() / *jobs)
 	}
 	if *out == "" {
 		*out = "experiment-" + p.Name
@@ -102,17 +112,17 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *seeds > 0 {
 		nseeds = *seeds
 	}
-	fmt.Fprintf(stderr, "experiment %s: %d variants × %d seeds on %s, %s; writing to %s\n",
-		p.Name, len(experiment.Variants(p)), nseeds, source, bname, *out)
+	fmt.Fprintf(stderr, "experiment %s: %d variants × %d seeds on %s, %s, %d at once; writing to %s\n",
+		p.Name, len(experiment.Variants(p)), nseeds, source, bname, *jobs, *out)
 	avail, availErr := availableMemory(b)
 	b.Close()
-	if err := checkExperimentMemory(p, ds, tok.VocabSize(), avail, availErr, stderr); err != nil {
+	if err := checkExperimentMemory(p, ds, tok.VocabSize(), *jobs, avail, availErr, stderr); err != nil {
 		return err
 	}
 	res, err := experiment.Run(ctx, experiment.Options{
 		Preset: p, Data: ds, VocabSize: tok.VocabSize(), Seeds: *seeds, Out: *out, Fresh: *fresh,
-		NewBackend: be.create,
-		Backend:    bname, Progress: stderr,
+		NewBackend: runBE.create, Jobs: *jobs,
+		Backend: bname, Progress: stderr,
 	})
 	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("interrupted after %d finished runs; results so far are in %s (rerun the same command to continue)", len(res.Runs), *out)

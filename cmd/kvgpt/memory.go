@@ -165,12 +165,13 @@ func checkSampleMemory(be nn.Backend, ck *gpt.Checkpoint, w io.Writer) error {
 }
 
 // checkExperimentMemory prints the memory plan of the largest run of experiment p on ds (with a
-// vocabulary of V) and returns an error if it does not fit in avail (availErr: unknown).
-func checkExperimentMemory(p experiment.Preset, ds *gpt.Dataset, V int, avail int64, availErr error, w io.Writer) error {
+// vocabulary of V) and returns an error if jobs of it at once do not fit in avail (availErr:
+// unknown).
+func checkExperimentMemory(p experiment.Preset, ds *gpt.Dataset, V, jobs int, avail int64, availErr error, w io.Writer) error {
 	var plan gpt.MemoryPlan
 	var largest string
 	for _, v := range experiment.Variants(p) {
-		pv, err := gpt.PlanTraining(v.Config(p, V), p.Train, ds.Bytes())
+		pv, err := gpt.PlanTraining(v.Config(p, V), v.TrainConfig(p, 0), ds.Bytes())
 		if err != nil {
 			return fmt.Errorf("memory: %s: %w", v.Name, err)
 		}
@@ -178,9 +179,14 @@ func checkExperimentMemory(p experiment.Preset, ds *gpt.Dataset, V int, avail in
 			plan, largest = pv, v.Name
 		}
 	}
+	// The jobs share the memory: each run gets its share (the data is loaded once, before the plan).
+	if jobs > 1 {
+		avail /= int64(jobs)
+		largest += fmt.Sprintf("; %d runs at once, each with 1/%d of the memory", jobs, jobs)
+	}
 	fmt.Fprintf(w, "%s (the largest run, %s)\n", memoryLine(plan, avail, availErr), largest)
 	if availErr == nil && !plan.Fits(avail) {
-		return tooLarge(plan, avail, fmt.Sprintf("the largest run is %s: pick a smaller --preset", largest))
+		return tooLarge(plan, avail, fmt.Sprintf("the largest run is %s: pick a smaller --preset or fewer --jobs", largest))
 	}
 	return nil
 }
