@@ -199,3 +199,29 @@ func TestResidualSkippedWithoutRMSNorm(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(report), "1 skipped: backend lacks the op")
 }
+
+// TestJobsMatchSequential checks the parallel runner: runs trained two at a time give the same
+// losses as one at a time (each run has its own backend, seed and batches), and every run is
+// reported once.
+func TestJobsMatchSequential(t *testing.T) {
+	p, err := LookupPreset("micro")
+	require.NoError(t, err)
+	p.Train.Steps, p.Train.Warmup, p.Train.EvalEvery = 6, 1, 3
+	ds, err := gpt.NewDataset("test text", strings.Repeat("abcdefghij klmnop qrstuv\n", 400), gpt.ByteTokenizer{}, p.Model.BlockSize)
+	require.NoError(t, err)
+	finals := func(jobs int) map[string]float64 {
+		res, err := Run(context.Background(), Options{Preset: p, Data: ds, VocabSize: 256, Out: t.TempDir(), Seeds: 2, Jobs: jobs,
+			NewBackend: func() (nn.Backend, error) { return nn.NewCPU(1), nil }})
+		require.NoError(t, err)
+		m := map[string]float64{}
+		for _, r := range res.Runs {
+			k := runKey(r.Variant, r.Seed)
+			require.NotContains(t, m, k, "run reported twice")
+			require.NotNil(t, r.FinalVal, k)
+			m[k] = *r.FinalVal
+		}
+		require.Len(t, m, 2*len(Variants(p)))
+		return m
+	}
+	require.Equal(t, finals(1), finals(3))
+}

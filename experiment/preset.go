@@ -195,22 +195,44 @@ func Variants(p Preset) []Variant {
 			AttnScale: 1 / math.Sqrt(float64(dh)), Note: "identity at the baseline's scale 1/√dh"})
 	}
 	for _, w := range p.ScaleWidths {
-		w = cmp.Or(w, C)
-		for _, s := range p.Scales {
-			add(Variant{Name: fmt.Sprintf("identity-C=%d-scale=%g", w, s), Group: "scale", Mode: gpt.Identity, NEmbd: w, NHead: w / dh,
-				MLPHidden: 4 * w, WeightDecay: wdIdentity, AttnScale: s / math.Sqrt(float64(dh)),
-				Note: fmt.Sprintf("identity, C=%d (%d heads of %d), scale %g/√dh", w, w/dh, dh, s)})
+		for _, sc := range p.Scales {
+			add(scaleVariant(p, w, sc))
 		}
-		add(Variant{Name: fmt.Sprintf("original-C=%d", w), Group: "scale", Mode: gpt.Baseline, NEmbd: w, NHead: w / dh,
-			MLPHidden: 4 * w, WeightDecay: wdBaseline, Note: fmt.Sprintf("baseline at C=%d (%d heads of %d): the scale sweep's reference", w, w/dh, dh)})
+		add(widthBaseline(p, w))
 	}
 	for _, mode := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
 		for _, wd := range p.WeightDecays {
-			add(Variant{Name: fmt.Sprintf("%s-wd=%s", mode, fmtWD(wd)), Group: "weight-decay", Mode: mode,
-				NEmbd: C, MLPHidden: 4 * C, WeightDecay: wd, Note: fmt.Sprintf("%s, weight decay %g", mode, wd)})
+			add(wdVariant(p, mode, wd))
 		}
 	}
 	return vs
+}
+
+// scaleVariant is the identity model of width w (0: the preset's; C/dh heads) at attention scale
+// s/√dh, at the preset's learning rate.
+func scaleVariant(p Preset, w int, s float64) Variant {
+	dh := p.Model.NEmbd / p.Model.NHead
+	w = cmp.Or(w, p.Model.NEmbd)
+	return Variant{Name: fmt.Sprintf("identity-C=%d-scale=%g", w, s), Group: "scale", Mode: gpt.Identity, NEmbd: w, NHead: w / dh,
+		MLPHidden: 4 * w, WeightDecay: wdIdentity, AttnScale: s / math.Sqrt(float64(dh)),
+		Note: fmt.Sprintf("identity, C=%d (%d heads of %d), scale %g/√dh", w, w/dh, dh, s)}
+}
+
+// widthBaseline is the baseline of width w (0: the preset's; C/dh heads): the scale sweep's
+// reference at that width.
+func widthBaseline(p Preset, w int) Variant {
+	dh := p.Model.NEmbd / p.Model.NHead
+	w = cmp.Or(w, p.Model.NEmbd)
+	return Variant{Name: fmt.Sprintf("original-C=%d", w), Group: "scale", Mode: gpt.Baseline, NEmbd: w, NHead: w / dh,
+		MLPHidden: 4 * w, WeightDecay: wdBaseline, Note: fmt.Sprintf("baseline at C=%d (%d heads of %d): the scale sweep's reference", w, w/dh, dh)}
+}
+
+// wdVariant is the model of the mode at the preset's shape, scale and learning rate, at weight
+// decay wd.
+func wdVariant(p Preset, mode gpt.QueryMode, wd float64) Variant {
+	C := p.Model.NEmbd
+	return Variant{Name: fmt.Sprintf("%s-wd=%s", mode, fmtWD(wd)), Group: "weight-decay", Mode: mode,
+		NEmbd: C, MLPHidden: 4 * C, WeightDecay: wd, Note: fmt.Sprintf("%s, weight decay %g", mode, wd)}
 }
 
 // sameSetting reports whether v and w train the same model the same way under p (their names

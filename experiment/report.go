@@ -3,17 +3,16 @@ package experiment
 import (
 	"encoding/json"
 	"fmt"
-	"image/color"
 	"math"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/kvgpt/kvgpt/gpt"
 	"github.com/kvgpt/kvgpt/internal/atomicfile"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 )
 
@@ -74,6 +73,10 @@ func (r *Results) summarize() {
 		}
 		r.Summary = append(r.Summary, s)
 	}
+	if best := r.BestLR("original"); orig == nil && best != "" {
+		m := r.meanFinal(best) // a learning-rate sweep compares with original at its best rate
+		orig = &m
+	}
 	if orig != nil {
 		for i := range r.Summary {
 			if m := r.Summary[i].ValMean; m != nil {
@@ -98,15 +101,8 @@ func (r *Results) write(dir string, full bool) error {
 	if !full {
 		return nil
 	}
-	for _, pl := range []struct {
-		name string
-		fn   func() (*plot.Plot, error)
-	}{{ValPlot, r.valPlot}, {RelDiffPlot, r.relDiffPlot}, {WDPlot, r.wdPlot}} {
-		p, err := pl.fn()
-		if err != nil {
-			return fmt.Errorf("plot %s: %w", pl.name, err)
-		}
-		if err := savePlot(p, filepath.Join(dir, pl.name)); err != nil {
+	for _, pl := range r.plotFiles() {
+		if err := pl.draw(filepath.Join(dir, pl.name)); err != nil {
 			return fmt.Errorf("plot %s: %w", pl.name, err)
 		}
 	}
@@ -134,8 +130,8 @@ func (r *Results) Report() string {
 	fmt.Fprintf(&b, "- seeds: %v (each seed fixes the initialisation and the batch order, the same for every variant)\n", r.Seeds)
 	fmt.Fprintf(&b, "- written %s, started %s\n\n", r.Updated.Format(time.RFC3339), r.Started.Format(time.RFC3339))
 
-	b.WriteString("| variant | mode | C | MLP | weight decay | scale | non-emb. params | final val loss (mean ± std) | Δ vs original | max grad norm | loss spikes | max \\|attn logit\\| |\n")
-	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	b.WriteString("| variant | mode | C | MLP | lr | weight decay | scale | non-emb. params | final val loss (mean ± std) | Δ vs original | max grad norm | loss spikes | max \\|attn logit\\| |\n")
+	b.WriteString("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	for i, v := range r.Variants {
 		s := r.Summary[i]
 		cfg := v.Config(p, r.Vocab)
@@ -161,8 +157,8 @@ func (r *Results) Report() string {
 		if s.Runs+s.Diverged > 0 {
 			markers = fmt.Sprintf("%.3g | %d | %.3g", s.MaxGradNorm, s.LossSpikes, s.MaxAttnLogit)
 		}
-		fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s | %d | %s | %s | %s |\n", v.Name, v.Mode, cfg.NEmbd, cfg.Hidden(),
-			fmtWD(v.WeightDecay), scaleName(cfg), s.NonEmbParams, val, rel, markers)
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %g | %s | %s | %d | %s | %s | %s |\n", v.Name, v.Mode, cfg.NEmbd, cfg.Hidden(),
+			v.lr(p), fmtWD(v.WeightDecay), scaleName(cfg), s.NonEmbParams, val, rel, markers)
 	}
 	b.WriteString(`
 Columns: *non-emb. params* excludes the token and position embeddings (the LM head is tied to the
@@ -182,10 +178,22 @@ Q = ½(u + f(u)), f(u) = LN(GELU(RMSNorm(u)·W₁)·W₂) with a C/2 bottleneck 
 parameters per layer more than original).
 
 `)
+	if len(p.LRs) > 0 || len(p.Scales) > 0 {
+		r.sweepReport(&b)
+	} else {
+		r.wdTable(&b)
+	}
+	fmt.Fprintf(&b, "Per-run metrics (JSON lines, one record per step): `%s/`; everything above as data: `%s`.\n", RunsDir, ResultsFile)
+	return b.String()
+}
+
+// wdTable writes the weight-decay table of a preset without sweeps, and the plots.
+func (r *Results) wdTable(b *strings.Builder) {
+	p := r.Preset
 	b.WriteString("## Weight decay\n\nFinal validation loss (mean over seeds) at the mode's default scale and widths:\n\n| weight decay |")
 	wds := sortedWDs(p)
 	for _, wd := range wds {
-		fmt.Fprintf(&b, " %s |", fmtWD(wd))
+		fmt.Fprintf(b, " %s |", fmtWD(wd))
 	}
 	b.WriteString("\n|---|")
 	for range wds {
@@ -193,31 +201,71 @@ parameters per layer more than original).
 	}
 	b.WriteString("\n")
 	for _, mode := range []string{"baseline", "identity"} {
-		fmt.Fprintf(&b, "| %s |", mode)
+		fmt.Fprintf(b, "| %s |", mode)
 		for _, wd := range wds {
 			if s := r.wdSummary(mode, wd); s != nil && s.ValMean != nil {
-				fmt.Fprintf(&b, " %.4f |", *s.ValMean)
+				fmt.Fprintf(b, " %.4f |", *s.ValMean)
 			} else {
 				b.WriteString(" – |")
 			}
 		}
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "\n## Plots\n\n![validation loss](%s)\n\n![relative difference to original](%s)\n\n![final loss against weight decay](%s)\n\n", ValPlot, RelDiffPlot, WDPlot)
-	fmt.Fprintf(&b, "Per-run metrics (JSON lines, one record per step): `%s/`; everything above as data: `%s`.\n", RunsDir, ResultsFile)
-	return b.String()
+	b.WriteString("\n## Plots\n\n")
+	for _, f := range r.plotFiles() {
+		fmt.Fprintf(b, "![%s](%s)\n\n", strings.TrimSuffix(f.name, filepath.Ext(f.name)), f.name)
+	}
+}
+
+// plotFile is one PNG of the report and the function that draws it.
+type plotFile struct {
+	name string
+	draw func(path string) error
+}
+
+// plotFiles returns the report's plots: the validation curves, the relative difference to original
+// (or, with a learning-rate sweep, the paired differences and the learning-rate plot), the scale
+// sweep, and loss and stability against weight decay.
+func (r *Results) plotFiles() []plotFile {
+	one := func(fn func() (*figure, error)) func(string) error {
+		return func(path string) error {
+			f, err := fn()
+			if err != nil {
+				return err
+			}
+			return f.save(path)
+		}
+	}
+	wd := func(path string) error {
+		a, err := r.wdPlot()
+		if err != nil {
+			return err
+		}
+		b, err := r.wdStabilityPlot()
+		if err != nil {
+			return err
+		}
+		return saveStacked(path, a, b)
+	}
+	fs := []plotFile{{ValPlot, one(r.valPlot)}}
+	if len(r.Preset.LRs) > 0 {
+		fs = append(fs, plotFile{PairedPlot, one(r.pairedPlot)}, plotFile{LRPlot, one(r.lrPlot)})
+	} else {
+		fs = append(fs, plotFile{RelDiffPlot, one(r.relDiffPlot)})
+	}
+	if len(r.Preset.Scales) > 0 {
+		fs = append(fs, plotFile{ScalePlot, one(r.scalePlot)})
+	}
+	return append(fs, plotFile{WDPlot, wd})
 }
 
 func scaleName(c interface{ Scale() float32 }) string { return fmt.Sprintf("%.4g", c.Scale()) }
 
-// wdSummary returns the summary of the run with the mode's default shape at weight decay wd.
+// wdSummary returns the summary of the run with the mode's default shape and scale at weight decay
+// wd and the preset's learning rate.
 func (r *Results) wdSummary(mode string, wd float64) *Summary {
-	for i, v := range r.Variants {
-		if string(v.Mode) == mode && v.WeightDecay == wd && v.AttnScale == 0 && v.NEmbd == r.Preset.Model.NEmbd && v.MLPHidden == 4*v.NEmbd {
-			return &r.Summary[i]
-		}
-	}
-	return nil
+	s, _ := r.summaryOf(wdVariant(r.Preset, gpt.QueryMode(mode), wd))
+	return s
 }
 
 // meanCurve returns the validation curve of a variant averaged over its finished seeds (the steps
@@ -243,9 +291,18 @@ func (r *Results) meanCurve(variant string) (steps []int, loss []float64) {
 	return steps, loss
 }
 
-// curveVariants are the variants drawn in the curve plots.
+// curveVariants are the variants drawn in the curve plots: with a learning-rate sweep, each main
+// variant at its best rate; else all but the weight-decay sweep.
 func (r *Results) curveVariants() []string {
 	var n []string
+	if bs := r.bases(); len(bs) > 0 {
+		for _, b := range bs {
+			if best := r.BestLR(b); best != "" {
+				n = append(n, best)
+			}
+		}
+		return n
+	}
 	for _, v := range r.Variants {
 		if v.Group != "weight-decay" {
 			n = append(n, v.Name)
@@ -254,23 +311,21 @@ func (r *Results) curveVariants() []string {
 	return n
 }
 
-func (r *Results) valPlot() (*plot.Plot, error) {
-	p := newPlot(fmt.Sprintf("Validation loss (%s, mean over seeds)", r.Preset.Name), "step", "validation loss (nats/token)")
+func (r *Results) valPlot() (*figure, error) {
+	f := newFigure(fmt.Sprintf("Validation loss (%s, mean over seeds)", r.Preset.Name), "step", "validation loss (nats/token)")
 	for i, name := range r.curveVariants() {
 		steps, loss := r.meanCurve(name)
-		if err := addLine(p, name, i, steps, loss); err != nil {
+		if err := f.line(name, i, xys(steps, loss), len(steps) <= 40); err != nil {
 			return nil, err
 		}
 	}
-	return p, nil
+	return f, nil
 }
 
-func (r *Results) relDiffPlot() (*plot.Plot, error) {
-	p := newPlot("Relative difference to original: 100·(L − L_original)/L_original", "step", "%")
+func (r *Results) relDiffPlot() (*figure, error) {
+	f := newFigure("Relative difference to original: 100·(L − L_original)/L_original", "step", "%")
 	ostep, ol := r.meanCurve("original")
-	zero := plotter.NewFunction(func(float64) float64 { return 0 })
-	zero.Color = color.Gray{Y: 160}
-	p.Add(zero)
+	f.zero()
 	for i, name := range r.curveVariants() {
 		if name == "original" {
 			continue
@@ -281,51 +336,44 @@ func (r *Results) relDiffPlot() (*plot.Plot, error) {
 		for k := 0; k < n; k++ {
 			rel = append(rel, 100*(loss[k]-ol[k])/ol[k])
 		}
-		if err := addLine(p, name, i, steps[:n], rel); err != nil {
+		if err := f.line(name, i, xys(steps[:n], rel), n <= 40); err != nil {
 			return nil, err
 		}
 	}
-	return p, nil
+	return f, nil
 }
 
-func (r *Results) wdPlot() (*plot.Plot, error) {
-	p := newPlot("Final validation loss against weight decay", "weight decay", "final validation loss")
-	// The decays sit at even spacing, labelled (a log axis would have no room for 0).
+// wdPlot draws the final validation loss against the weight decay, per mode, at evenly spaced
+// decays (a log axis would have no room for 0).
+func (r *Results) wdPlot() (*figure, error) {
+	f := newFigure("Final validation loss against weight decay (mean over seeds)", "weight decay", "final validation loss")
 	wds := sortedWDs(r.Preset)
-	for i, mode := range []string{"baseline", "identity"} {
+	var labels []string
+	for _, wd := range wds {
+		labels = append(labels, fmtWD(wd))
+	}
+	for i, mode := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
 		var pts plotter.XYs
 		for k, wd := range wds {
-			if s := r.wdSummary(mode, wd); s != nil && s.ValMean != nil {
+			if s, _ := r.summaryOf(wdVariant(r.Preset, mode, wd)); s != nil && s.ValMean != nil {
 				pts = append(pts, plotter.XY{X: float64(k), Y: *s.ValMean})
 			}
 		}
-		if len(pts) == 0 {
-			continue
-		}
-		l, sc, err := plotter.NewLinePoints(pts)
-		if err != nil {
+		if err := f.line(string(mode), i, pts, true); err != nil {
 			return nil, err
 		}
-		l.Color, sc.Color = plotutil.Color(i), plotutil.Color(i)
-		l.Dashes = plotutil.Dashes(i)
-		sc.Shape = plotutil.Shape(i)
-		p.Add(l, sc)
-		p.Legend.Add(mode, l, sc)
 	}
-	p.X.Tick.Marker = wdTicks(wds)
-	p.X.Min, p.X.Max = -0.3, float64(len(wds))-0.7
-	return p, nil
+	f.categorical(labels)
+	return f, nil
 }
 
-// wdTicks labels the evenly spaced weight decays of wdPlot.
-type wdTicks []float64
-
-func (w wdTicks) Ticks(min, max float64) []plot.Tick {
-	var t []plot.Tick
-	for i, v := range w {
-		t = append(t, plot.Tick{Value: float64(i), Label: fmtWD(v)})
+// xys pairs steps with values.
+func xys(steps []int, ys []float64) plotter.XYs {
+	pts := make(plotter.XYs, len(steps))
+	for k := range steps {
+		pts[k] = plotter.XY{X: float64(steps[k]), Y: ys[k]}
 	}
-	return t
+	return pts
 }
 
 func newPlot(title, x, y string) *plot.Plot {
@@ -354,26 +402,6 @@ func (preciseTicks) Ticks(lo, hi float64) []plot.Tick {
 		}
 	}
 	return t
-}
-
-func addLine(p *plot.Plot, name string, i int, steps []int, ys []float64) error {
-	if len(steps) == 0 {
-		return nil
-	}
-	pts := make(plotter.XYs, len(steps))
-	for k := range steps {
-		pts[k] = plotter.XY{X: float64(steps[k]), Y: ys[k]}
-	}
-	l, err := plotter.NewLine(pts)
-	if err != nil {
-		return err
-	}
-	l.Color = plotutil.Color(i)
-	l.Dashes = plotutil.Dashes(i / len(plotutil.DefaultColors))
-	l.Width = vg.Points(1.5)
-	p.Add(l)
-	p.Legend.Add(name, l)
-	return nil
 }
 
 // savePlot writes p as a PNG, atomically. A plot with no data still gets a file (with its axes), so

@@ -459,3 +459,16 @@ func (p *progress) end() {
 		p.open = false
 	}
 }
+
+// Rewrite redraws report.md and the plots in dir from its results.json, without training: to look
+// at a running or interrupted sweep, or at a finished one with a newer kvgpt's report.
+func Rewrite(dir string) (*Results, error) {
+	res, err := readResults(filepath.Join(dir, ResultsFile))
+	if err != nil {
+		return nil, fmt.Errorf("experiment: %w", err)
+	}
+	if len(res.Variants) == 0 {
+		return nil, fmt.Errorf("experiment: %s has no variants: not a kvgpt experiment's results", filepath.Join(dir, ResultsFile))
+	}
+	return res, res.write(dir, true)
+}

@@ -35,6 +35,7 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	steps := fs.Int("steps", 0, "training steps per run (0: the preset's)")
 	out := fs.String("out", "", "output `dir`ectory (default: experiment-<preset>)")
 	jobs := fs.Int("jobs", 1, "runs trained at once, each on a backend of its own (with --threads 0 the CPU's cores are shared out among them)")
+	reportOnly := fs.Bool("report-only", false, "redraw report.md and the plots in --out from its results.json, training nothing")
 	fresh := fs.Bool("fresh", false, "rerun every run, ignoring finished runs of an earlier results.json in --out")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: kvgpt experiment --preset NAME [flags]")
@@ -50,6 +51,16 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (all options are flags; see -h)", fs.Arg(0))
+	}
+	if *reportOnly {
+		if *out == "" {
+			return errors.New("--report-only needs --out, the directory of the results.json to report")
+		}
+		if _, err := experiment.Rewrite(*out); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(*out, experiment.ReportFile))
+		return nil
 	}
 	p, err := experiment.LookupPreset(*preset)
 	if err != nil {

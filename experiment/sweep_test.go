@@ -1,0 +1,138 @@
+package experiment
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestPairedInterval(t *testing.T) {
+	// d = 1, 2, 3: mean 2, sample sd 1, 95% half-width t(0.975, 2)·1/√3 = 4.303/1.7321 = 2.4843.
+	p := pairDiffs("a", "b", []float64{1, 2, 3})
+	require.Equal(t, 3, p.N)
+	require.InDelta(t, 2, p.Mean, 1e-12)
+	require.InDelta(t, 1, p.SD, 1e-12)
+	require.InDelta(t, 2-2.4843, p.Lo, 1e-4)
+	require.InDelta(t, 2+2.4843, p.Hi, 1e-4)
+	require.True(t, p.WithinNoise())
+	require.Equal(t, "within noise", p.Verdict())
+
+	// Differences all of one sign and tight: not within noise.
+	q := pairDiffs("a", "b", []float64{-0.011, -0.010, -0.012, -0.009})
+	require.Less(t, q.Hi, 0.0)
+	require.Equal(t, "a lower", q.Verdict())
+	require.Equal(t, "undecided (fewer than 2 paired seeds)", pairDiffs("a", "b", []float64{0.5}).Verdict())
+	require.InDelta(t, 1.96, tQuantile975(1000), 0)
+	require.InDelta(t, 12.706, tQuantile975(1), 0)
+}
+
+// sweepResults fabricates the results of the dh64 sweep, with per-variant effects and a per-seed
+// effect shared by all variants (which the paired differences must cancel):
+//
+//	final loss = 1.5 + effect(variant) + seedShift(seed) + jitter(variant, seed)
+func sweepResults(t *testing.T, effect func(v Variant) (float64, bool)) *Results {
+	p, err := LookupPreset("dh64")
+	require.NoError(t, err)
+	r := &Results{Preset: p, Vocab: 65, Variants: Variants(p), Seeds: []uint64{1, 2, 3}}
+	seedShift := map[uint64]float64{1: -0.05, 2: 0.0, 3: 0.07}
+	for vi, v := range r.Variants {
+		e, diverge := effect(v)
+		for si, s := range r.Seeds {
+			run := RunResult{Variant: v.Name, Seed: s, Status: "done", MaxGradNorm: 1 + e, MaxAttnLogit: 10 + 100*e}
+			if diverge && si == 0 {
+				run.Status = "diverged: loss is NaN at step 700"
+				r.Runs = append(r.Runs, run)
+				continue
+			}
+			jitter := 0.001 * float64((vi*7+si*3)%5-2)
+			final := 1.5 + e + seedShift[s] + jitter
+			for step := 100; step <= 2000; step += 100 {
+				run.EvalSteps = append(run.EvalSteps, step)
+				run.ValLoss = append(run.ValLoss, final+0.5*float64(2000-step)/2000)
+			}
+			run.FinalVal = &final
+			r.Runs = append(r.Runs, run)
+		}
+	}
+	r.summarize()
+	return r
+}
+
+func TestSweepClaims(t *testing.T) {
+	r := sweepResults(t, func(v Variant) (float64, bool) {
+		lrPenalty := 0.0
+		switch baseOf(v.Name) {
+		case "original":
+			lrPenalty = 0.03 * math.Abs(math.Log2(v.lr(r0)/0.002)) // best at 0.002
+			return lrPenalty, false
+		case "identity":
+			return 0.02 + 0.03*math.Abs(math.Log2(v.lr(r0)/0.004)), false // best at 0.004, 0.02 behind
+		case "identity-wide-mlp":
+			return -0.015 + 0.03*math.Abs(math.Log2(v.lr(r0)/0.002)), false // 0.015 ahead
+		}
+		switch {
+		case v.Name == "identity-wd=0":
+			return 0.01, true // one seed diverges
+		case v.NEmbd == 256 && v.Mode == "identity":
+			return -0.3 + 0.01*math.Abs(math.Log2(v.AttnScale*8/1)), false // C=256: best at 1/√dh
+		case v.NEmbd == 256:
+			return -0.3, false
+		case v.Group == "scale":
+			return 0.05 + 0.01*math.Abs(math.Log2(v.AttnScale*8/0.5)), false // C=128: best at ½/√dh (identity@lr=0.002: 0.05)
+		}
+		return 0.005, false
+	})
+	require.Equal(t, "original@lr=0.002", r.BestLR("original"))
+	require.Equal(t, "identity@lr=0.004", r.BestLR("identity"))
+	require.Equal(t, "identity-wide-mlp@lr=0.002", r.BestLR("identity-wide-mlp"))
+	require.Equal(t, 0.5, r.bestScale(0))
+	require.Equal(t, 1.0, r.bestScale(256))
+
+	cs := r.Claims()
+	require.Len(t, cs, 3)
+	// Claim 1: identity − original = 0.02 plus the jitter difference; the seed shift cancels.
+	c1 := cs[0].Paired
+	require.Equal(t, "identity@lr=0.004", c1.A)
+	require.Equal(t, 3, c1.N)
+	require.InDelta(t, 0.02, c1.Mean, 0.004)
+	require.Less(t, c1.Hi-c1.Lo, 0.05, "the shared seed shift (0.12 wide) must cancel in the pairs")
+	require.Greater(t, c1.Lo, 0.0)
+	require.Contains(t, cs[0].Verdict, "not supported")
+	// Claim 2: identity at weight decay 0 diverged once.
+	require.Contains(t, cs[1].Verdict, "not supported: unstable at 0 (1 diverged")
+	require.Contains(t, cs[1].Verdict, "the baseline is stable there too (0, 2^-7, 2^-5)")
+	require.Equal(t, "identity@lr=0.002", cs[1].Paired.A, "the paper's pair: identity at 2⁻⁵")
+	// Claim 3: the wide MLP is 0.015 ahead.
+	require.InDelta(t, -0.015, cs[2].Paired.Mean, 0.004)
+	require.Contains(t, cs[2].Verdict, "supported: identity-wide-mlp is ahead")
+	require.NotContains(t, cs[2].Verdict, "not supported")
+
+	dir := t.TempDir()
+	require.NoError(t, r.write(dir, true))
+	report, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	require.NoError(t, err)
+	for _, s := range []string{"## Learning rates", "## The paper's claims", "## Attention scale of the identity model",
+		"## Weight decay and stability", "| C=256 |", "**1.5", "| identity | 0 |"} {
+		require.Contains(t, string(report), s)
+	}
+	for _, f := range []string{ValPlot, PairedPlot, LRPlot, ScalePlot, WDPlot} {
+		require.Contains(t, string(report), "]("+f+")")
+		b, err := os.ReadFile(filepath.Join(dir, f))
+		require.NoError(t, err)
+		require.True(t, len(b) > 1000 && string(b[1:4]) == "PNG", "%s is not a PNG", f)
+	}
+	if d := os.Getenv("KVGPT_SWEEP_PLOTS"); d != "" { // to look at them
+		for _, f := range []string{ValPlot, PairedPlot, LRPlot, ScalePlot, WDPlot, ReportFile} {
+			b, _ := os.ReadFile(filepath.Join(dir, f))
+			require.NoError(t, os.WriteFile(filepath.Join(d, f), b, 0o644))
+		}
+	}
+	require.False(t, strings.Contains(string(report), "Incomplete"))
+}
+
+// r0 is the dh64 preset, for the effects of TestSweepClaims.
+var r0 = func() Preset { p, _ := LookupPreset("dh64"); return p }()
