@@ -38,14 +38,14 @@ const DefaultPreset = "micro"
 // NewPreset returns the experiment on gpt preset p: 2 seeds, weight decays 0.1, 0.05, 2⁻⁵ and 2⁻⁶
 // and every main variant at the preset's learning rate; for dh64, the replication: 3 seeds;
 // original, identity and identity-wide-mlp each at learning rates ½, 1 and 2 × the preset's; the
-// identity scale at ¼, ½, 1 and 2 × 1/√dh at C=128 and C=256; weight decays 0, 2⁻⁷, 2⁻⁵ and 0.1
-// for both modes.
+// identity scale at ¼, ½, 1 and 2 × 1/√dh at C=128 and C=192 (1.5·C: C=256 would take as long as
+// the rest of the sweep); weight decays 0, 2⁻⁷, 2⁻⁵ and 0.1 for both modes.
 func NewPreset(p gpt.Preset) Preset {
 	if p.Name == "dh64" {
 		lr := p.Train.LR
 		return Preset{Preset: p, Seeds: 3, WeightDecays: []float64{0, 1.0 / 128, 1.0 / 32, 0.1},
 			Main: []string{"original", "identity", "identity-wide-mlp"}, LRs: []float64{lr / 2, lr, 2 * lr},
-			Scales: []float64{0.25, 0.5, 1, 2}, ScaleWidths: []int{0, 2 * p.Model.NEmbd}}
+			Scales: []float64{0.25, 0.5, 1, 2}, ScaleWidths: []int{0, 3 * p.Model.NEmbd / 2}}
 	}
 	return Preset{Preset: p, Seeds: 2, WeightDecays: []float64{0.1, 0.05, 1.0 / 32, 1.0 / 64}}
 }

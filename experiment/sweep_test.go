@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -67,36 +68,36 @@ func TestSweepClaims(t *testing.T) {
 		lrPenalty := 0.0
 		switch baseOf(v.Name) {
 		case "original":
-			lrPenalty = 0.03 * math.Abs(math.Log2(v.lr(r0)/0.002)) // best at 0.002
+			lrPenalty = 0.03 * math.Abs(math.Log2(v.lr(r0)/lr0)) // best at the preset's rate
 			return lrPenalty, false
 		case "identity":
-			return 0.02 + 0.03*math.Abs(math.Log2(v.lr(r0)/0.004)), false // best at 0.004, 0.02 behind
+			return 0.02 + 0.03*math.Abs(math.Log2(v.lr(r0)/(2*lr0))), false // best at twice it, 0.02 behind
 		case "identity-wide-mlp":
-			return -0.015 + 0.03*math.Abs(math.Log2(v.lr(r0)/0.002)), false // 0.015 ahead
+			return -0.015 + 0.03*math.Abs(math.Log2(v.lr(r0)/lr0)), false // 0.015 ahead
 		}
 		switch {
 		case v.Name == "identity-wd=0":
 			return 0.01, true // one seed diverges
-		case v.NEmbd == 256 && v.Mode == "identity":
-			return -0.3 + 0.01*math.Abs(math.Log2(v.AttnScale*8/1)), false // C=256: best at 1/√dh
-		case v.NEmbd == 256:
+		case v.NEmbd == w2 && v.Mode == "identity":
+			return -0.3 + 0.01*math.Abs(math.Log2(v.AttnScale*8/1)), false // the second width: best at 1/√dh
+		case v.NEmbd == w2:
 			return -0.3, false
 		case v.Group == "scale":
-			return 0.05 + 0.01*math.Abs(math.Log2(v.AttnScale*8/0.5)), false // C=128: best at ½/√dh (identity@lr=0.002: 0.05)
+			return 0.05 + 0.01*math.Abs(math.Log2(v.AttnScale*8/0.5)), false // C=128: best at ½/√dh (identity at the preset's rate: 0.05)
 		}
 		return 0.005, false
 	})
-	require.Equal(t, "original@lr=0.002", r.BestLR("original"))
-	require.Equal(t, "identity@lr=0.004", r.BestLR("identity"))
-	require.Equal(t, "identity-wide-mlp@lr=0.002", r.BestLR("identity-wide-mlp"))
+	require.Equal(t, fmt.Sprintf("original@lr=%g", lr0), r.BestLR("original"))
+	require.Equal(t, fmt.Sprintf("identity@lr=%g", 2*lr0), r.BestLR("identity"))
+	require.Equal(t, fmt.Sprintf("identity-wide-mlp@lr=%g", lr0), r.BestLR("identity-wide-mlp"))
 	require.Equal(t, 0.5, r.bestScale(0))
-	require.Equal(t, 1.0, r.bestScale(256))
+	require.Equal(t, 1.0, r.bestScale(w2))
 
 	cs := r.Claims()
 	require.Len(t, cs, 3)
 	// Claim 1: identity − original = 0.02 plus the jitter difference; the seed shift cancels.
 	c1 := cs[0].Paired
-	require.Equal(t, "identity@lr=0.004", c1.A)
+	require.Equal(t, fmt.Sprintf("identity@lr=%g", 2*lr0), c1.A)
 	require.Equal(t, 3, c1.N)
 	require.InDelta(t, 0.02, c1.Mean, 0.004)
 	require.Less(t, c1.Hi-c1.Lo, 0.05, "the shared seed shift (0.12 wide) must cancel in the pairs")
@@ -105,7 +106,7 @@ func TestSweepClaims(t *testing.T) {
 	// Claim 2: identity at weight decay 0 diverged once.
 	require.Contains(t, cs[1].Verdict, "not supported: unstable at 0 (1 diverged")
 	require.Contains(t, cs[1].Verdict, "the baseline is stable there too (0, 2^-7, 2^-5)")
-	require.Equal(t, "identity@lr=0.002", cs[1].Paired.A, "the paper's pair: identity at 2⁻⁵")
+	require.Equal(t, fmt.Sprintf("identity@lr=%g", lr0), cs[1].Paired.A, "the paper's pair: identity at 2⁻⁵")
 	// Claim 3: the wide MLP is 0.015 ahead.
 	require.InDelta(t, -0.015, cs[2].Paired.Mean, 0.004)
 	require.Contains(t, cs[2].Verdict, "supported: identity-wide-mlp is ahead")
@@ -116,7 +117,7 @@ func TestSweepClaims(t *testing.T) {
 	report, err := os.ReadFile(filepath.Join(dir, ReportFile))
 	require.NoError(t, err)
 	for _, s := range []string{"## Learning rates", "## The paper's claims", "## Attention scale of the identity model",
-		"## Weight decay and stability", "| C=256 |", "**1.5", "| identity | 0 |"} {
+		"## Weight decay and stability", fmt.Sprintf("| C=%d |", w2), "**1.5", "| identity | 0 |"} {
 		require.Contains(t, string(report), s)
 	}
 	for _, f := range []string{ValPlot, PairedPlot, LRPlot, ScalePlot, WDPlot} {
@@ -134,5 +135,10 @@ func TestSweepClaims(t *testing.T) {
 	require.False(t, strings.Contains(string(report), "Incomplete"))
 }
 
-// r0 is the dh64 preset, for the effects of TestSweepClaims.
-var r0 = func() Preset { p, _ := LookupPreset("dh64"); return p }()
+// r0 is the dh64 preset, for the effects of TestSweepClaims: lr0 its learning rate, w2 the second
+// width of its scale sweep.
+var (
+	r0  = func() Preset { p, _ := LookupPreset("dh64"); return p }()
+	lr0 = r0.Train.LR
+	w2  = r0.ScaleWidths[1]
+)

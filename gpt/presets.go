@@ -39,7 +39,7 @@ func adamW(tc TrainConfig) TrainConfig {
 //	default           3×96   4  128  16    400  3e-3 → 3e-4     4 MB of Go source
 //	small             4×128  4  128  16   1000  1e-3 → 1e-4     4 MB of Go source
 //	shakespeare-char  4×128  4  64   16    250  2e-3 → 2e-4     tiny Shakespeare (--data), characters
-//	dh64              4×128  2  128   8   2000  2e-3 → 2e-4     4 MB of Go source or --data, characters
+//	dh64              4×128  2  128   8   2000  4e-3 → 4e-4     4 MB of Go source or --data, characters
 //	medium            6×384  6  256   8   1000  1e-3 → 1e-4     4 MB of Go source
 //	mac               6×384  6  256  32   2000  1e-3 → 1e-4     20 MB of Go source, Metal
 //
@@ -79,9 +79,9 @@ func Presets() []Preset {
 			Vocab: "char", DataHint: "tiny Shakespeare (input.txt of nanoGPT's shakespeare_char, ~1.1 MB)", Backend: "cpu",
 		},
 		{
-			Name: "dh64", Description: "4 layers, C=128, 2 heads (dh=64 as in the paper), T=128, B=8, 2000 steps, characters: kvgpt experiment's replication on a CPU (learning-rate, scale and weight-decay sweeps, 3 seeds: about 75 minutes on 2 cores with --jobs 2)",
+			Name: "dh64", Description: "4 layers, C=128, 2 heads (dh=64 as in the paper), T=128, B=8, 2000 steps, characters: kvgpt experiment's replication on a CPU (learning-rate, scale and weight-decay sweeps, 3 seeds: about 70 minutes on 2 cores with --jobs 2)",
 			Model: Config{NLayer: 4, NHead: 2, NEmbd: 128, BlockSize: 128},
-			Train: adamW(TrainConfig{BatchSize: 8, Steps: 2000, LR: 2e-3, MinLR: 2e-4, Warmup: 100, EvalEvery: 100, EvalBatches: 16}),
+			Train: adamW(TrainConfig{BatchSize: 8, Steps: 2000, LR: 4e-3, MinLR: 4e-4, Warmup: 100, EvalEvery: 200, EvalBatches: 16}),
 			Vocab: "char", CorpusBytes: DefaultCorpusBytes, Backend: "cpu",
 		},
 		{
