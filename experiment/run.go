@@ -426,8 +426,11 @@ func (p *progress) step(s *slot, mt gpt.Metrics) {
 		eta = (time.Duration(rate*float64(p.total-done)) * time.Second).Round(time.Second).String()
 	}
 	var b strings.Builder
-	for i, o := range p.slots {
-		if i > 0 {
+	for _, o := range p.slots {
+		if o.steps == 0 {
+			continue // not started yet
+		}
+		if b.Len() > 0 {
 			b.WriteString(" | ")
 		}
 		fmt.Fprintf(&b, "run %d/%d %s seed %d: step %d/%d loss %.4f", o.run, p.runs, o.name, o.seed, o.cur, o.steps, o.loss)
