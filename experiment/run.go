@@ -10,6 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -31,6 +32,8 @@ type Options struct {
 	Backend    string                     // the backend's name, for the report
 	Progress   io.Writer                  // progress line; nil for none
 	Fresh      bool                       // ignore finished runs of an earlier results.json in Out
+	// Only, if set, keeps the variants whose names it matches (the report leaves the others out).
+	Only *regexp.Regexp
 	// Jobs is how many runs train at once (0: 1), each on a backend of its own; NewBackend sizes
 	// each one's threads so that together they fill the machine.
 	Jobs int
@@ -108,6 +111,12 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 		return nil, fmt.Errorf("creating output directory: %w", err)
 	}
 	res := &Results{Preset: p, Data: o.Data.Source, Vocab: o.VocabSize, Variants: Variants(p), Backend: o.Backend, Started: time.Now().UTC()}
+	if o.Only != nil {
+		res.Variants = slices.DeleteFunc(res.Variants, func(v Variant) bool { return !o.Only.MatchString(v.Name) })
+		if len(res.Variants) == 0 {
+			return nil, fmt.Errorf("experiment: no variant of preset %s matches %q", p.Name, o.Only)
+		}
+	}
 	for s := 0; s < o.Seeds; s++ {
 		res.Seeds = append(res.Seeds, p.Train.Seed+uint64(s))
 	}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"syscall"
 
@@ -35,6 +36,7 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	steps := fs.Int("steps", 0, "training steps per run (0: the preset's)")
 	out := fs.String("out", "", "output `dir`ectory (default: experiment-<preset>)")
 	jobs := fs.Int("jobs", 1, "runs trained at once, each on a backend of its own (with --threads 0 the CPU's cores are shared out among them)")
+	only := fs.String("variants", "", "run only the variants whose names match this `regexp` (default: all)")
 	reportOnly := fs.Bool("report-only", false, "redraw report.md and the plots in --out from its results.json, training nothing")
 	fresh := fs.Bool("fresh", false, "rerun every run, ignoring finished runs of an earlier results.json in --out")
 	fs.Usage = func() {
@@ -68,6 +70,14 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	if *steps < 0 || *seeds < 0 {
 		return fmt.Errorf("--steps and --seeds must be ≥ 0")
+	}
+	var onlyRE *regexp.Regexp
+	if *only != "" {
+		re, err := regexp.Compile(*only)
+		if err != nil {
+			return fmt.Errorf("--variants: %w", err)
+		}
+		onlyRE = re
 	}
 	if *jobs < 1 || *jobs > 64 {
 		return fmt.Errorf("--jobs must be between 1 and 64, got %d", *jobs)
@@ -123,8 +133,17 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *seeds > 0 {
 		nseeds = *seeds
 	}
+	nvariants := 0
+	for _, v := range experiment.Variants(p) {
+		if onlyRE == nil || onlyRE.MatchString(v.Name) {
+			nvariants++
+		}
+	}
+	if nvariants == 0 {
+		return fmt.Errorf("--variants %q matches no variant of preset %s", *only, p.Name)
+	}
 	fmt.Fprintf(stderr, "experiment %s: %d variants × %d seeds on %s, %s, %d at once; writing to %s\n",
-		p.Name, len(experiment.Variants(p)), nseeds, source, bname, *jobs, *out)
+		p.Name, nvariants, nseeds, source, bname, *jobs, *out)
 	avail, availErr := availableMemory(b)
 	b.Close()
 	if err := checkExperimentMemory(p, ds, tok.VocabSize(), *jobs, avail, availErr, stderr); err != nil {
@@ -132,7 +151,7 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	res, err := experiment.Run(ctx, experiment.Options{
 		Preset: p, Data: ds, VocabSize: tok.VocabSize(), Seeds: *seeds, Out: *out, Fresh: *fresh,
-		NewBackend: runBE.create, Jobs: *jobs,
+		NewBackend: runBE.create, Jobs: *jobs, Only: onlyRE,
 		Backend: bname, Progress: stderr,
 	})
 	if errors.Is(err, context.Canceled) {

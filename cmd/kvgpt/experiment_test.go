@@ -24,6 +24,8 @@ func TestExperimentCommandErrors(t *testing.T) {
 		{[]string{"extra"}, "unexpected argument"},
 		{[]string{"--jobs", "0"}, "--jobs must be between 1 and 64, got 0"},
 		{[]string{"--report-only"}, "--report-only needs --out"},
+		{[]string{"--variants", "("}, "--variants: error parsing regexp"},
+		{[]string{"--variants", "^nothing$"}, `--variants "^nothing$" matches no variant of preset micro`},
 		{[]string{"--report-only", "--out", t.TempDir()}, "results.json: no such file"},
 	} {
 		var out, errb bytes.Buffer
@@ -57,6 +59,13 @@ func TestExperimentCommandMicro(t *testing.T) {
 	after, err := os.ReadFile(report)
 	require.NoError(t, err)
 	require.Equal(t, tableOf(string(before)), tableOf(string(after)))
+
+	// --variants runs a subset.
+	errb.Reset()
+	code = run([]string{"experiment", "--preset", "micro", "--data", data, "--seeds", "1", "--steps", "4", "--variants", "^(original|identity)$", "--out", filepath.Join(dir, "two")}, &out, &errb)
+	require.Equal(t, 0, code, errb.String())
+	require.Contains(t, errb.String(), "2 variants × 1 seeds")
+	require.Contains(t, errb.String(), "run 2/2 identity")
 }
 
 // tableOf returns the lines of a report that start with "| " (its tables, not its timestamps).
