@@ -137,7 +137,10 @@ def out_lock(run):
         yield
         return
     path = os.path.join(run.out, LOCK)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise KvgptError(f"cannot lock the run directory {run.out}: {e.strerror}") from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -224,7 +227,7 @@ def train(run, a):
     while step < tc["Steps"]:
         model.train()
         opt.zero_grad(set_to_none=True)
-        local_loss = 0.0
+        losses = []  # this rank's micro-batch losses, on the device
         for i, j in enumerate(run.micro):
             x, y = gather(run.train, batch_offsets(tc["Seed"], len(run.train), B, T, step, j), T)  # (B, T) each
             x, y = torch.from_numpy(x).to(dev), torch.from_numpy(y).to(dev)
@@ -232,11 +235,11 @@ def train(run, a):
             with sync:
                 _, loss = net(x, y)
                 (loss / run.local_micro).backward()  # DDP then averages over the ranks: the mean over M
-            local_loss += loss.detach().double()
+            losses.append(loss.detach())
+        step_loss = torch.stack(losses).sum()
         if distributed:
-            local_loss = local_loss.to(dev)
-            dist.all_reduce(local_loss)
-        loss = float(local_loss) / M
+            dist.all_reduce(step_loss)
+        loss = float(step_loss) / M  # waits for the device: the step's one read-back besides the norm
         norm = clip_grads(params, tc["GradClip"])  # the same on every rank: the gradients are averaged
         if not (math.isfinite(loss) and math.isfinite(norm)):
             raise KvgptError(f"training diverged at step {step + 1}: loss {loss}, gradient norm {norm} "

@@ -108,9 +108,10 @@ func ddpRunArgs(data, out string, extra ...string) []string {
 	return append(args, extra...)
 }
 
-// paramsRelDiff returns the largest over the parameter tensors of max|a − b| / max|b| between the
-// checkpoints in the run directories a and b, and the tensor where it is.
-func paramsRelDiff(t *testing.T, a, b string) (float64, string) {
+// relDiff returns the largest over the parameter tensors (and with moments the AdamW moments) of
+// max|a − b| / max|b| between the checkpoints in the run directories a and b, and the tensor where
+// it is.
+func relDiff(t *testing.T, a, b string, moments bool) (float64, string) {
 	t.Helper()
 	ca, err := gpt.LoadCheckpoint(filepath.Join(a, checkpointFile))
 	require.NoError(t, err)
@@ -119,7 +120,7 @@ func paramsRelDiff(t *testing.T, a, b string) (float64, string) {
 	require.Equal(t, cb.Step, ca.Step)
 	worst, where := 0.0, ""
 	for name, tb := range cb.Tensors {
-		if name == gpt.ExpAvgName || name == gpt.ExpAvgSqName {
+		if !moments && (name == gpt.ExpAvgName || name == gpt.ExpAvgSqName) {
 			continue
 		}
 		ta := ca.Tensors[name]
@@ -186,12 +187,12 @@ func TestDDPRoundTrip(t *testing.T) {
 	torchVal, err := strconv.ParseFloat(m[1], 64)
 	require.NoError(t, err)
 	relA := math.Abs(torchVal-kvVal) / kvVal
-	relB, whereB := paramsRelDiff(t, p1, kv)
+	relB, whereB := relDiff(t, p1, kv, false)
 
 	// (c): two processes, two micro-batches each, against the one process.
 	out = tools.torchrun(t, 2, "--resume", p2, "--steps", "25")
 	require.Contains(t, out, "2 process(es) × 2 micro-batches, gloo")
-	relC, whereC := paramsRelDiff(t, p2, p1)
+	relC, whereC := relDiff(t, p2, p1, false)
 
 	t.Logf("ddp round trip: (a) val loss rel diff %.2g (kvgpt %.7f, PyTorch %.7f), (b) 5 steps PyTorch vs kvgpt params max rel diff %.2g (%s), (c) 2 DDP processes vs 1 params max rel diff %.2g (%s)",
 		relA, kvVal, torchVal, relB, whereB, relC, whereC)
@@ -280,4 +281,30 @@ func TestDDPBadInput(t *testing.T) {
 	after, err := os.ReadFile(ckpt)
 	require.NoError(t, err)
 	require.Equal(t, raw, after)
+}
+
+// TestDDPContinuesEachMode: in the baseline and residual modes too (the round trip runs identity),
+// one PyTorch process continues 5 steps as kvgpt does — parameters and AdamW moments, whose slab
+// layout differs per mode, within 1e-4 relative. It runs train_ddp.py without torchrun: one
+// process takes the same path (no process group).
+func TestDDPContinuesEachMode(t *testing.T) {
+	tools := findDDPTools(t)
+	data := writeData(t)
+	for _, mode := range []gpt.QueryMode{gpt.Baseline, gpt.Residual} {
+		t.Run("mode="+string(mode), func(t *testing.T) {
+			base := filepath.Join(t.TempDir(), "run")
+			code, _, stderr := runCLI(ddpRunArgs(data, base, "--mode", string(mode), "--steps", "10")...)
+			require.Equal(t, 0, code, stderr)
+			kv, py := copyRun(t, base), copyRun(t, base)
+			code, _, stderr = runCLI("train", "--out", kv, "--resume", "--steps", "15", "--threads", "1")
+			require.Equal(t, 0, code, stderr)
+			cmd := exec.Command(tools.python, tools.script, "--resume", py, "--steps", "15")
+			cmd.Env = ddpEnv()
+			out, err := cmd.CombinedOutput()
+			require.NoError(t, err, "%s", out)
+			require.Contains(t, string(out), "model: "+string(mode))
+			rel, where := relDiff(t, py, kv, true)
+			require.LessOrEqual(t, rel, 1e-4, "PyTorch vs kvgpt after 5 steps, at %s", where)
+		})
+	}
 }

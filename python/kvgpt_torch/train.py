@@ -64,7 +64,9 @@ def clip_grads(params, clip):
     gradients by clip/(norm + 1e-6) when it exceeds clip > 0 (torch.nn.utils.clip_grad_norm_'s
     coefficient, which kvgpt uses)."""
     grads = [p.grad for p in params if p.grad is not None]
-    norm = math.sqrt(sum(float(g.double().pow(2).sum()) for g in grads))
+    # float64 sums of squares, except on MPS, which has no float64
+    acc = [torch.float32 if g.device.type == "mps" else torch.float64 for g in grads]
+    norm = math.sqrt(sum(float(g.to(a).pow(2).sum()) for g, a in zip(grads, acc)))
     if clip > 0 and norm > clip:
         scale = clip / (norm + 1e-6)
         for g in grads:
@@ -75,13 +77,14 @@ def clip_grads(params, clip):
 @torch.no_grad()
 def evaluate(model, val, B, T, eval_batches, device):
     """Mean loss in nats per token over kvgpt's fixed validation batches: eval_batches
-    micro-batches of B sequences, per-token float32 losses averaged in float64 (gpt.Evaluate)."""
+    micro-batches of B sequences, per-token float32 losses averaged in float64 (gpt.Evaluate).
+    The caller puts the model in eval mode if it has one (kvgpt's model has no dropout)."""
     offs = val_offsets(len(val), eval_batches * B, T)
     total, n = 0.0, 0
     for j in range(eval_batches):
         x, y = gather(val, offs[j * B:(j + 1) * B], T)  # (B, T) each
         losses = model.token_losses(torch.from_numpy(x).to(device), torch.from_numpy(y).to(device))
-        total += float(losses.double().sum())
+        total += float(losses.cpu().double().sum())
         n += losses.numel()
     return total / n
 
