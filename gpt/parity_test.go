@@ -65,7 +65,7 @@ func TestTorchParity(t *testing.T) {
 	cases[1].QueryMode = gpt.Identity
 	cases[2].QueryMode, cases[2].MLPHidden = gpt.Identity, 72 // the paper's 4.5·C reallocation
 	cases[3].QueryMode = gpt.Residual
-	const B, T = 3, 7                                         // T < BlockSize: wpe's last rows get no gradient
+	const B, T = 3, 7 // T < BlockSize: wpe's last rows get no gradient
 	for _, cfg := range cases {
 		name := fmt.Sprintf("mode=%s/B=%d/T=%d/C=%d/NH=%d/L=%d/H=%d/V=%d", cfg.QueryMode, B, T, cfg.NEmbd, cfg.NHead, cfg.NLayer, cfg.Hidden(), cfg.VocabSize)
 		t.Run(name, func(t *testing.T) {
