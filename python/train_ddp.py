@@ -23,8 +23,9 @@ rank's loss is divided by M/R; DDP averages the gradients over the R ranks (no_s
 rank's last micro-batch), which gives the gradient of the mean over all M micro-batches, as
 kvgpt's. The gradient norm, clipping, schedule and AdamW are then kvgpt's on every rank.
 
-Devices: CUDA with the nccl backend where it is present (one GPU per process), otherwise the CPU
-with gloo; --device mps uses a Mac's GPU, one process. One process runs without a process group.
+Devices (--device auto): CUDA with the nccl backend where it is present (one GPU per process);
+else, for one process on a Mac, its GPU (MPS); else the CPU with gloo. One process runs without a
+process group. --device cpu forces the CPU.
 Expected problems print one line, "train_ddp.py: …", and exit with status 1 (torchrun then adds
 its own report of the failed processes).
 """
@@ -51,7 +52,8 @@ def parse_args(argv):
     p.add_argument("--resume", required=True, metavar="DIR", help="the kvgpt run directory (kvgpt train --out) to continue")
     p.add_argument("--steps", type=int, default=0, help="optimizer steps in all (default: the run's own)")
     p.add_argument("--data", help="the training text file (default: the path the checkpoint records)")
-    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"),
+                   help="auto: cuda if present, else mps for one process, else cpu")
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads per process; 0 keeps torch's default")
     p.add_argument("--log-every", type=int, default=10, help="print a progress line every N steps")
     p.add_argument("--checkpoint-every", type=int, default=200, help="write the checkpoint every N steps (and at the end; 0: at the end only)")
@@ -114,12 +116,13 @@ class Run:
         if a.threads:
             torch.set_num_threads(a.threads)
         dev = a.device
+        mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
         if dev == "auto":
-            dev = "cuda" if torch.cuda.is_available() else "cpu"
+            dev = "cuda" if torch.cuda.is_available() else "mps" if mps and self.world == 1 else "cpu"
         if dev == "cuda" and not torch.cuda.is_available():
             raise KvgptError("--device cuda: torch finds no CUDA device")
         if dev == "mps":
-            if not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            if not mps:
                 raise KvgptError("--device mps: torch finds no MPS device (a Mac with Apple silicon)")
             if self.world > 1:
                 raise KvgptError("--device mps runs one process (the Mac's one GPU): use --nproc_per_node 1")
