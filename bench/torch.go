@@ -14,9 +14,11 @@ import (
 	"strings"
 
 	"github.com/kvgpt/kvgpt/gpt"
+	pysrc "github.com/kvgpt/kvgpt/python"
 )
 
-// TorchScript is bench/torch_train.py, the PyTorch trainer of the same presets.
+// TorchScript is bench/torch_train.py, the PyTorch trainer of the same presets. It imports the
+// model from kvgpt_torch (package python, imported as pysrc: python is the interpreter here), which RunTorch writes next to it.
 //
 //go:embed torch_train.py
 var TorchScript []byte
@@ -96,6 +98,9 @@ func RunTorch(ctx context.Context, python string, p gpt.Preset, modes []gpt.Quer
 	defer os.RemoveAll(dir)
 	script := filepath.Join(dir, "torch_train.py")
 	if err := os.WriteFile(script, TorchScript, 0o644); err != nil {
+		return nil, err
+	}
+	if err := pysrc.Write(dir); err != nil {
 		return nil, err
 	}
 	cfg, err := json.Marshal(NewTorchConfig(p))

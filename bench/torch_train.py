@@ -1,10 +1,11 @@
 #!/usr/bin/python3
 """torch_train.py — PyTorch reference for kvgpt's training throughput.
 
-Trains the model kvgpt trains (nanoGPT-style, no biases, weight-only LayerNorm, exact GELU, tied
-embeddings, baseline or identity/query-free attention, N(0, 0.02) init with the two output
-projections at 0.02/sqrt(2L), AdamW (0.9, 0.95, eps 1e-8) with decay on rank >= 2 tensors,
-gradient clipping at 1.0) in float32 on the CPU, and prints one JSON object with the measured
+Trains the model kvgpt trains — kvgpt_torch.model, the project's one PyTorch definition of it
+(nanoGPT-style, no biases, weight-only LayerNorm, exact GELU, tied embeddings, baseline or
+identity/query-free attention, N(0, 0.02) init with the two output projections at 0.02/sqrt(2L))
+— with AdamW (0.9, 0.95, eps 1e-8), decay on rank >= 2 tensors and gradient clipping at 1.0, in
+float32 on the CPU, and prints one JSON object with the measured
 training tokens/s (of the median step); with --mode baseline,identity one line per mode.
 
     /usr/bin/python3 bench/torch_train.py --mode identity --threads 2 --config \
@@ -21,10 +22,15 @@ Run it with Debian's /usr/bin/python3 (python3-torch); a python3 without torch g
 
 import argparse
 import json
-import math
+import os
 import statistics
 import sys
 import time
+
+# The model is kvgpt_torch's (python/kvgpt_torch), found next to this file (where kvgpt bench
+# writes both) or in the repository's python/ directory.
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [_here, os.path.join(_here, "..", "python")]
 
 # The keys of --config, all required: the shape and batch size of a kvgpt preset (bench.TorchConfig).
 CONFIG_KEYS = ("preset", "n_layer", "n_head", "n_embd", "block_size", "batch_size", "mlp_hidden", "vocab_size")
@@ -34,12 +40,12 @@ def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--config", required=True, help="the shape as a JSON object with the keys " + ", ".join(CONFIG_KEYS))
     p.add_argument("--mode", default="baseline",
-                   help="baseline, identity (alias reduced), or a comma-separated list: one JSON line each")
+                   help="baseline, identity (alias reduced), residual, or a comma-separated list: one JSON line each")
     p.add_argument("--threads", type=int, default=0, help="torch.set_num_threads; 0 keeps torch's default")
     p.add_argument("--steps", type=int, default=10, help="timed optimizer steps")
     p.add_argument("--warmup-steps", type=int, default=2, help="untimed steps first")
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--weight-decay", type=float, default=-1, help="< 0: the mode's default (0.1 / 2^-5)")
+    p.add_argument("--weight-decay", type=float, default=-1, help="< 0: the mode's default (0.1 baseline, 2^-5 identity and residual)")
     p.add_argument("--data", help="a text file read as bytes; default: random bytes")
     p.add_argument("--seed", type=int, default=1337)
     a = p.parse_args(argv)
@@ -56,8 +62,8 @@ def parse_args(argv):
     modes = []
     for m in a.mode.split(","):
         m = "identity" if m.strip() == "reduced" else m.strip()
-        if m not in ("baseline", "identity"):
-            p.error(f"unknown --mode {m!r} (want baseline, identity or reduced)")
+        if m not in ("baseline", "identity", "residual"):
+            p.error(f"unknown --mode {m!r} (want baseline, identity (alias reduced) or residual)")
         modes.append(m)
     for k in CONFIG_KEYS[1:]:
         if not isinstance(cfg[k], int) or cfg[k] < 1:
@@ -69,86 +75,16 @@ def parse_args(argv):
     return a, cfg, modes
 
 
-def build(torch, cfg):
-    nn, F = torch.nn, torch.nn.functional
-    C, NH, L, H = cfg["n_embd"], cfg["n_head"], cfg["n_layer"], cfg["mlp_hidden"]
-    dh = C // NH
-    identity = cfg["mode"] == "identity"
-    scale = 1 / math.sqrt(dh) / (2 if identity else 1)
+def build(cfg):
+    """The GPT of cfg (this script's config plus "mode") from kvgpt_torch, initialised as kvgpt
+    initialises (not from its random stream)."""
+    from kvgpt_torch.model import GPT, GPTConfig
 
-    class LayerNorm(nn.Module):
-        """LayerNorm with a weight and no bias (torch 1.13's nn.LayerNorm always has a bias)."""
-
-        def __init__(self):
-            super().__init__()
-            self.weight = nn.Parameter(torch.ones(C))
-
-        def forward(self, x):
-            return F.layer_norm(x, (C,), self.weight, None, 1e-5)
-
-    class Attention(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.c_attn = nn.Linear(C, (2 if identity else 3) * C, bias=False)
-            self.c_proj = nn.Linear(C, C, bias=False)
-
-        def forward(self, u):  # u = LN1(x), (B, T, C)
-            B, T, _ = u.shape
-            if identity:  # W_Q = I: the query is u itself
-                k, v = self.c_attn(u).split(C, dim=2)
-                q = u
-            else:
-                q, k, v = self.c_attn(u).split(C, dim=2)
-            q, k, v = (t.view(B, T, NH, dh).transpose(1, 2) for t in (q, k, v))  # (B, NH, T, dh)
-            att = (q @ k.transpose(-2, -1)) * scale
-            att = att.masked_fill(self.mask[:T, :T], float("-inf")).softmax(dim=-1)
-            y = (att @ v).transpose(1, 2).reshape(B, T, C)
-            return self.c_proj(y)
-
-    class Block(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.ln_1, self.attn = LayerNorm(), Attention()
-            self.ln_2 = LayerNorm()
-            self.mlp = nn.Sequential()
-            self.mlp.c_fc = nn.Linear(C, H, bias=False)
-            self.mlp.gelu = nn.GELU()  # exact (erf)
-            self.mlp.c_proj = nn.Linear(H, C, bias=False)
-
-        def forward(self, x):
-            x = x + self.attn(self.ln_1(x))
-            return x + self.mlp(self.ln_2(x))
-
-    class GPT(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.transformer = nn.ModuleDict(dict(
-                wte=nn.Embedding(cfg["vocab_size"], C),
-                wpe=nn.Embedding(cfg["block_size"], C),
-                h=nn.ModuleList(Block() for _ in range(L)),
-                ln_f=LayerNorm(),
-            ))
-            self.lm_head = nn.Linear(C, cfg["vocab_size"], bias=False)
-            self.lm_head.weight = self.transformer.wte.weight  # tied
-            mask = torch.ones(cfg["block_size"], cfg["block_size"], dtype=torch.bool).triu(1)
-            for blk in self.transformer.h:
-                blk.attn.register_buffer("mask", mask, persistent=False)
-            for name, p in self.named_parameters():
-                if name.endswith("c_proj.weight"):
-                    nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * L))
-                elif p.dim() >= 2:
-                    nn.init.normal_(p, 0.0, 0.02)
-
-        def forward(self, idx, targets):
-            T = idx.shape[1]
-            pos = torch.arange(T, dtype=torch.long)
-            x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-            for blk in self.transformer.h:
-                x = blk(x)
-            logits = self.lm_head(self.transformer.ln_f(x))
-            return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1))
-
-    return GPT()
+    model = GPT(GPTConfig(n_layer=cfg["n_layer"], n_head=cfg["n_head"], n_embd=cfg["n_embd"],
+                          block_size=cfg["block_size"], vocab_size=cfg["vocab_size"],
+                          mlp_hidden=cfg["mlp_hidden"], query_mode=cfg["mode"]))
+    model.init_weights()
+    return model
 
 
 def main(argv):
@@ -175,14 +111,17 @@ def main(argv):
 def train(torch, a, cfg, data):
     """Trains cfg for a.warmup_steps + a.steps steps and returns the measurements."""
     torch.manual_seed(a.seed)
-    model = build(torch, cfg)
+    model = build(cfg)
     n_params = sum(p.numel() for p in model.parameters())  # the tied weight counts once
 
-    wd = a.weight_decay if a.weight_decay >= 0 else (1 / 32 if cfg["mode"] == "identity" else 0.1)
-    params = list(model.parameters())
+    from kvgpt_torch.model import decays
+
+    wd = a.weight_decay if a.weight_decay >= 0 else model.config.default_weight_decay()
+    named = list(model.named_parameters())
+    params = [p for _, p in named]
     groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": wd},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+        {"params": [p for n, p in named if decays(n, p.shape)], "weight_decay": wd},
+        {"params": [p for n, p in named if not decays(n, p.shape)], "weight_decay": 0.0},
     ]
     # foreach: one multi-tensor update instead of a Python loop over the parameters (PyTorch's
     # fastest CPU AdamW in 1.13; later versions pick it by default).
@@ -199,7 +138,7 @@ def train(torch, a, cfg, data):
 
     def step():
         x, y = batch()
-        loss = model(x, y)
+        _, loss = model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

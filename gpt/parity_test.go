@@ -55,16 +55,17 @@ func lastLine(b []byte) []byte {
 }
 
 // TestTorchParity runs the same tiny model in kvgpt (float32, CPU backend) and in PyTorch
-// (testdata/torch_parity.py, in float32 and in float64) and compares the loss, the logits and the
-// gradient of every parameter, in both query modes.
+// (testdata/torch_parity.py, on kvgpt_torch's model, in float32 and in float64) and compares the
+// loss, the logits and the gradient of every parameter, in the three query modes.
 func TestTorchParity(t *testing.T) {
 	py := torchPython(t)
 	base := gpt.Config{NLayer: 2, NHead: 2, NEmbd: 16, BlockSize: 9, VocabSize: 23}
-	cases := []gpt.Config{base, base, base}
+	cases := []gpt.Config{base, base, base, base}
 	cases[0].QueryMode = gpt.Baseline
 	cases[1].QueryMode = gpt.Identity
 	cases[2].QueryMode, cases[2].MLPHidden = gpt.Identity, 72 // the paper's 4.5·C reallocation
-	const B, T = 3, 7                                         // T < BlockSize: wpe's last rows get no gradient
+	cases[3].QueryMode = gpt.Residual
+	const B, T = 3, 7 // T < BlockSize: wpe's last rows get no gradient
 	for _, cfg := range cases {
 		name := fmt.Sprintf("mode=%s/B=%d/T=%d/C=%d/NH=%d/L=%d/H=%d/V=%d", cfg.QueryMode, B, T, cfg.NEmbd, cfg.NHead, cfg.NLayer, cfg.Hidden(), cfg.VocabSize)
 		t.Run(name, func(t *testing.T) {
