@@ -38,7 +38,9 @@ func (r *Results) Claims() []Claim {
 	var cs []Claim
 	if orig != "" && id != "" {
 		p := r.Paired(id, orig)
-		v := "supported: the interval contains 0 (no difference at this resolution)"
+		// Within noise is a match only as far as the interval reaches: say how far.
+		v := fmt.Sprintf("within noise: consistent with a match, but the runs cannot rule out the identity model being up to %.4f nats (%.2f%%) behind or %.4f ahead",
+			p.Hi, 100*p.Hi/r.meanFinal(orig), -p.Lo)
 		switch {
 		case p.N < 2:
 			v = "not decided: too few seeds"
@@ -54,7 +56,7 @@ func (r *Results) Claims() []Claim {
 	}
 	if orig != "" && wide != "" {
 		p := r.Paired(wide, orig)
-		v := "not decided: the interval contains 0"
+		v := fmt.Sprintf("not decided: within noise (identity-wide-mlp between %.4f nats ahead and %.4f behind)", -p.Lo, p.Hi)
 		switch {
 		case p.N < 2:
 			v = "not decided: too few seeds"

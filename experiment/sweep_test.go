@@ -49,7 +49,7 @@ func sweepResults(t *testing.T, effect func(v Variant) (float64, bool)) *Results
 				r.Runs = append(r.Runs, run)
 				continue
 			}
-			jitter := 0.001 * float64((vi*7+si*3)%5-2)
+			jitter := 0.002 * math.Sin(float64(vi)*12.9898+float64(si)*78.233) // irregular, within ±0.002
 			final := 1.5 + e + seedShift[s] + jitter
 			for step := 100; step <= 2000; step += 100 {
 				run.EvalSteps = append(run.EvalSteps, step)
@@ -142,3 +142,25 @@ var (
 	lr0 = r0.Train.LR
 	w2  = r0.ScaleWidths[1]
 )
+
+// TestSweepClaimsWithinNoise: when identity and identity-wide-mlp differ from original only by
+// the per-run jitter, claims 1 and 3 are within noise, and the verdicts say how far the interval
+// reaches.
+func TestSweepClaimsWithinNoise(t *testing.T) {
+	r := sweepResults(t, func(v Variant) (float64, bool) {
+		if v.Base != "" {
+			return 0.03 * math.Abs(math.Log2(v.lr(r0)/lr0)), false // all three best at the preset's rate, equal
+		}
+		return 0.005, false
+	})
+	cs := r.Claims()
+	require.Len(t, cs, 3)
+	for _, c := range []Claim{cs[0], cs[2]} {
+		require.True(t, c.Paired.WithinNoise(), "%s: %+v", c.Claim, c.Paired)
+		require.Contains(t, c.Verdict, "within noise")
+		require.Contains(t, c.Verdict, fmt.Sprintf("%.4f", c.Paired.Hi))
+	}
+	require.Contains(t, cs[0].Verdict, "consistent with a match")
+	require.Contains(t, cs[2].Verdict, "not decided")
+	require.Contains(t, cs[1].Verdict, "supported: no divergence")
+}
