@@ -117,6 +117,8 @@ func TestMicroPreset(t *testing.T) {
 		require.NotNil(t, s.ValStd, s.Variant)
 		require.NotNil(t, s.RelDiffPct, s.Variant)
 		require.Positive(t, s.MaxGradNorm, s.Variant)
+		require.Positive(t, s.MaxGradNormLate, s.Variant)
+		require.LessOrEqual(t, s.MaxGradNormLate, s.MaxGradNorm, s.Variant)
 		require.Positive(t, s.MaxAttnLogit, s.Variant)
 	}
 	require.Zero(t, *rj.Summary[0].RelDiffPct, "original vs itself")
@@ -141,6 +143,21 @@ func TestMicroPreset(t *testing.T) {
 		require.Equal(t, first("identity", seed), first("identity-wd=0.1", seed))
 	}
 	require.NotEqual(t, first("original", res.Seeds[0]), first("original", res.Seeds[1]), "seeds must differ")
+
+	// Rewrite recomputes a statistic an older results.json lacks from the metrics files.
+	late := map[string]float64{}
+	for i, r := range rj.Runs {
+		late[runKey(r.Variant, r.Seed)] = r.MaxGradNormLate
+		rj.Runs[i].MaxGradNormLate = 0
+	}
+	old, err := json.Marshal(rj)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ResultsFile), old, 0o644))
+	rw, err := Rewrite(dir)
+	require.NoError(t, err)
+	for _, r := range rw.Runs {
+		require.Equal(t, late[runKey(r.Variant, r.Seed)], r.MaxGradNormLate, r.Variant)
+	}
 
 	// A rerun reuses every finished run and trains nothing.
 	calls := 0

@@ -27,8 +27,10 @@ type Summary struct {
 	ValStd       *float64 `json:"final_val_loss_std"` // sample std over seeds; nil for one run
 	RelDiffPct   *float64 `json:"rel_diff_to_original_pct"`
 	MaxGradNorm  float64  `json:"max_grad_norm"`
-	LossSpikes   int      `json:"loss_spikes"` // summed over seeds
-	MaxAttnLogit float64  `json:"max_attn_logit"`
+	// MaxGradNormLate is the largest after warmup, over seeds.
+	MaxGradNormLate float64 `json:"max_grad_norm_after_warmup"`
+	LossSpikes      int     `json:"loss_spikes"` // summed over seeds
+	MaxAttnLogit    float64 `json:"max_attn_logit"`
 }
 
 // summarize fills r.Summary from r.Runs.
@@ -43,6 +45,7 @@ func (r *Results) summarize() {
 				continue
 			}
 			s.MaxGradNorm = math.Max(s.MaxGradNorm, run.MaxGradNorm)
+			s.MaxGradNormLate = math.Max(s.MaxGradNormLate, run.MaxGradNormLate)
 			s.LossSpikes += run.LossSpikes
 			s.MaxAttnLogit = math.Max(s.MaxAttnLogit, run.MaxAttnLogit)
 			if strings.HasPrefix(run.Status, "skipped") {

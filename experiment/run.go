@@ -50,10 +50,13 @@ type RunResult struct {
 	EvalSteps    []int     `json:"eval_steps"`
 	ValLoss      []float64 `json:"val_loss"`
 	MaxGradNorm  float64   `json:"max_grad_norm"`
-	LossSpikes   int       `json:"loss_spikes"`
-	MaxAttnLogit float64   `json:"max_attn_logit"`
-	Seconds      float64   `json:"seconds"`
-	Metrics      string    `json:"metrics"` // JSON-lines file, relative to the output directory
+	// MaxGradNormLate is the largest gradient norm after warmup: the early steps, the same for
+	// every weight decay of a seed, do not hide what the decay does later.
+	MaxGradNormLate float64 `json:"max_grad_norm_after_warmup"`
+	LossSpikes      int     `json:"loss_spikes"`
+	MaxAttnLogit    float64 `json:"max_attn_logit"`
+	Seconds         float64 `json:"seconds"`
+	Metrics         string  `json:"metrics"` // JSON-lines file, relative to the output directory
 }
 
 // Results is everything an experiment produced; it is written to results.json after every run.
@@ -313,6 +316,9 @@ func runOne(ctx context.Context, o Options, v Variant, seed uint64, onStep func(
 	var recent []float64
 	err = t.Run(ctx, func(mt gpt.Metrics) error {
 		r.MaxGradNorm = math.Max(r.MaxGradNorm, mt.GradNorm)
+		if mt.Step > tc.Warmup {
+			r.MaxGradNormLate = math.Max(r.MaxGradNormLate, mt.GradNorm)
+		}
 		if mt.Step > tc.Warmup && len(recent) == spikeWindow && mt.Loss > spikeFactor*mean(recent) {
 			r.LossSpikes++
 		}
@@ -482,5 +488,36 @@ func Rewrite(dir string) (*Results, error) {
 	if len(res.Variants) == 0 {
 		return nil, fmt.Errorf("experiment: %s has no variants: not a kvgpt experiment's results", filepath.Join(dir, ResultsFile))
 	}
+	for i := range res.Runs {
+		if err := res.backfill(dir, &res.Runs[i]); err != nil {
+			return nil, err
+		}
+	}
 	return res, res.write(dir, true)
+}
+
+// backfill fills the statistics of a run that an older kvgpt did not record
+// (MaxGradNormLate) from its metrics file, if it has one.
+func (r *Results) backfill(dir string, run *RunResult) error {
+	if run.MaxGradNormLate != 0 || run.Metrics == "" {
+		return nil
+	}
+	f, err := os.Open(filepath.Join(dir, run.Metrics))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil // the metrics were not kept: the column stays empty
+	} else if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var mt gpt.Metrics
+		if err := json.Unmarshal(sc.Bytes(), &mt); err != nil {
+			return fmt.Errorf("experiment: %s: %w", run.Metrics, err)
+		}
+		if mt.Step > r.Preset.Train.Warmup {
+			run.MaxGradNormLate = math.Max(run.MaxGradNormLate, mt.GradNorm)
+		}
+	}
+	return sc.Err()
 }

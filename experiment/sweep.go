@@ -219,7 +219,7 @@ func (r *Results) sweepReport(b *strings.Builder) {
 		b.WriteString("\n")
 	}
 	if len(p.LRs) > 0 {
-		b.WriteString("## Weight decay and stability\n\nAt the preset's learning rate, default scales and widths; Δ is the paired difference to the baseline at 0.1 (mean [95% interval]). Stability: runs that diverged (NaN/Inf), loss spikes (summed over seeds), the largest gradient norm before clipping, the largest |attention logit| of the trained models.\n\n| mode | weight decay | final val loss | Δ vs baseline at 0.1 | diverged | loss spikes | max grad norm | max \\|attn logit\\| |\n|---|--:|--:|--:|--:|--:|--:|--:|\n")
+		b.WriteString("## Weight decay and stability\n\nAt the preset's learning rate, default scales and widths; Δ is the paired difference to the baseline at 0.1 (mean [95% interval]). Stability: runs that diverged (NaN/Inf), loss spikes (summed over seeds), the largest gradient norm before clipping after warmup (the largest overall comes in the first steps, the same at every decay), the largest |attention logit| of the trained models.\n\n| mode | weight decay | final val loss | Δ vs baseline at 0.1 | diverged | loss spikes | max grad norm after warmup | max \\|attn logit\\| |\n|---|--:|--:|--:|--:|--:|--:|--:|\n")
 		_, refName := r.summaryOf(wdVariant(p, gpt.Baseline, wdBaseline))
 		for _, mode := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
 			for _, wd := range sortedWDs(p) {
@@ -232,7 +232,7 @@ func (r *Results) sweepReport(b *strings.Builder) {
 					delta = fp(r.Paired(name, refName))
 				}
 				fmt.Fprintf(b, "| %s | %s | %s | %s | %d | %d | %.3g | %.3g |\n", mode, fmtWD(wd), fm(s), delta,
-					s.Diverged, s.LossSpikes, s.MaxGradNorm, s.MaxAttnLogit)
+					s.Diverged, s.LossSpikes, s.MaxGradNormLate, s.MaxAttnLogit)
 			}
 		}
 		b.WriteString("\n")

@@ -146,7 +146,7 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		p.Name, nvariants, nseeds, source, bname, *jobs, *out)
 	avail, availErr := availableMemory(b)
 	b.Close()
-	if err := checkExperimentMemory(p, ds, tok.VocabSize(), *jobs, avail, availErr, stderr); err != nil {
+	if err := checkExperimentMemory(p, onlyRE, ds, tok.VocabSize(), *jobs, avail, availErr, stderr); err != nil {
 		return err
 	}
 	res, err := experiment.Run(ctx, experiment.Options{
