@@ -279,7 +279,7 @@ func (r *Results) lrPlot() (*figure, error) {
 				continue
 			}
 			if s := r.Summary[j]; s.ValMean != nil {
-				pts = append(pts, plotter.XY{X: float64(k), Y: *s.ValMean})
+				pts = append(pts, plotter.XY{X: float64(k) + dodge(i, len(r.bases())), Y: *s.ValMean})
 				sd = append(sd, ptrOr(s.ValStd, 0))
 			}
 			k++
@@ -345,7 +345,7 @@ func (r *Results) scalePlot() (*figure, error) {
 			if q.N < 2 {
 				continue
 			}
-			pts = append(pts, plotter.XY{X: float64(k), Y: q.Mean})
+			pts = append(pts, plotter.XY{X: float64(k) + dodge(i, len(r.Preset.ScaleWidths)), Y: q.Mean})
 			half = append(half, (q.Hi-q.Lo)/2)
 		}
 		if err := f.line(fmt.Sprintf("C=%d", cmpOr(w, r.Preset.Model.NEmbd)), i, pts, true); err != nil {
@@ -382,6 +382,10 @@ func (r *Results) wdStabilityPlot() (*figure, error) {
 	f.categorical(labels)
 	return f, nil
 }
+
+// dodge is the horizontal offset of series i of n on a categorical axis, so that their error bars
+// stand side by side rather than on top of each other.
+func dodge(i, n int) float64 { return 0.06 * (float64(i) - float64(n-1)/2) }
 
 func ptrOr(p *float64, d float64) float64 {
 	if p == nil {
