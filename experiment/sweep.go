@@ -172,13 +172,15 @@ func (r *Results) sweepReport(b *strings.Builder) {
 		for _, base := range r.bases() {
 			best := r.BestLR(base)
 			fmt.Fprintf(b, "| %s |", base)
-			for i, v := range r.Variants {
-				if v.Base != base {
-					continue
-				}
-				cell := fm(&r.Summary[i])
-				if v.Name == best {
-					cell = "**" + cell + "**"
+			for _, lr := range p.LRs {
+				cell := "–" // not run (--variants)
+				for i, v := range r.Variants {
+					if v.Base == base && v.LR == lr {
+						cell = fm(&r.Summary[i])
+						if v.Name == best {
+							cell = "**" + cell + "**"
+						}
+					}
 				}
 				fmt.Fprintf(b, " %s |", cell)
 			}

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -163,4 +164,17 @@ func TestSweepClaimsWithinNoise(t *testing.T) {
 	require.Contains(t, cs[0].Verdict, "consistent with a match")
 	require.Contains(t, cs[2].Verdict, "not decided")
 	require.Contains(t, cs[1].Verdict, "supported: no divergence")
+}
+
+// TestSweepSubset: a sweep run with --variants at one learning rate reports the others as not run,
+// in their columns, and compares at the rate it has.
+func TestSweepSubset(t *testing.T) {
+	r := sweepResults(t, func(v Variant) (float64, bool) { return 0, false })
+	r.Variants = slices.DeleteFunc(r.Variants, func(v Variant) bool { return v.Base == "" || v.LR != lr0 })
+	r.summarize()
+	require.Equal(t, fmt.Sprintf("original@lr=%g", lr0), r.BestLR("original"))
+	var b strings.Builder
+	r.sweepReport(&b)
+	require.Contains(t, b.String(), "| original | – | **1.")
+	require.Len(t, r.Claims(), 3)
 }
