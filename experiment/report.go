@@ -346,10 +346,23 @@ func (r *Results) relDiffPlot() (*figure, error) {
 	return f, nil
 }
 
-// wdPlot draws the final validation loss against the weight decay, per mode, at evenly spaced
-// decays (a log axis would have no room for 0).
+// wdPlot draws the final validation loss against the weight decay, per mode.
 func (r *Results) wdPlot() (*figure, error) {
-	f := newFigure("Final validation loss against weight decay (mean over seeds)", "weight decay", "final validation loss")
+	return r.wdFigure("Final validation loss against weight decay (mean over seeds)", "final validation loss",
+		func(s *Summary) (float64, bool) { return ptrOr(s.ValMean, 0), s.ValMean != nil })
+}
+
+// wdStabilityPlot draws the largest |attention logit| of the trained models against the weight
+// decay, per mode (wdPlot's companion).
+func (r *Results) wdStabilityPlot() (*figure, error) {
+	return r.wdFigure("Largest |attention logit| of the trained models against weight decay", "max |attention logit|",
+		func(s *Summary) (float64, bool) { return s.MaxAttnLogit, s.Runs > 0 })
+}
+
+// wdFigure draws value (where it has one) of each mode's summary at every weight decay of the
+// sweep, at evenly spaced decays (a log axis would have no room for 0).
+func (r *Results) wdFigure(title, ylabel string, value func(*Summary) (float64, bool)) (*figure, error) {
+	f := newFigure(title, "weight decay", ylabel)
 	wds := sortedWDs(r.Preset)
 	var labels []string
 	for _, wd := range wds {
@@ -358,8 +371,10 @@ func (r *Results) wdPlot() (*figure, error) {
 	for i, mode := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
 		var pts plotter.XYs
 		for k, wd := range wds {
-			if s, _ := r.summaryOf(wdVariant(r.Preset, mode, wd)); s != nil && s.ValMean != nil {
-				pts = append(pts, plotter.XY{X: float64(k), Y: *s.ValMean})
+			if s, _ := r.summaryOf(wdVariant(r.Preset, mode, wd)); s != nil {
+				if y, ok := value(s); ok {
+					pts = append(pts, plotter.XY{X: float64(k), Y: y})
+				}
 			}
 		}
 		if err := f.line(string(mode), i, pts, true); err != nil {

@@ -361,30 +361,6 @@ func (r *Results) scalePlot() (*figure, error) {
 	return f, nil
 }
 
-// wdStabilityPlot draws the largest |attention logit| of the trained models against the weight
-// decay, per mode (wdPlot's companion).
-func (r *Results) wdStabilityPlot() (*figure, error) {
-	f := newFigure("Largest |attention logit| of the trained models against weight decay", "weight decay", "max |attention logit|")
-	wds := sortedWDs(r.Preset)
-	var labels []string
-	for _, wd := range wds {
-		labels = append(labels, fmtWD(wd))
-	}
-	for i, mode := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
-		var pts plotter.XYs
-		for k, wd := range wds {
-			if s, _ := r.summaryOf(wdVariant(r.Preset, mode, wd)); s != nil && s.Runs > 0 {
-				pts = append(pts, plotter.XY{X: float64(k), Y: s.MaxAttnLogit})
-			}
-		}
-		if err := f.line(string(mode), i, pts, true); err != nil {
-			return nil, err
-		}
-	}
-	f.categorical(labels)
-	return f, nil
-}
-
 // dodge is the horizontal offset of series i of n on a categorical axis, so that their error bars
 // stand side by side rather than on top of each other.
 func dodge(i, n int) float64 { return 0.06 * (float64(i) - float64(n-1)/2) }
