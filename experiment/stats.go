@@ -3,7 +3,6 @@ package experiment
 import (
 	"math"
 	"slices"
-	"strings"
 )
 
 // Paired is the paired difference of two variants over the seeds both finished: with the same seed
@@ -177,7 +176,3 @@ func (r *Results) BestLR(base string) string {
 	}
 	return best
 }
-
-// baseOf returns the name of the base of a learning-rate sweep's variant name (original@lr=… →
-// original).
-func baseOf(name string) string { b, _, _ := strings.Cut(name, "@"); return b }

@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -202,7 +203,7 @@ func (r *Results) sweepReport(b *strings.Builder) {
 		for _, w := range p.ScaleWidths {
 			base, baseName := r.summaryOf(widthBaseline(p, w))
 			best := r.bestScale(w)
-			fmt.Fprintf(b, "| C=%d | %s |", cmpOr(w, p.Model.NEmbd), fm(base))
+			fmt.Fprintf(b, "| C=%d | %s |", cmp.Or(w, p.Model.NEmbd), fm(base))
 			for _, sc := range p.Scales {
 				s, _ := r.summaryOf(scaleVariant(p, w, sc))
 				cell := fm(s)
@@ -243,13 +244,6 @@ func (r *Results) sweepReport(b *strings.Builder) {
 	for _, f := range r.plotFiles() {
 		fmt.Fprintf(b, "![%s](%s)\n\n", strings.TrimSuffix(f.name, filepath.Ext(f.name)), f.name)
 	}
-}
-
-func cmpOr(a, b int) int {
-	if a != 0 {
-		return a
-	}
-	return b
 }
 
 // bestScale returns the scale (in units of 1/√dh) with the lowest mean final validation loss of
@@ -350,7 +344,7 @@ func (r *Results) scalePlot() (*figure, error) {
 			pts = append(pts, plotter.XY{X: float64(k) + dodge(i, len(r.Preset.ScaleWidths)), Y: q.Mean})
 			half = append(half, (q.Hi-q.Lo)/2)
 		}
-		if err := f.line(fmt.Sprintf("C=%d", cmpOr(w, r.Preset.Model.NEmbd)), i, pts, true); err != nil {
+		if err := f.line(fmt.Sprintf("C=%d", cmp.Or(w, r.Preset.Model.NEmbd)), i, pts, true); err != nil {
 			return nil, err
 		}
 		if err := f.errorBars(i, pts, half); err != nil {

@@ -67,7 +67,7 @@ func sweepResults(t *testing.T, effect func(v Variant) (float64, bool)) *Results
 func TestSweepClaims(t *testing.T) {
 	r := sweepResults(t, func(v Variant) (float64, bool) {
 		lrPenalty := 0.0
-		switch baseOf(v.Name) {
+		switch v.Base {
 		case "original":
 			lrPenalty = 0.03 * math.Abs(math.Log2(v.lr(r0)/lr0)) // best at the preset's rate
 			return lrPenalty, false
