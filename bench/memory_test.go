@@ -7,24 +7,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kvgpt/kvgpt/gpt"
-	"github.com/kvgpt/kvgpt/nn"
+	"github.com/kvgpt/kvgpt/internal/alloccount"
 )
-
-// countingCPU is the CPU backend counting the bytes of every buffer it allocates.
-type countingCPU struct {
-	*nn.CPU
-	bytes int64
-}
-
-func (c *countingCPU) Alloc(n int) nn.View {
-	c.bytes += 4 * int64(n)
-	return c.CPU.Alloc(n)
-}
-
-func (c *countingCPU) AllocInt(n int) nn.IntView {
-	c.bytes += 4 * int64(n)
-	return c.CPU.AllocInt(n)
-}
 
 // TestPlanMatchesAllocations checks Plan against the buffers NewTrainer's run allocates, and
 // PeakMeterBytes against NewPeakMeter's.
@@ -33,7 +17,7 @@ func TestPlanMatchesAllocations(t *testing.T) {
 	require.NoError(t, err)
 	for _, m := range []gpt.QueryMode{gpt.Baseline, gpt.Identity} {
 		t.Run(fmt.Sprintf("preset=%s/mode=%s", p.Name, m), func(t *testing.T) {
-			be := &countingCPU{CPU: nn.NewCPU(2)}
+			be := alloccount.New(2)
 			defer be.Close()
 			plan, err := Plan(p, m)
 			require.NoError(t, err)
@@ -43,11 +27,11 @@ func TestPlanMatchesAllocations(t *testing.T) {
 			require.NoError(t, err)
 			_, err = tr.Evaluate()
 			require.NoError(t, err)
-			require.Equal(t, plan.Device(), be.bytes)
+			require.Equal(t, plan.Device(), be.Bytes)
 		})
 	}
-	be := &countingCPU{CPU: nn.NewCPU(1)}
+	be := alloccount.New(1)
 	defer be.Close()
 	NewPeakMeter(be, DefaultTiming)
-	require.Equal(t, PeakMeterBytes(), be.bytes)
+	require.Equal(t, PeakMeterBytes(), be.Bytes)
 }

@@ -9,27 +9,11 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/kvgpt/kvgpt/nn"
+	"github.com/kvgpt/kvgpt/internal/alloccount"
 )
 
-// countingCPU is the CPU backend counting the bytes of every buffer it allocates.
-type countingCPU struct {
-	*nn.CPU
-	bytes int64
-}
-
-func (c *countingCPU) Alloc(n int) nn.View {
-	c.bytes += 4 * int64(n)
-	return c.CPU.Alloc(n)
-}
-
-func (c *countingCPU) AllocInt(n int) nn.IntView {
-	c.bytes += 4 * int64(n)
-	return c.CPU.AllocInt(n)
-}
-
-func newCountingCPU(t *testing.T) *countingCPU {
-	c := &countingCPU{CPU: nn.NewCPU(2)}
+func newCountingCPU(t *testing.T) *alloccount.CPU {
+	c := alloccount.New(2)
 	t.Cleanup(func() { c.Close() })
 	return c
 }
@@ -71,9 +55,9 @@ func TestPlanMatchesAllocations(t *testing.T) {
 					require.NoError(t, err)
 				}
 				require.NoError(t, tr.Save(filepath.Join(t.TempDir(), "ckpt.safetensors"), nil))
-				d := relDiff(be.bytes, plan.Device())
+				d := relDiff(be.Bytes, plan.Device())
 				worst = max(worst, d)
-				require.LessOrEqual(t, d, 0.02, "allocated %d bytes, planned %d (%s)", be.bytes, plan.Device(), plan)
+				require.LessOrEqual(t, d, 0.02, "allocated %d bytes, planned %d (%s)", be.Bytes, plan.Device(), plan)
 				require.Equal(t, ds.Bytes(), plan.Data)
 			})
 			t.Run(name+"/sample", func(t *testing.T) {
@@ -84,9 +68,9 @@ func TestPlanMatchesAllocations(t *testing.T) {
 				require.NoError(t, err)
 				_, err = m.Generate([]int32{1}, SampleConfig{Tokens: s.T + 3, Temperature: 1, Seed: 1}, nil)
 				require.NoError(t, err)
-				d := relDiff(be.bytes, plan.Device())
+				d := relDiff(be.Bytes, plan.Device())
 				worst = max(worst, d)
-				require.LessOrEqual(t, d, 0.02, "allocated %d bytes, planned %d (%s)", be.bytes, plan.Device(), plan)
+				require.LessOrEqual(t, d, 0.02, "allocated %d bytes, planned %d (%s)", be.Bytes, plan.Device(), plan)
 			})
 		}
 	}
