@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"math"
+	"regexp"
 	"slices"
 	"sort"
 
@@ -233,6 +234,16 @@ func wdVariant(p Preset, mode gpt.QueryMode, wd float64) Variant {
 	C := p.Model.NEmbd
 	return Variant{Name: fmt.Sprintf("%s-wd=%s", mode, fmtWD(wd)), Group: "weight-decay", Mode: mode,
 		NEmbd: C, MLPHidden: 4 * C, WeightDecay: wd, Note: fmt.Sprintf("%s, weight decay %g", mode, wd)}
+}
+
+// Selected returns the variants of p whose names only matches, in order (all of them if only is
+// nil): the runs of Run with Options.Only.
+func Selected(p Preset, only *regexp.Regexp) []Variant {
+	vs := Variants(p)
+	if only == nil {
+		return vs
+	}
+	return slices.DeleteFunc(vs, func(v Variant) bool { return !only.MatchString(v.Name) })
 }
 
 // sameSetting reports whether v and w train the same model the same way under p (their names

@@ -113,12 +113,9 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 	if err := os.MkdirAll(filepath.Join(o.Out, RunsDir), 0o755); err != nil {
 		return nil, fmt.Errorf("creating output directory: %w", err)
 	}
-	res := &Results{Preset: p, Data: o.Data.Source, Vocab: o.VocabSize, Variants: Variants(p), Backend: o.Backend, Started: time.Now().UTC()}
-	if o.Only != nil {
-		res.Variants = slices.DeleteFunc(res.Variants, func(v Variant) bool { return !o.Only.MatchString(v.Name) })
-		if len(res.Variants) == 0 {
-			return nil, fmt.Errorf("experiment: no variant of preset %s matches %q", p.Name, o.Only)
-		}
+	res := &Results{Preset: p, Data: o.Data.Source, Vocab: o.VocabSize, Variants: Selected(p, o.Only), Backend: o.Backend, Started: time.Now().UTC()}
+	if len(res.Variants) == 0 {
+		return nil, fmt.Errorf("experiment: no variant of preset %s matches %q", p.Name, o.Only)
 	}
 	for s := 0; s < o.Seeds; s++ {
 		res.Seeds = append(res.Seeds, p.Train.Seed+uint64(s))

@@ -133,20 +133,15 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *seeds > 0 {
 		nseeds = *seeds
 	}
-	nvariants := 0
-	for _, v := range experiment.Variants(p) {
-		if onlyRE == nil || onlyRE.MatchString(v.Name) {
-			nvariants++
-		}
-	}
-	if nvariants == 0 {
+	variants := experiment.Selected(p, onlyRE)
+	if len(variants) == 0 {
 		return fmt.Errorf("--variants %q matches no variant of preset %s", *only, p.Name)
 	}
 	fmt.Fprintf(stderr, "experiment %s: %d variants × %d seeds on %s, %s, %d at once; writing to %s\n",
-		p.Name, nvariants, nseeds, source, bname, *jobs, *out)
+		p.Name, len(variants), nseeds, source, bname, *jobs, *out)
 	avail, availErr := availableMemory(b)
 	b.Close()
-	if err := checkExperimentMemory(p, onlyRE, ds, tok.VocabSize(), *jobs, avail, availErr, stderr); err != nil {
+	if err := checkExperimentMemory(p, variants, ds, tok.VocabSize(), *jobs, avail, availErr, stderr); err != nil {
 		return err
 	}
 	res, err := experiment.Run(ctx, experiment.Options{

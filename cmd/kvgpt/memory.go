@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 
 	"github.com/kvgpt/kvgpt/bench"
@@ -165,16 +164,13 @@ func checkSampleMemory(be nn.Backend, ck *gpt.Checkpoint, w io.Writer) error {
 	return nil
 }
 
-// checkExperimentMemory prints the memory plan of the largest run of experiment p on ds (with a
-// vocabulary of V; only the variants only matches, if set) and returns an error if jobs of it at once do not fit in avail (availErr:
-// unknown).
-func checkExperimentMemory(p experiment.Preset, only *regexp.Regexp, ds *gpt.Dataset, V, jobs int, avail int64, availErr error, w io.Writer) error {
+// checkExperimentMemory prints the memory plan of the largest of the variants of experiment p on ds
+// (with a vocabulary of V) and returns an error if jobs of it at once do not fit in avail
+// (availErr: unknown).
+func checkExperimentMemory(p experiment.Preset, variants []experiment.Variant, ds *gpt.Dataset, V, jobs int, avail int64, availErr error, w io.Writer) error {
 	var plan gpt.MemoryPlan
 	var largest string
-	for _, v := range experiment.Variants(p) {
-		if only != nil && !only.MatchString(v.Name) {
-			continue // not run (--variants)
-		}
+	for _, v := range variants {
 		pv, err := gpt.PlanTraining(v.Config(p, V), v.TrainConfig(p, 0), ds.Bytes())
 		if err != nil {
 			return fmt.Errorf("memory: %s: %w", v.Name, err)
