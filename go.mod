@@ -3,9 +3,11 @@ module github.com/kvgpt/kvgpt
 go 1.26
 
 require (
+	github.com/dlclark/regexp2/v2 v2.5.1
 	github.com/nlpodyssey/safetensors v0.0.0-20250209183917-bfb01cc25f7c
 	github.com/progrium/darwinkit v0.5.0
 	github.com/stretchr/testify v1.12.1
+	github.com/tiktoken-go/tokenizer v0.10.0
 	gonum.org/v1/gonum v0.17.0
 	gonum.org/v1/plot v0.17.0
 )
