@@ -55,6 +55,7 @@ type trainer struct {
 	pairs  map[uint64]int64
 	where  map[uint64][]int32 // the words that have held the pair (some may no longer)
 	heap   pairHeap
+	grown  []uint64        // the pairs whose count grew since the last push to the heap
 	banned map[uint64]bool // pairs never to merge (too long, or an existing token)
 
 	tokens [][]byte // the bytes of every token so far
@@ -96,18 +97,31 @@ func newTrainer(text []byte) *trainer {
 			}
 		}
 	}
+	t.pushGrown()
 	return t
 }
 
 // add adds delta occurrences of the pair (a, b), in word w.
 func (t *trainer) add(a, b int32, delta int64, w int32) {
 	k := pairKey(a, b)
-	c := t.pairs[k] + delta
-	t.pairs[k] = c
+	t.pairs[k] += delta
 	if delta > 0 {
-		t.heap.push(pairCount{c, a, b})
+		t.grown = append(t.grown, k)
 		t.where[k] = append(t.where[k], w)
 	}
+}
+
+// pushGrown pushes each pair whose count grew onto the heap once, with its count now. A pair's
+// count may also have shrunk since its entry was pushed: entries only overstate counts, and
+// mergeBest corrects them as they come up.
+func (t *trainer) pushGrown() {
+	slices.Sort(t.grown)
+	for _, k := range slices.Compact(t.grown) {
+		if c := t.pairs[k]; c > 0 {
+			t.heap.push(pairCount{c, int32(k >> 32), int32(uint32(k))})
+		}
+	}
+	t.grown = t.grown[:0]
 }
 
 // mergeBest makes the most frequent pair a token and merges it everywhere; false if no pair is left.
@@ -170,6 +184,7 @@ func (t *trainer) merge(a, b, id, step int32) {
 	}
 	delete(t.where, k)
 	delete(t.pairs, k)
+	t.pushGrown()
 }
 
 // pairCount is a heap entry: the pair (a, b) occurred count times when it was pushed.
