@@ -18,9 +18,9 @@ func tiktokenIDs(t testing.TB, text []byte) []int32 {
 	t.Helper()
 	ids, _, err := tiktoken().Encode(string(text))
 	require.NoError(t, err)
-	out := make([]int32, len(ids))
-	for i, id := range ids {
-		out[i] = int32(id)
+	var out []int32 // nil for none, as Encode(nil, …)
+	for _, id := range ids {
+		out = append(out, int32(id))
 	}
 	return out
 }

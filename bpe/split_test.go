@@ -125,7 +125,7 @@ func fuzzSeeds(f *testing.F) {
 func FuzzSplit(f *testing.F) {
 	fuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		text := fuzzText(data[:min(len(data), 512)])
+		text := fuzzText(data[:min(len(data), 64)])
 		pieces := splitPieces(text)
 		require.Equal(t, string(text), strings.Join(pieces, ""))
 		for _, p := range pieces {
@@ -166,9 +166,9 @@ const cutLookahead = 8
 func FuzzCutPoint(f *testing.F) {
 	fuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
-		text := fuzzText(data[:min(len(data), 32)])
-		if len(text) > 32 { // every limit and every cut is tried: keep it short
-			text = text[:32]
+		text := fuzzText(data[:min(len(data), 24)])
+		if len(text) > 24 { // every limit and every cut is tried: keep it short
+			text = text[:24]
 		}
 		checked := map[int]bool{}
 		best := 0 // the largest safe cut ≤ limit that CutPoint can decide within text
