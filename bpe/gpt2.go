@@ -20,8 +20,8 @@ var gpt2 struct {
 }
 
 // GPT2 returns GPT-2's vocabulary, r50k_base: 50,257 tokens, id 50256 EndOfText. Its ranks are
-// read from the table tiktoken-go carries (no download); the first call builds it (tens of
-// milliseconds), later calls return the same Vocab. Encode gives tiktoken's ids for any valid
+// read from the table tiktoken-go carries (no download); the first call builds it (about 0.1 s),
+// later calls return the same Vocab. Encode gives tiktoken's ids for any valid
 // UTF-8 text (see Split for the one exception, U+007F).
 func GPT2() (*Vocab, error) {
 	gpt2.once.Do(func() { gpt2.vocab, gpt2.err = loadGPT2() })
