@@ -126,10 +126,14 @@ func FuzzTextData(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, char bool, blockSize int) {
 		path := filepath.Join(dir, "data file.txt")
 		require.NoError(t, os.WriteFile(path, data, 0o644))
-		text, err := ReadTextFile(path)
+		text, err := ReadTextFile(path, 0)
 		if err != nil {
-			require.Empty(t, data)
-			require.ErrorContains(t, err, path+" is empty")
+			if len(data) == 0 {
+				require.ErrorContains(t, err, path+" is empty")
+			} else {
+				require.Contains(t, data[:min(len(data), sniffBytes)], byte(0), "refused: %v", err)
+				require.ErrorContains(t, err, path+" is not text (a NUL byte at offset")
+			}
 			return
 		}
 		require.Equal(t, string(data), text)
@@ -153,9 +157,9 @@ func FuzzTextData(f *testing.F) {
 			return
 		}
 		require.Equal(t, path, ds.Source)
-		require.Greater(t, len(ds.Train), blockSize, "training split")
-		require.Greater(t, len(ds.Val), blockSize, "validation split")
-		require.Equal(t, text, tok.Decode(slices.Concat(ds.Train, ds.Val)))
+		require.Greater(t, ds.Train.Len(), blockSize, "training split")
+		require.Greater(t, ds.Val.Len(), blockSize, "validation split")
+		require.Equal(t, text, tok.Decode(slices.Concat(ds.Train.Int32s(), ds.Val.Int32s())))
 	})
 }
 
