@@ -148,13 +148,24 @@ func (t *CharTokenizer) Cut(text []byte, limit int) int { return runeCut(text, l
 
 func (t *CharTokenizer) EOT() (int32, bool) { return 0, false }
 
-// runeCut returns the largest i in (0, limit] that does not fall inside a UTF-8 sequence of text
-// (limit itself if text is no longer), or 0 if there is none.
+// runeCut returns the largest i in (0, min(limit, len(text))] that does not fall inside a UTF-8
+// character of text (a character cut short by the end of text counts as inside), or 0 if there
+// is none.
 func runeCut(text []byte, limit int) int {
-	if limit >= len(text) {
-		return len(text)
+	i := min(limit, len(text))
+	if i == len(text) {
+		// Back off from a last character that the end of text may have cut short.
+		for j := i - 1; j >= 0 && j >= i-utf8.UTFMax; j-- {
+			if utf8.RuneStart(text[j]) {
+				if !utf8.FullRune(text[j:]) {
+					return j
+				}
+				break
+			}
+		}
+		return i
 	}
-	for i := limit; i > 0 && i > limit-utf8.UTFMax; i-- {
+	for ; i > 0 && i > limit-utf8.UTFMax; i-- {
 		if utf8.RuneStart(text[i]) {
 			return i
 		}

@@ -55,23 +55,25 @@ type Dir struct {
 	Meta       *Meta
 	Train, Val Seq
 	Files      map[string][]string // the token files of each split, in order
-	shards     []*Shard
+	Shards     map[string][]*Shard // the open token files of each split, in order
 }
 
 // Close unmaps every token file.
 func (d *Dir) Close() error {
 	var errs []error
-	for _, s := range d.shards {
-		errs = append(errs, s.Close())
+	for _, ss := range d.Shards {
+		for _, s := range ss {
+			errs = append(errs, s.Close())
+		}
 	}
-	d.shards = nil
+	d.Shards = nil
 	return errors.Join(errs...)
 }
 
 // OpenDir opens the dataset directory path (see Dir). The token files' sizes are checked against
 // their headers and Meta; their tokens are not read.
 func OpenDir(path string) (_ *Dir, err error) {
-	d := &Dir{Path: path, Files: map[string][]string{}}
+	d := &Dir{Path: path, Files: map[string][]string{}, Shards: map[string][]*Shard{}}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -100,7 +102,7 @@ func OpenDir(path string) (_ *Dir, err error) {
 			if err != nil {
 				return nil, err
 			}
-			d.shards = append(d.shards, s)
+			d.Shards[split] = append(d.Shards[split], s)
 			seqs = append(seqs, s.Seq)
 		}
 		seq := Concat(seqs...)
@@ -291,14 +293,7 @@ func (w *DirWriter) Close() error {
 	if err := removeStale(w.path, keep); err != nil {
 		return err
 	}
-	raw, err := json.MarshalIndent(w.meta, "", "  ")
-	if err != nil {
-		return fmt.Errorf("tokens: %w", err)
-	}
-	if err := atomicfile.Write(filepath.Join(w.path, MetaFile), raw, []byte("\n")); err != nil {
-		return fmt.Errorf("tokens: writing %s: %w", MetaFile, err)
-	}
-	return nil
+	return Describe(w.path, w.meta)
 }
 
 // removeStale removes the split token files (train_NNNNNN.bin, val_NNNNNN.bin) of dir not in keep.
@@ -330,4 +325,26 @@ func (w *DirWriter) Abort() {
 		os.Remove(p)
 	}
 	w.written = nil
+}
+
+// Describe writes the MetaFile of the directory path, whose token files meta lists (made
+// elsewhere: llm.c's or nanoGPT's), atomically. The files must be there with the tokens meta counts.
+func Describe(path string, meta Meta) error {
+	meta.Format = MetaFormat
+	raw, err := json.MarshalIndent(meta, "", "  ")
+	if err != nil {
+		return fmt.Errorf("tokens: %w", err)
+	}
+	if _, err := ParseMeta(raw); err != nil {
+		return fmt.Errorf("tokens: %w", err)
+	}
+	if err := atomicfile.Write(filepath.Join(path, MetaFile), raw, []byte("\n")); err != nil {
+		return fmt.Errorf("tokens: writing %s: %w", MetaFile, err)
+	}
+	d, err := OpenDir(path)
+	if err != nil {
+		os.Remove(filepath.Join(path, MetaFile))
+		return err
+	}
+	return d.Close()
 }

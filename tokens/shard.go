@@ -265,3 +265,41 @@ func WriteShard(path string, ids []int32, v int) error {
 	}
 	return w.Close()
 }
+
+// Scan reads the file's tokens in order, in slices of up to 1<<20, and calls fn with each; it
+// reads the file, not the mapping, so that a pass over a large file leaves no pages mapped into
+// the process (kvgpt prepare).
+func (s *Shard) Scan(fn func(ids []int32) error) error {
+	f, err := os.Open(s.Path)
+	if err != nil {
+		return fmt.Errorf("tokens: %w", err)
+	}
+	defer f.Close()
+	off := int64(HeaderBytes)
+	if s.Raw {
+		off = 0
+	}
+	const chunk = 1 << 20
+	buf := make([]byte, chunk*s.Width)
+	ids := make([]int32, chunk)
+	for left := int64(s.Seq.Len()); left > 0; {
+		n := min(left, chunk)
+		b := buf[:n*int64(s.Width)]
+		if _, err := f.ReadAt(b, off); err != nil {
+			return fmt.Errorf("tokens: reading %s: %w", s.Path, err)
+		}
+		for i := range n {
+			if s.Width == 2 {
+				ids[i] = int32(binary.LittleEndian.Uint16(b[2*i:]))
+			} else {
+				ids[i] = int32(binary.LittleEndian.Uint32(b[4*i:]))
+			}
+		}
+		if err := fn(ids[:n]); err != nil {
+			return err
+		}
+		off += int64(len(b))
+		left -= n
+	}
+	return nil
+}

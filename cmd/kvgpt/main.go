@@ -29,6 +29,7 @@ type command struct {
 // Each command lives in its own file (train.go, sample.go, …) and adds one line here.
 func commands() []command {
 	return []command{
+		{"prepare", "tokenize text (GPT-2 BPE, a trained BPE, bytes, characters) into memory-mapped token files", runPrepare},
 		{"train", "train a baseline or query-free GPT", runTrain},
 		{"sample", "generate text from a checkpoint", runSample},
 		{"eval", "a checkpoint's loss over a whole dataset split: nats per token, perplexity, bits per byte", runEval},
