@@ -131,13 +131,18 @@ type PrepareConfig struct {
 	Vocab       string // byte, char, gpt2 or bpe:N
 	ShardTokens int64  // tokens per token file at most
 	// VocabBytes bounds the training text a bpe:N vocabulary learns from: the first VocabBytes
-	// bytes (0: all of it). It is read into memory.
+	// bytes (0: BPESampleBytes). It is read into memory.
 	VocabBytes int64
 	Workers    int // goroutines that encode (0: GOMAXPROCS)
 	// Progress, if not nil, is called now and then with the stage ("counting", "vocabulary",
 	// "encoding"), the bytes of text done and in all, and the tokens written.
 	Progress func(stage string, done, total, tokens int64)
 }
+
+// BPESampleBytes is how much of the training text a bpe:N vocabulary learns from: its first 64 MiB
+// (in kvgpt prepare, --vocab-mb), read into memory. The merges of a small vocabulary are settled
+// long before; it bounds the time and memory of learning them.
+const BPESampleBytes = 64 << 20
 
 // prepareChunk is the text encoded at a time: pieces of about this size are cut where the
 // tokenizer allows (Tokenizer.Cut) and encoded in parallel.
@@ -162,6 +167,9 @@ func Prepare(corpus *Corpus, out string, pc PrepareConfig) (_ tokens.Meta, err e
 	}
 	if pc.Workers < 1 {
 		pc.Workers = runtime.GOMAXPROCS(0)
+	}
+	if pc.VocabBytes < 1 {
+		pc.VocabBytes = BPESampleBytes
 	}
 	progress := func(stage string, done, total, n int64) {
 		if pc.Progress != nil {
@@ -205,10 +213,14 @@ func Prepare(corpus *Corpus, out string, pc PrepareConfig) (_ tokens.Meta, err e
 			return tokens.Meta{}, fmt.Errorf("gpt: data %s: %w", corpus.Source, err)
 		}
 	default:
-		progress("vocabulary", 0, 0, 0)
-		sample, err := readUnits(corpus, trainUnits, byUnits, pc.VocabBytes)
-		if err != nil {
-			return tokens.Meta{}, err
+		if strings.HasPrefix(pc.Vocab, bpePrefix) {
+			progress("vocabulary", 0, 0, 0)
+		}
+		var sample []byte
+		if strings.HasPrefix(pc.Vocab, bpePrefix) {
+			if sample, err = readUnits(corpus, trainUnits, byUnits, pc.VocabBytes); err != nil {
+				return tokens.Meta{}, err
+			}
 		}
 		if tok, err = NewTokenizer(pc.Vocab, string(sample)); err != nil {
 			return tokens.Meta{}, fmt.Errorf("gpt: data %s: %s", corpus.Source, strings.TrimPrefix(err.Error(), "gpt: "))

@@ -182,7 +182,13 @@ func loadText(spec DataSpec, blockSize int) (*Dataset, Tokenizer, error) {
 	case tok != nil && spec.Vocab != "" && spec.Vocab != tok.Kind():
 		return nil, nil, fmt.Errorf("gpt: the model's tokens are %s, --vocab says %s", tok.Kind(), spec.Vocab)
 	case tok == nil:
-		if tok, err = NewTokenizer(cmp.Or(spec.Vocab, spec.DefaultVocab, "byte"), text); err != nil {
+		kind := cmp.Or(spec.Vocab, spec.DefaultVocab, "byte")
+		if strings.HasPrefix(kind, bpePrefix) { // learnt from the training text only, as kvgpt prepare does
+			text := text[:SplitText(text)]
+			if tok, err = NewTokenizer(kind, text[:runeCut([]byte(text), BPESampleBytes)]); err != nil {
+				return nil, nil, fmt.Errorf("gpt: data %s: %s", source, strings.TrimPrefix(err.Error(), "gpt: "))
+			}
+		} else if tok, err = NewTokenizer(kind, text); err != nil {
 			return nil, nil, fmt.Errorf("gpt: data %s: %s", source, strings.TrimPrefix(err.Error(), "gpt: "))
 		}
 	}

@@ -184,7 +184,7 @@ func NewTokenizer(kind, text string) (Tokenizer, error) {
 	case kind == GPT2Vocab || strings.HasPrefix(kind, bpePrefix):
 		return newBPETokenizer(kind, text)
 	}
-	return nil, fmt.Errorf("gpt: unknown vocabulary %q (want byte, char, gpt2 or bpe:N, e.g. bpe:4096)", kind)
+	return nil, ParseVocab(kind)
 }
 
 // subword reports whether tok's tokens are BPE subwords (gpt2, bpe:N), not bytes or characters.

@@ -62,7 +62,7 @@ func prepare(args []string, stdin io.Reader, stdout, stderr io.Writer) (err erro
 	case o.workers < 0:
 		return fmt.Errorf("--threads must be ≥ 0 (0: all cores), got %d", o.workers)
 	}
-	if _, err := gpt.NewTokenizer(o.vocab, "ab"); err != nil && !strings.HasPrefix(o.vocab, "bpe:") {
+	if err := gpt.ParseVocab(o.vocab); err != nil {
 		return fmt.Errorf("--vocab: %w", err)
 	}
 	if err := checkWritableDir(o.out); err != nil {
