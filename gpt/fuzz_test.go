@@ -380,3 +380,36 @@ func corpusFile(t testing.TB, args ...any) []byte {
 	}
 	return []byte(b.String())
 }
+
+// FuzzBPEMeta: the BPE vocabulary metadata of a checkpoint or a dataset directory (a name and, for
+// bpe:N, the vocabulary's JSON) gives a tokenizer or a one-line error, never a panic; a tokenizer
+// it gives round-trips text exactly and writes back metadata that reads as the same vocabulary.
+func FuzzBPEMeta(f *testing.F) {
+	trained, err := NewTokenizer("bpe:260", "abcabcabd abd ab ab ab cc cc")
+	require.NoError(f, err)
+	js := TokenizerMeta(trained)[BPEKey]
+	f.Add("gpt2", "", 50257, []byte("Hello, world!\n"))
+	f.Add("bpe:260", js, 260, []byte("abc cab\xff"))
+	f.Add("bpe:260", strings.Replace(js, "[97,98]", "[97,300]", 1), 260, []byte("x"))
+	f.Add("bpe:261", js, 261, []byte("x"))
+	f.Add("bpe:260", js[:len(js)/2], 260, []byte("x"))
+	f.Add("bpe:x", "{}", 260, []byte("x"))
+	f.Fuzz(func(t *testing.T, kind, js string, vocab int, text []byte) {
+		meta := map[string]string{TokenizerKey: kind, BPEKey: js}
+		tok, err := TokenizerFromMeta("test", meta, vocab)
+		if err != nil {
+			require.True(t, strings.HasPrefix(err.Error(), "gpt: test "), err.Error())
+			require.NotContains(t, err.Error(), "\n")
+			return
+		}
+		require.Equal(t, kind, tok.Kind())
+		require.Equal(t, vocab, tok.VocabSize())
+		ids, err := tok.Encode(string(text))
+		require.NoError(t, err)
+		require.Equal(t, string(text), tok.Decode(ids))
+		again, err := TokenizerFromMeta("test", TokenizerMeta(tok), vocab)
+		require.NoError(t, err)
+		require.True(t, SameTokenizer(tok, again))
+		tok.Decode([]int32{-1, int32(vocab), math.MaxInt32, math.MinInt32})
+	})
+}
