@@ -85,7 +85,7 @@ func prepare(args []string, stdin io.Reader, stdout, stderr io.Writer) (err erro
 		defer os.Remove(spool)
 		o.data = spool
 	}
-	bar := newProgressBar(stderr, "MB", 1e6)
+	bar := newProgressBar(stderr, "bytes", 1)
 	pc := gpt.PrepareConfig{Vocab: o.vocab, ShardTokens: o.shardTokens, VocabBytes: o.vocabMB << 20, Workers: o.workers,
 		Progress: func(stage string, done, total, n int64) {
 			switch stage {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/kvgpt/kvgpt/gpt"
 	"io"
 	"strings"
 	"time"
@@ -53,12 +54,12 @@ func (p *progressBar) Update(done, total float64, rateN float64, rateWhat string
 		frac := min(done/total, 1)
 		const width = 30
 		n := int(frac * width)
-		fmt.Fprintf(&b, "%3.0f%% [%s%s] %s/%s %s", 100*frac, strings.Repeat("=", n), strings.Repeat(" ", width-n), humanCount(done/p.scale), humanCount(total/p.scale), p.what)
+		fmt.Fprintf(&b, "%3.0f%% [%s%s] %s/%s", 100*frac, strings.Repeat("=", n), strings.Repeat(" ", width-n), p.count(done), p.count(total))
 		if frac > 0 {
 			fmt.Fprintf(&b, ", ETA %s", (time.Duration(el/frac*(1-frac)) * time.Second).Round(time.Second))
 		}
 	} else {
-		fmt.Fprintf(&b, "%s %s", humanCount(done/p.scale), p.what)
+		b.WriteString(p.count(done))
 	}
 	if rateWhat != "" && el > 0 {
 		fmt.Fprintf(&b, ", %s %s/s", humanCount(rateN/el), rateWhat)
@@ -69,6 +70,14 @@ func (p *progressBar) Update(done, total float64, rateN float64, rateWhat string
 	} else {
 		fmt.Fprintln(p.w, b.String())
 	}
+}
+
+// count returns n of what is counted: bytes in their unit, anything else with a k, M or G suffix.
+func (p *progressBar) count(n float64) string {
+	if p.what == "bytes" {
+		return gpt.FormatBytes(int64(n))
+	}
+	return humanCount(n/p.scale) + " " + p.what
 }
 
 // Done clears the bar from a terminal.
