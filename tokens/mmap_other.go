@@ -20,5 +20,7 @@ func mapFile(f *os.File, size int64) (*mapping, error) {
 
 func (m *mapping) close() error { m.data = nil; return nil }
 
+func (m *mapping) mapped() bool { return false }
+
 // bytesAs decodes the n little-endian elements of type T that b starts with.
 func bytesAs[T uint16 | uint32](b []byte, n int) []T { return decodeLE[T](b, n) }

@@ -24,6 +24,9 @@ func mapFile(f *os.File, size int64) (*mapping, error) {
 
 func (m *mapping) close() error { return syscall.Munmap(m.data) }
 
+// mapped reports whether the tokens are the file's pages (not a decoded copy).
+func (m *mapping) mapped() bool { return littleEndian }
+
 // bytesAs returns the n little-endian elements of type T that b starts with: in place where the
 // machine is little-endian (b is a mapping's: page aligned, its offset a multiple of T's size),
 // else decoded into a copy.

@@ -3,6 +3,7 @@ package tokens
 import (
 	"fmt"
 	"sort"
+	"unsafe"
 )
 
 // Seq is a sequence of token ids: ids in memory, the tokens of memory-mapped token files, or a
@@ -18,6 +19,7 @@ type part struct {
 	i32   []int32
 	u16   []uint16
 	u32   []uint32
+	mem   []byte // the file mapping u16 or u32 lie in (nil: memory): Read releases the pages it reads
 }
 
 func (p part) len() int { return len(p.i32) + len(p.u16) + len(p.u32) }
@@ -73,12 +75,18 @@ func (s Seq) Read(dst []int32, off int) {
 				dst[j] = int32(v)
 			}
 			n = len(src)
+			if p.mem != nil {
+				releasePages(p.mem, unsafe.Pointer(unsafe.SliceData(src)), 2*n)
+			}
 		default:
 			src := p.u32[k:min(len(p.u32), k+len(dst))]
 			for j, v := range src {
 				dst[j] = int32(v)
 			}
 			n = len(src)
+			if p.mem != nil {
+				releasePages(p.mem, unsafe.Pointer(unsafe.SliceData(src)), 4*n)
+			}
 		}
 		dst, off, i = dst[n:], off+n, i+1
 	}
@@ -96,7 +104,7 @@ func (s Seq) Slice(off, n int) Seq {
 		if lo >= hi {
 			continue
 		}
-		q := part{start: out.n}
+		q := part{start: out.n, mem: p.mem}
 		switch {
 		case p.i32 != nil:
 			q.i32 = p.i32[lo:hi]

@@ -157,6 +157,9 @@ func (s *Shard) mapTokens(f *os.File, off, n int64) error {
 	default:
 		s.Seq = Uint32s(bytesAs[uint32](b, int(n)))
 	}
+	if m.mapped() {
+		s.Seq.parts[0].mem = m.data
+	}
 	return nil
 }
 
