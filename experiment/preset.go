@@ -42,6 +42,9 @@ const DefaultPreset = "micro"
 // identity scale at ¼, ½, 1 and 2 × 1/√dh at C=128 and C=192 (1.5·C: C=256 would take as long as
 // the rest of the sweep); weight decays 0, 2⁻⁷, 2⁻⁵ and 0.1 for both modes.
 func NewPreset(p gpt.Preset) Preset {
+	if p.Name == "shakespeare-gpt2" { // the main comparison on subword tokens: W_Q = I at ½/√dh and 1/√dh
+		return Preset{Preset: p, Seeds: 3, Main: []string{"original", "identity"}, Scales: []float64{1}, ScaleWidths: []int{0}}
+	}
 	if p.Name == "dh64" {
 		lr := p.Train.LR
 		return Preset{Preset: p, Seeds: 3, WeightDecays: []float64{0, 1.0 / 128, 1.0 / 32, 0.1},

@@ -368,10 +368,12 @@ func maxAttnLogit(m *gpt.Model, d *gpt.Dataset) (float64, error) {
 	}
 	T := m.Config.BlockSize
 	mx := 0.0
-	for s := 0; s < logitSeqs && (s+1)*T <= len(d.Val); s++ {
+	ids := make([]int32, T)
+	for s := 0; s < logitSeqs && (s+1)*T <= d.Val.Len(); s++ {
+		d.Val.Read(ids, s*T)
 		tok := make([]int, T)
-		for i := range tok {
-			tok[i] = int(d.Val[s*T+i])
+		for i, id := range ids {
+			tok[i] = int(id)
 		}
 		_, l := ref.Forward(tok)
 		mx = math.Max(mx, l)

@@ -343,43 +343,5 @@ func (ck *Checkpoint) Restore(t *Trainer) error {
 	return nil
 }
 
-// Metadata keys under which a checkpoint records its tokenizer (see TokenizerMeta).
-const (
-	TokenizerKey = "tokenizer" // the tokenizer's Kind: "byte" or "char"
-	CharsKey     = "chars"     // a character vocabulary's characters, in token order
-)
-
-// TokenizerMeta returns the metadata that records tok in a checkpoint, for Trainer.Save's extra:
-// its kind and, for a character vocabulary, its characters. Checkpoint.Tokenizer reads it back.
-func TokenizerMeta(tok Tokenizer) map[string]string {
-	meta := map[string]string{TokenizerKey: tok.Kind()}
-	if ct, ok := tok.(*CharTokenizer); ok {
-		meta[CharsKey] = string(ct.Chars)
-	}
-	return meta
-}
-
-// Tokenizer returns the tokenizer the checkpoint's metadata records (see TokenizerMeta), checked
-// against the model's vocabulary size.
-func (ck *Checkpoint) Tokenizer() (Tokenizer, error) {
-	var tok Tokenizer
-	switch kind := ck.Meta[TokenizerKey]; kind {
-	case "byte":
-		tok = ByteTokenizer{}
-	case "char":
-		ct, err := CharTokenizerFromChars(ck.Meta[CharsKey])
-		if err != nil {
-			return nil, fmt.Errorf("gpt: checkpoint tokenizer: %w", err)
-		}
-		tok = ct
-	default:
-		return nil, fmt.Errorf("gpt: checkpoint names no known tokenizer (%q; want byte or char)", kind)
-	}
-	if tok.VocabSize() != ck.Config.VocabSize {
-		return nil, fmt.Errorf("gpt: checkpoint tokenizer has %d tokens, the model %d", tok.VocabSize(), ck.Config.VocabSize)
-	}
-	return tok, nil
-}
-
 // fakeSlab is a view of n elements of no buffer, for computing tensor shapes and offsets.
 func fakeSlab(n int) nn.View { return nn.View{N: n} }

@@ -35,7 +35,7 @@ func TestCheckpointTokenizer(t *testing.T) {
 		ck   Checkpoint
 		want string
 	}{
-		{"no tokenizer", Checkpoint{Config: Config{VocabSize: 256}, Meta: map[string]string{}}, `names no known tokenizer (""; want byte or char)`},
+		{"no tokenizer", Checkpoint{Config: Config{VocabSize: 256}, Meta: map[string]string{}}, `names no known tokenizer (""; want byte, char, gpt2 or bpe:N)`},
 		{"unknown tokenizer", Checkpoint{Config: Config{VocabSize: 256}, Meta: map[string]string{TokenizerKey: "word"}}, `names no known tokenizer ("word"`},
 		{"byte/V=65", Checkpoint{Config: Config{VocabSize: 65}, Meta: TokenizerMeta(ByteTokenizer{})}, "tokenizer has 256 tokens, the model 65"},
 		{"char without chars", Checkpoint{Config: Config{VocabSize: 9}, Meta: map[string]string{TokenizerKey: "char"}}, "needs at least 2 characters"},

@@ -13,146 +13,58 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/kvgpt/kvgpt/tokens"
 )
 
-// Tokenizer maps text to token ids and back.
-type Tokenizer interface {
-	// Kind reports "byte" or "char".
-	Kind() string
-	// VocabSize reports V.
-	VocabSize() int
-	// Encode returns the token ids of text.
-	Encode(text string) ([]int32, error)
-	// Decode returns the text of ids.
-	Decode(ids []int32) string
-}
-
-// ByteTokenizer is the byte-level tokenizer: token i is byte i, V = 256.
-type ByteTokenizer struct{}
-
-func (ByteTokenizer) Kind() string   { return "byte" }
-func (ByteTokenizer) VocabSize() int { return 256 }
-
-func (ByteTokenizer) Encode(text string) ([]int32, error) {
-	ids := make([]int32, len(text))
-	for i := range len(text) {
-		ids[i] = int32(text[i])
-	}
-	return ids, nil
-}
-
-func (ByteTokenizer) Decode(ids []int32) string {
-	b := make([]byte, len(ids))
-	for i, id := range ids {
-		b[i] = byte(id)
-	}
-	return string(b)
-}
-
-// CharTokenizer is a character vocabulary: token i is the i-th distinct character of the text it
-// was built from, in code-point order (nanoGPT's 65 characters for tinyshakespeare).
-type CharTokenizer struct {
-	Chars []rune
-	index map[rune]int32
-}
-
-// NewCharTokenizer returns the character vocabulary of text.
-func NewCharTokenizer(text string) (*CharTokenizer, error) {
-	if err := checkUTF8(text); err != nil {
-		return nil, fmt.Errorf("gpt: --vocab char needs UTF-8 text: %w", err)
-	}
-	seen := map[rune]bool{}
-	for _, r := range text {
-		seen[r] = true
-	}
-	chars := make([]rune, 0, len(seen))
-	for r := range seen {
-		chars = append(chars, r)
-	}
-	slices.Sort(chars)
-	return CharTokenizerFromChars(string(chars))
-}
-
-// checkUTF8 reports where s is not UTF-8, or nil.
-func checkUTF8(s string) error {
-	for i, r := range s {
-		if r == utf8.RuneError {
-			if _, n := utf8.DecodeRuneInString(s[i:]); n == 1 {
-				return fmt.Errorf("byte %#02x at offset %d is not UTF-8", s[i], i)
-			}
-		}
-	}
-	return nil
-}
-
-// CharTokenizerFromChars returns the vocabulary whose i-th token is the i-th character of chars
-// (as stored in a checkpoint).
-func CharTokenizerFromChars(chars string) (*CharTokenizer, error) {
-	if err := checkUTF8(chars); err != nil {
-		return nil, fmt.Errorf("gpt: character vocabulary: %w", err)
-	}
-	t := &CharTokenizer{Chars: []rune(chars), index: map[rune]int32{}}
-	for i, r := range t.Chars {
-		if _, dup := t.index[r]; dup {
-			return nil, fmt.Errorf("gpt: character vocabulary repeats %q", r)
-		}
-		t.index[r] = int32(i)
-	}
-	if len(t.Chars) < 2 {
-		return nil, fmt.Errorf("gpt: character vocabulary needs at least 2 characters, got %d", len(t.Chars))
-	}
-	return t, nil
-}
-
-func (t *CharTokenizer) Kind() string   { return "char" }
-func (t *CharTokenizer) VocabSize() int { return len(t.Chars) }
-
-func (t *CharTokenizer) Encode(text string) ([]int32, error) {
-	ids := make([]int32, 0, len(text))
-	for _, r := range text {
-		id, ok := t.index[r]
-		if !ok {
-			return nil, fmt.Errorf("gpt: character %q is not in the vocabulary", r)
-		}
-		ids = append(ids, id)
-	}
-	return ids, nil
-}
-
-func (t *CharTokenizer) Decode(ids []int32) string {
-	var sb strings.Builder
-	for _, id := range ids {
-		if id >= 0 && int(id) < len(t.Chars) {
-			sb.WriteRune(t.Chars[id])
-		}
-	}
-	return sb.String()
-}
-
-// NewTokenizer returns the tokenizer of kind "byte" or "char" (built from text).
-func NewTokenizer(kind, text string) (Tokenizer, error) {
-	switch kind {
-	case "byte":
-		return ByteTokenizer{}, nil
-	case "char":
-		return NewCharTokenizer(text)
-	}
-	return nil, fmt.Errorf("gpt: unknown vocabulary %q (want byte or char)", kind)
-}
-
-// Dataset is a tokenized text split deterministically into training and validation tokens: the
-// first 90% of the tokens train, the last 10% validate (as nanoGPT's prepare scripts do).
+// Dataset is the training and validation tokens of a run: a tokenized text split deterministically
+// (NewDataset: the first 90% of the tokens train, the last 10% validate), or the memory-mapped token
+// files of a dataset directory (OpenDataset).
 type Dataset struct {
-	Source string // what the text is, for people
-	Train  []int32
-	Val    []int32
+	Source     string // what the data is, for people
+	Train, Val tokens.Seq
+	// Mapped reports tokens that are memory-mapped, not in memory: they are checked against the
+	// vocabulary batch by batch as they are read, not all at once.
+	Mapped bool
+	close  func() error
+}
+
+// Close releases the dataset's memory-mapped files (nothing for a dataset in memory); its tokens
+// must not be read after.
+func (d *Dataset) Close() error {
+	if d == nil || d.close == nil {
+		return nil
+	}
+	err := d.close()
+	d.close = nil
+	return err
 }
 
 // ValFraction is the share of the tokens held out for validation.
 const ValFraction = 0.1
 
-// NewDataset tokenizes text and splits it. It fails if either split has fewer than
-// blockSize+1 tokens (one sequence and its shifted targets).
+// SplitText returns the byte offset at which nanoGPT splits text into its training and validation
+// parts: after the first ⌊0.9·n⌋ of its n characters (bytes that are not UTF-8 count one each).
+func SplitText(text string) int {
+	n := utf8.RuneCountInString(text)
+	return runeOffset(text, int(float64(n)*(1-ValFraction)))
+}
+
+// runeOffset returns the byte offset of the k-th character of text.
+func runeOffset(text string, k int) int {
+	i := 0
+	for range k {
+		_, size := utf8.DecodeRuneInString(text[i:])
+		i += size
+	}
+	return i
+}
+
+// NewDataset tokenizes text and splits it: byte and character tokens 90/10 by tokens (the last
+// ⌊0.1·n⌋ of n tokens validate), subword tokens (gpt2, bpe:N) as nanoGPT splits a text for them —
+// the first ⌊0.9·n⌋ of n characters train, the rest validate, each part encoded on its own — so
+// that GPT-2's token counts are nanoGPT's. kvgpt prepare splits the same way. It fails if either
+// split has fewer than blockSize+1 tokens (one sequence and its shifted targets).
 func NewDataset(source, text string, tok Tokenizer, blockSize int) (*Dataset, error) {
 	if blockSize < 1 {
 		return nil, fmt.Errorf("gpt: data %s: block size must be ≥ 1, got %d", source, blockSize)
@@ -160,40 +72,27 @@ func NewDataset(source, text string, tok Tokenizer, blockSize int) (*Dataset, er
 	if len(text) == 0 {
 		return nil, fmt.Errorf("gpt: data %s is empty", source)
 	}
-	ids, err := tok.Encode(text)
+	var train, val []int32
+	var err error
+	if subword(tok) {
+		cut := SplitText(text)
+		if train, err = tok.Encode(text[:cut]); err == nil {
+			val, err = tok.Encode(text[cut:])
+		}
+	} else if train, err = tok.Encode(text); err == nil {
+		nVal := int(float64(len(train)) * ValFraction)
+		train, val = train[:len(train)-nVal], train[len(train)-nVal:]
+	}
 	if err != nil {
 		return nil, fmt.Errorf("gpt: data %s: %w", source, err)
 	}
-	nVal := int(float64(len(ids)) * ValFraction)
-	d := &Dataset{Source: source, Train: ids[:len(ids)-nVal], Val: ids[len(ids)-nVal:]}
-	if len(d.Train) <= blockSize || len(d.Val) <= blockSize { // each needs blockSize+1 tokens
+	d := &Dataset{Source: source, Train: tokens.Int32s(train), Val: tokens.Int32s(val)}
+	if d.Train.Len() <= blockSize || d.Val.Len() <= blockSize { // each needs blockSize+1 tokens
 		need := float64(blockSize) + 1
 		return nil, fmt.Errorf("gpt: data %s is too short for block size %d: %d tokens give %d for training and %d for validation, each split needs at least %.0f (≥ %.0f tokens in all); use a longer file or a smaller --block-size",
-			source, blockSize, len(ids), len(d.Train), len(d.Val), need, math.Floor(need/ValFraction)+need)
+			source, blockSize, len(train)+len(val), d.Train.Len(), d.Val.Len(), need, math.Floor(need/ValFraction)+need)
 	}
 	return d, nil
-}
-
-// ReadTextFile reads a data file for training, with errors that name the problem.
-func ReadTextFile(path string) (string, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("gpt: data file %s does not exist", path)
-		}
-		return "", fmt.Errorf("gpt: data file: %w", err)
-	}
-	if st.IsDir() {
-		return "", fmt.Errorf("gpt: data file %s is a directory", path)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("gpt: data file: %w", err)
-	}
-	if len(b) == 0 {
-		return "", fmt.Errorf("gpt: data file %s is empty", path)
-	}
-	return string(b), nil
 }
 
 // DefaultCorpusBytes is the size of the default corpus.

@@ -2,6 +2,7 @@ package gpt
 
 import (
 	"errors"
+	"github.com/kvgpt/kvgpt/tokens"
 	"math"
 	"testing"
 
@@ -132,7 +133,7 @@ func TestBatchLimits(t *testing.T) {
 	b := &countingBackend{Backend: newCPU(t)}
 	m, err := New(cfg, b, 1)
 	require.NoError(t, err)
-	ds := &Dataset{Source: "test", Train: make([]int32, 100), Val: make([]int32, 100)}
+	ds := &Dataset{Source: "test", Train: tokens.Int32s(make([]int32, 100)), Val: tokens.Int32s(make([]int32, 100))}
 	tc := DefaultTrainConfig()
 	before := b.allocs
 	for _, c := range []struct {
@@ -152,8 +153,9 @@ func TestBatchLimits(t *testing.T) {
 			require.ErrorContains(t, err, c.want)
 		})
 	}
-	bad := &Dataset{Source: "bad.txt", Train: make([]int32, 100), Val: make([]int32, 100)}
-	bad.Val[42] = int32(cfg.VocabSize)
+	val := make([]int32, 100)
+	val[42] = int32(cfg.VocabSize)
+	bad := &Dataset{Source: "bad.txt", Train: tokens.Int32s(make([]int32, 100)), Val: tokens.Int32s(val)}
 	_, err = NewTrainer(m, tc, bad)
 	require.EqualError(t, err, "gpt: data bad.txt: validation token[42] = 11 is outside the vocabulary [0, 11)")
 	_, err = m.Forward(nil, nil, math.MaxInt/4, 8)

@@ -198,8 +198,9 @@ func PlanSampling(c Config, dataBytes int64) (MemoryPlan, error) {
 	return p, nil
 }
 
-// Bytes returns the memory the dataset's tokens take (4 bytes each).
-func (d *Dataset) Bytes() int64 { return int64(len(d.Train)+len(d.Val)) * f32 }
+// Bytes returns the memory the dataset's tokens take in the process: 4 bytes a token in memory;
+// memory-mapped tokens count nothing (the operating system pages them in and out).
+func (d *Dataset) Bytes() int64 { return d.Train.ResidentBytes() + d.Val.ResidentBytes() }
 
 // FitBatch returns tc with the largest micro-batch whose plan needs at most limit bytes among
 // those that keep the sequences of an optimizer step (the divisors of BatchSize·GradAccum), with

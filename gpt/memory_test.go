@@ -2,6 +2,7 @@ package gpt
 
 import (
 	"fmt"
+	"github.com/kvgpt/kvgpt/tokens"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -37,7 +38,7 @@ func TestPlanMatchesAllocations(t *testing.T) {
 			name := fmt.Sprintf("mode=%s/L=%d/C=%d/NH=%d/T=%d/V=%d/H=%d", mode, s.L, s.C, s.NH, s.T, s.V, cfg.Hidden())
 			t.Run(name+fmt.Sprintf("/train/B=%d/accum=%d/eval=%d", s.B, s.GA, s.EB), func(t *testing.T) {
 				rng := rand.New(rand.NewPCG(1, 2))
-				ds := &Dataset{Source: "random tokens", Train: randomTokens(rng, 40*s.T, s.V), Val: randomTokens(rng, 8*s.T, s.V)}
+				ds := &Dataset{Source: "random tokens", Train: tokens.Int32s(randomTokens(rng, 40*s.T, s.V)), Val: tokens.Int32s(randomTokens(rng, 8*s.T, s.V))}
 				tc := DefaultTrainConfig()
 				tc.BatchSize, tc.GradAccum, tc.EvalBatches, tc.Steps = s.B, s.GA, s.EB, 2
 				plan, err := PlanTraining(cfg, tc, ds.Bytes())
@@ -59,6 +60,21 @@ func TestPlanMatchesAllocations(t *testing.T) {
 				worst = max(worst, d)
 				require.LessOrEqual(t, d, 0.02, "allocated %d bytes, planned %d (%s)", be.Bytes, plan.Device(), plan)
 				require.Equal(t, ds.Bytes(), plan.Data)
+			})
+			t.Run(name+fmt.Sprintf("/eval/B=%d", s.B), func(t *testing.T) {
+				plan, err := PlanEval(cfg, s.B, 0)
+				require.NoError(t, err)
+				be := newCountingCPU(t)
+				m, err := New(cfg, be, 1)
+				require.NoError(t, err)
+				e, err := NewEvaluator(m, s.B)
+				require.NoError(t, err)
+				rng := rand.New(rand.NewPCG(3, 4))
+				_, err = e.Evaluate(tokens.Int32s(randomTokens(rng, 3*s.B*s.T+5, s.V)), ByteTokenizer{}, nil)
+				require.NoError(t, err)
+				d := relDiff(be.Bytes, plan.Device())
+				worst = max(worst, d)
+				require.LessOrEqual(t, d, 0.02, "allocated %d bytes, planned %d (%s)", be.Bytes, plan.Device(), plan)
 			})
 			t.Run(name+"/sample", func(t *testing.T) {
 				plan, err := PlanSampling(cfg, 0)

@@ -40,11 +40,12 @@ func adamW(tc TrainConfig) TrainConfig {
 //	small             4×128  4  128  16   1000  1e-3 → 1e-4     4 MB of Go source
 //	shakespeare-char  4×128  4  64   16    250  2e-3 → 2e-4     tiny Shakespeare (--data), characters
 //	dh64              4×128  2  128   8   2000  4e-3 → 4e-4     4 MB of Go source or --data, characters
+//	shakespeare-gpt2  4×128  2  128   8    400  4e-3 → 4e-4     tiny Shakespeare (--data), GPT-2 tokens
 //	medium            6×384  6  256   8   1000  1e-3 → 1e-4     4 MB of Go source
 //	mac               6×384  6  256  32   2000  1e-3 → 1e-4     20 MB of Go source, Metal
 //
 // tiny, small and medium are the shapes `kvgpt bench` measures (its figures compare across
-// versions: do not change them); micro, shakespeare-char, dh64 and mac are `kvgpt experiment`'s set-ups
+// versions: do not change them); micro, shakespeare-char, dh64, shakespeare-gpt2 and mac are `kvgpt experiment`'s set-ups
 // (their results are published); default is `kvgpt train`'s.
 func Presets() []Preset {
 	return []Preset{
@@ -83,6 +84,12 @@ func Presets() []Preset {
 			Model: Config{NLayer: 4, NHead: 2, NEmbd: 128, BlockSize: 128},
 			Train: adamW(TrainConfig{BatchSize: 8, Steps: 2000, LR: 4e-3, MinLR: 4e-4, Warmup: 100, EvalEvery: 200, EvalBatches: 16}),
 			Vocab: "char", CorpusBytes: DefaultCorpusBytes, Backend: "cpu",
+		},
+		{
+			Name: "shakespeare-gpt2", Description: "4 layers, C=128, 2 heads (dh=64 as in the paper), T=128, B=8, 400 steps, GPT-2 tokens of tiny Shakespeare: kvgpt experiment's comparison on subword tokens (3 seeds: about an hour on 2 cores with --jobs 2)",
+			Model: Config{NLayer: 4, NHead: 2, NEmbd: 128, BlockSize: 128},
+			Train: adamW(TrainConfig{BatchSize: 8, Steps: 400, LR: 4e-3, MinLR: 4e-4, Warmup: 40, EvalEvery: 50, EvalBatches: 8}),
+			Vocab: GPT2Vocab, DataHint: "tiny Shakespeare (input.txt, ~1.1 MB), or the directory `kvgpt prepare --data input.txt --vocab gpt2` writes", Backend: "cpu",
 		},
 		{
 			Name: "medium", Description: "6 layers, C=384, 6 heads, T=256, B=8: kvgpt bench's largest shape",

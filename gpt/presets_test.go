@@ -30,7 +30,7 @@ func TestPresets(t *testing.T) {
 		})
 	}
 	_, err := LookupPreset("huge")
-	require.EqualError(t, err, `gpt: unknown preset "huge" (want one of micro, tiny, default, small, shakespeare-char, dh64, medium, mac)`)
+	require.EqualError(t, err, `gpt: unknown preset "huge" (want one of micro, tiny, default, small, shakespeare-char, dh64, shakespeare-gpt2, medium, mac)`)
 }
 
 // TestPresetShapesArePinned: kvgpt bench's shapes (its figures compare across versions) and
@@ -46,7 +46,8 @@ func TestPresetShapesArePinned(t *testing.T) {
 		{"default", 3, 4, 96, 128, 16, 400, 3e-3},
 		{"small", 4, 4, 128, 128, 16, 1000, 1e-3},
 		{"shakespeare-char", 4, 4, 128, 64, 16, 250, 2e-3},
-		{"dh64", 4, 2, 128, 128, 8, 2000, 4e-3}, // experiment/RESULTS.md
+		{"dh64", 4, 2, 128, 128, 8, 2000, 4e-3},            // experiment/RESULTS.md
+		{"shakespeare-gpt2", 4, 2, 128, 128, 8, 400, 4e-3}, // experiment/RESULTS.md
 		{"medium", 6, 6, 384, 256, 8, 1000, 1e-3},
 		{"mac", 6, 6, 384, 256, 32, 2000, 1e-3},
 	} {

@@ -42,7 +42,7 @@ func TestResidualModeTrainsAndCheckpoints(t *testing.T) {
 	m2, err := New(ck.Config, b, 2)
 	require.NoError(t, err)
 	require.NoError(t, ck.LoadWeights(m2))
-	in := data.Val[:cfg.BlockSize]
+	in := data.Val.Slice(0, cfg.BlockSize).Int32s()
 	_, err = m.Forward(in, nil, 1, len(in))
 	require.NoError(t, err)
 	want := m.Logits()

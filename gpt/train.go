@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kvgpt/kvgpt/nn"
+	"github.com/kvgpt/kvgpt/tokens"
 )
 
 // TrainConfig holds the optimisation settings of a training run. The sequence length is the
@@ -120,6 +121,7 @@ type Trainer struct {
 	host            []float32  // host copy of stepBuf
 	hostIn, hostTg  []int32    // (GradAccum, B, T)
 	offs            []int      // (B)
+	seq             []int32    // (T+1) one sequence and its last target, as read from the data
 
 	valIn, valTg nn.IntView // (EvalBatches, B, T) fixed validation batches
 	valLosses    nn.View    // (EvalBatches·B·T)
@@ -158,17 +160,20 @@ func NewTrainer(m *Model, tc TrainConfig, d *Dataset) (_ *Trainer, err error) {
 		return nil, err
 	}
 	T, B := m.Config.BlockSize, tc.BatchSize
-	if len(d.Train) < T+1 || len(d.Val) < T+1 {
+	if d.Train.Len() < T+1 || d.Val.Len() < T+1 {
 		return nil, fmt.Errorf("gpt: data %s is too short for block size %d (%d training and %d validation tokens; each split needs ≥ %d)",
-			d.Source, T, len(d.Train), len(d.Val), T+1)
+			d.Source, T, d.Train.Len(), d.Val.Len(), T+1)
 	}
 	// A token outside the vocabulary would index past wte: the CPU backend panics, a GPU reads
-	// whatever lies there.
-	if err := m.checkTokens("data "+d.Source+": training token", d.Train); err != nil {
-		return nil, err
-	}
-	if err := m.checkTokens("data "+d.Source+": validation token", d.Val); err != nil {
-		return nil, err
+	// whatever lies there. Tokens in memory are checked here; memory-mapped ones as each batch
+	// reads them (loadBatch), so that a large corpus is not read whole.
+	if !d.Mapped {
+		if err := m.checkTokens("data "+d.Source+": training token", d.Train.Int32s()); err != nil {
+			return nil, err
+		}
+		if err := m.checkTokens("data "+d.Source+": validation token", d.Val.Int32s()); err != nil {
+			return nil, err
+		}
 	}
 	if err := m.Config.checkBatch(B, T); err != nil {
 		return nil, err
@@ -194,23 +199,31 @@ func NewTrainer(m *Model, tc TrainConfig, d *Dataset) (_ *Trainer, err error) {
 	}
 	t := &Trainer{
 		Model: m, Config: tc, Data: d,
-		Table: BatchTable{Seed: tc.Seed, NTokens: len(d.Train), B: B, T: T},
+		Table: BatchTable{Seed: tc.Seed, NTokens: d.Train.Len(), B: B, T: T},
 	}
 	nv := tc.EvalBatches * B
 	// The device's buffers before their host copies: what the device refuses is not made here.
 	t.inputs, t.targets, t.stepBuf = b.AllocInt(n), b.AllocInt(n), b.Alloc(1+n)
 	t.valIn, t.valTg, t.valLosses = b.AllocInt(nval), b.AllocInt(nval), b.Alloc(nval)
 	t.host, t.hostIn, t.hostTg, t.offs = make([]float32, 1+n), make([]int32, n), make([]int32, n), make([]int, B)
+	t.seq = make([]int32, T+1)
 	// Fixed validation batches: EvalBatches·B sequences at evenly spaced offsets.
 	vin, vtg := make([]int32, nval), make([]int32, nval)
-	span := len(d.Val) - T - 1
+	span := d.Val.Len() - T - 1
+	seq := make([]int32, T+1)
 	for i := range nv {
 		off := 0
 		if nv > 1 {
 			off = i * span / (nv - 1)
 		}
-		copy(vin[i*T:], d.Val[off:off+T])
-		copy(vtg[i*T:], d.Val[off+1:off+T+1])
+		d.Val.Read(seq, off)
+		if d.Mapped {
+			if err := tokens.CheckRange("gpt: data "+d.Source+": validation token", seq, off, m.Config.VocabSize); err != nil {
+				return nil, err
+			}
+		}
+		copy(vin[i*T:], seq[:T])
+		copy(vtg[i*T:], seq[1:])
 	}
 	b.UploadInt(t.valIn, vin)
 	b.UploadInt(t.valTg, vtg)
@@ -233,19 +246,27 @@ func (t *Trainer) TokensPerStep() int {
 	return t.Config.GradAccum * t.Config.BatchSize * t.Model.Config.BlockSize
 }
 
-// loadBatch uploads the tokens of step s.
-func (t *Trainer) loadBatch(s int) {
+// loadBatch uploads the tokens of step s. Memory-mapped tokens are checked against the vocabulary
+// as they are read.
+func (t *Trainer) loadBatch(s int) error {
 	B, T := t.Config.BatchSize, t.Model.Config.BlockSize
 	for j := range t.Config.GradAccum {
 		t.Table.Offsets(t.offs, s, j)
 		for i, off := range t.offs {
+			t.Data.Train.Read(t.seq, off)
+			if t.Data.Mapped {
+				if err := tokens.CheckRange("gpt: data "+t.Data.Source+": training token", t.seq, off, t.Model.Config.VocabSize); err != nil {
+					return err
+				}
+			}
 			row := (j*B + i) * T
-			copy(t.hostIn[row:row+T], t.Data.Train[off:off+T])
-			copy(t.hostTg[row:row+T], t.Data.Train[off+1:off+T+1])
+			copy(t.hostIn[row:row+T], t.seq[:T])
+			copy(t.hostTg[row:row+T], t.seq[1:])
 		}
 	}
 	t.Model.b.UploadInt(t.inputs, t.hostIn)
 	t.Model.b.UploadInt(t.targets, t.hostTg)
+	return nil
 }
 
 // Step runs one optimizer step: forward and backward over GradAccum micro-batches, the global
@@ -256,7 +277,9 @@ func (t *Trainer) Step() (StepResult, error) {
 	B, T := tc.BatchSize, m.Config.BlockSize
 	n := B * T
 	s := t.step
-	t.loadBatch(s)
+	if err := t.loadBatch(s); err != nil {
+		return StepResult{}, err
+	}
 
 	m.ZeroGrad()
 	dloss := 1 / float32(n*tc.GradAccum) // gradient of the mean over the whole step

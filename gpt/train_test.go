@@ -256,13 +256,13 @@ func TestNonFiniteLossStops(t *testing.T) {
 
 func TestDataErrors(t *testing.T) {
 	dir := t.TempDir()
-	_, err := ReadTextFile(filepath.Join(dir, "missing.txt"))
+	_, err := ReadTextFile(filepath.Join(dir, "missing.txt"), 0)
 	require.ErrorContains(t, err, "does not exist")
 	empty := filepath.Join(dir, "empty.txt")
 	require.NoError(t, os.WriteFile(empty, nil, 0o644))
-	_, err = ReadTextFile(empty)
+	_, err = ReadTextFile(empty, 0)
 	require.ErrorContains(t, err, "is empty")
-	_, err = ReadTextFile(dir)
+	_, err = ReadTextFile(dir, 0)
 	require.ErrorContains(t, err, "is a directory")
 
 	_, err = NewDataset("short.txt", strings.Repeat("ab", 50), ByteTokenizer{}, 16)
@@ -273,9 +273,9 @@ func TestDataErrors(t *testing.T) {
 	require.ErrorContains(t, err, "unknown vocabulary")
 	ds, err := NewDataset("ok", strings.Repeat("abcdefghij", 100), ByteTokenizer{}, 16)
 	require.NoError(t, err)
-	require.Len(t, ds.Val, 100)
-	require.Len(t, ds.Train, 900)
-	require.Equal(t, int32('a'), ds.Val[0], "the split is the last 10%")
+	require.Equal(t, 100, ds.Val.Len())
+	require.Equal(t, 900, ds.Train.Len())
+	require.Equal(t, int32('a'), ds.Val.Int32s()[0], "the split is the last 10%")
 }
 
 func TestTokenizers(t *testing.T) {

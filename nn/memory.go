@@ -27,6 +27,11 @@ type MemoryReporter interface {
 // limit) leaves less; on macOS the free, inactive and speculative pages of vm_stat.
 func (c *CPU) AvailableMemory() (int64, error) { return systemAvailableMemory() }
 
+// SystemAvailableMemory reports the memory the operating system has available for new allocations
+// (see CPU.AvailableMemory), for what the process holds whatever the backend: text read whole,
+// host copies.
+func SystemAvailableMemory() (int64, error) { return systemAvailableMemory() }
+
 var _ MemoryReporter = (*CPU)(nil)
 
 // parseMeminfo returns MemAvailable of a Linux /proc/meminfo, in bytes.

@@ -104,13 +104,22 @@ class Run:
         if not path:
             raise KvgptError("the run trained on kvgpt's default corpus (the Go standard library), which this script "
                              "does not rebuild: pass the same text as --data FILE")
-        try:
-            with open(path, "rb") as f:
-                raw = f.read()
-        except OSError as e:
-            raise KvgptError(f"data file {path}: {e.strerror}") from None
-        ids = self.tok.encode_file(raw, path)
-        self.train, self.val = data.split(ids, ck.config.block_size, path)
+        if os.path.isdir(path) or path.endswith(".bin"):
+            # Token files, memory-mapped: a dataset directory (kvgpt prepare's, llm.c's, nanoGPT's)
+            # or one token file, as kvgpt reads them.
+            self.train, self.val, meta = data.open_dataset(path)
+            if meta is not None and meta != self.tok.meta():
+                raise KvgptError(f"data {path} holds {meta.get('tokenizer')} tokens of another vocabulary than the checkpoint's ({self.tok.kind})")
+            if len(self.train) <= ck.config.block_size or len(self.val) <= ck.config.block_size:
+                raise KvgptError(f"data {path} is too short for block size {ck.config.block_size}")
+        else:
+            try:
+                with open(path, "rb") as f:
+                    raw = f.read()
+            except OSError as e:
+                raise KvgptError(f"data file {path}: {e.strerror}") from None
+            ids = self.tok.encode_file(raw, path)
+            self.train, self.val = data.split(ids, ck.config.block_size, path)
         self.data_path = path
 
         if a.threads:

@@ -29,7 +29,8 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := flag.NewFlagSet("experiment", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	preset := fs.String("preset", experiment.DefaultPreset, "experiment set-up: "+gpt.PresetNames())
-	data := fs.String("data", "", "training text `file` (default: the preset's, the Go standard library sources)")
+	data := fs.String("data", "", "training data: a text `file`, token files or a dataset directory of kvgpt prepare (default: the preset's, the Go standard library sources)")
+	vocab := fs.String("vocab", "", "tokens of text: byte, char, gpt2 or bpe:N (default: the preset's; a dataset directory says its own)")
 	var be backendFlag
 	be.define(fs, backendNames+" (default: the preset's, else auto)")
 	seeds := fs.Int("seeds", 0, "seeds per variant (0: the preset's)")
@@ -114,18 +115,12 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	bname := b.Name()
 	defer b.Close() // closed below, once it has said how much memory there is
-	text, source, err := readData(*data, p.CorpusBytes)
+	ds, tok, err := gpt.LoadData(dataSpec(*data, cmp.Or(*vocab, p.Vocab), *vocab != "", p.CorpusBytes), p.Model.BlockSize)
 	if err != nil {
 		return err
 	}
-	tok, err := gpt.NewTokenizer(p.Vocab, text)
-	if err != nil {
-		return fmt.Errorf("data %s: %w", source, err)
-	}
-	ds, err := gpt.NewDataset(source, text, tok, p.Model.BlockSize)
-	if err != nil {
-		return err
-	}
+	defer ds.Close()
+	source := ds.Source
 	if err := checkWritableDir(*out); err != nil {
 		return err
 	}

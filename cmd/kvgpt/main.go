@@ -29,8 +29,10 @@ type command struct {
 // Each command lives in its own file (train.go, sample.go, …) and adds one line here.
 func commands() []command {
 	return []command{
+		{"prepare", "tokenize text (GPT-2 BPE, a trained BPE, bytes, characters) into memory-mapped token files", runPrepare},
 		{"train", "train a baseline or query-free GPT", runTrain},
 		{"sample", "generate text from a checkpoint", runSample},
+		{"eval", "a checkpoint's loss over a whole dataset split: nats per token, perplexity, bits per byte", runEval},
 		{"version", "print the kvgpt version", runVersion},
 		{"bench", "measure ops and training throughput of each backend (and PyTorch's)", runBench},
 		{"selftest", "check every op of a backend (--backend metal on a Mac) and short training runs", runSelftest},

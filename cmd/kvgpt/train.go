@@ -152,6 +152,7 @@ func train(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer r.lock.Unlock()
+	defer r.ds.Close()
 	be, tr, err := r.open(stdout)
 	if err != nil {
 		return err
@@ -213,7 +214,7 @@ func resolveTrain(args []string, stderr io.Writer) (_ *trainRun, err error) {
 	if r.o.data == "" && p.DataHint != "" {
 		return nil, fmt.Errorf("preset %s needs --data FILE: %s", p.Name, p.DataHint)
 	}
-	if err := r.readData(); err != nil {
+	if err := r.readData(set["vocab"] || o.resume); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -239,26 +240,28 @@ func (o *trainOptions) check() error {
 	return err
 }
 
-// readData reads the text, builds the tokenizer (on --resume: the checkpoint's) and the dataset,
-// and checks the configuration against the checkpoint.
-func (r *trainRun) readData() error {
+// readData opens the data — a text file or the default corpus read and tokenized, token files
+// memory-mapped — with its tokenizer (on --resume: the checkpoint's), and checks the configuration
+// against the checkpoint. vocabSet reports --vocab given.
+func (r *trainRun) readData(vocabSet bool) error {
 	o := &r.o
-	text, source, err := readData(o.data, o.corpusBytes)
+	spec := dataSpec(o.data, o.vocab, vocabSet, o.corpusBytes)
+	if r.ck != nil {
+		var err error
+		if spec.Tokenizer, err = r.ck.Tokenizer(); err != nil {
+			return fmt.Errorf("checkpoint %s: %w", r.ckptPath, err)
+		}
+		if spec.Tokenizer.Kind() != o.vocab {
+			return fmt.Errorf("checkpoint %s is from another configuration: its tokens are %s, --vocab says %s; drop the flag or use another --out",
+				r.ckptPath, spec.Tokenizer.Kind(), o.vocab)
+		}
+	}
+	ds, tok, err := gpt.LoadData(spec, o.cfg.BlockSize)
 	if err != nil {
 		return err
 	}
-	if r.ck != nil {
-		if r.tok, err = r.ck.Tokenizer(); err != nil {
-			return fmt.Errorf("checkpoint %s: %w", r.ckptPath, err)
-		}
-		if r.tok.Kind() != o.vocab {
-			return fmt.Errorf("checkpoint %s is from another configuration: its tokens are %s, --vocab says %s; drop the flag or use another --out",
-				r.ckptPath, r.tok.Kind(), o.vocab)
-		}
-	} else if r.tok, err = gpt.NewTokenizer(o.vocab, text); err != nil {
-		return fmt.Errorf("data %s: %w", source, err)
-	}
-	o.cfg.VocabSize = r.tok.VocabSize()
+	r.ds, r.tok = ds, tok
+	o.vocab, o.cfg.VocabSize = tok.Kind(), tok.VocabSize()
 	if r.ck != nil {
 		if d := gpt.ConfigDiff(r.ck.Config, o.cfg); d != "" {
 			return fmt.Errorf("checkpoint %s is from another configuration (checkpoint vs flags: %s); drop the model flags that differ or use another --out",
@@ -268,11 +271,20 @@ func (r *trainRun) readData() error {
 	if err := o.cfg.Validate(); err != nil {
 		return err
 	}
-	if err := o.tc.Validate(); err != nil {
-		return err
+	return o.tc.Validate()
+}
+
+// dataSpec returns the gpt.DataSpec of --data path with --vocab vocab (vocabSet: given, not the
+// preset's) and --corpus-bytes: text is read whole only if it fits in memory.
+func dataSpec(path, vocab string, vocabSet bool, corpusBytes int) gpt.DataSpec {
+	spec := gpt.DataSpec{Path: path, DefaultVocab: vocab, CorpusBytes: corpusBytes}
+	if vocabSet {
+		spec.Vocab = vocab
 	}
-	r.ds, err = gpt.NewDataset(source, text, r.tok, o.cfg.BlockSize)
-	return err
+	if avail, err := nn.SystemAvailableMemory(); err == nil {
+		spec.MaxTextBytes = gpt.TextLimit(avail)
+	}
+	return spec
 }
 
 // open opens the backend (and prints it), checks the run's memory plan (see planMemory) and builds
@@ -357,7 +369,7 @@ func (r *trainRun) run(ctx context.Context, tr *gpt.Trainer, backend string, std
 func (r *trainRun) describe(tr *gpt.Trainer, backend string, w io.Writer) {
 	c, tc, tok, ds := r.o.cfg, tr.Config, r.tok, r.ds
 	fmt.Fprintf(w, "data: %s\n", ds.Source)
-	fmt.Fprintf(w, "      %s tokens (V=%d): %d train, %d validation\n", tok.Kind(), tok.VocabSize(), len(ds.Train), len(ds.Val))
+	fmt.Fprintf(w, "      %s tokens (V=%d): %d train, %d validation\n", tok.Kind(), tok.VocabSize(), ds.Train.Len(), ds.Val.Len())
 	fmt.Fprintf(w, "model: %s, L=%d C=%d NH=%d T=%d H=%d, attention scale %.4g, %d parameters\n",
 		c.QueryMode, c.NLayer, c.NEmbd, c.NHead, c.BlockSize, c.Hidden(), c.Scale(), c.NumParams())
 	fmt.Fprintf(w, "train: %d steps × %d tokens (B=%d × T=%d × accum %d), lr %g → %g, warmup %d, weight decay %g, backend %s\n",
@@ -433,25 +445,6 @@ func (l *trainLog) record(m gpt.Metrics) error {
 		return l.save()
 	}
 	return nil
-}
-
-// readData returns the training text and what it is: the file at path, or the default Go corpus.
-func readData(path string, corpusBytes int) (text, source string, err error) {
-	if path != "" {
-		text, err := gpt.ReadTextFile(path)
-		if err != nil {
-			return "", "", err
-		}
-		return text, fmt.Sprintf("%s (%.2f MB)", path, float64(len(text))/1e6), nil
-	}
-	if corpusBytes < 1 {
-		return "", "", fmt.Errorf("--corpus-bytes must be ≥ 1, got %d", corpusBytes)
-	}
-	root, err := gpt.GoRoot()
-	if err != nil {
-		return "", "", err
-	}
-	return gpt.GoCorpus(root, corpusBytes)
 }
 
 // checkWritableDir creates dir if needed and proves a file can be written in it.

@@ -176,7 +176,7 @@ func TestTrainBadInput(t *testing.T) {
 	}{
 		{"missing data file", tinyArgs(filepath.Join(dir, "nope.txt"), t.TempDir()), "does not exist"},
 		{"empty data file", tinyArgs(empty, t.TempDir()), "is empty"},
-		{"data file not UTF-8 for --vocab char", tinyArgs(notUTF8, t.TempDir()), "data " + notUTF8 + " (0.01 MB): gpt: --vocab char needs UTF-8 text: byte 0xe9 at offset 3 is not UTF-8"},
+		{"data file not UTF-8 for --vocab char", tinyArgs(notUTF8, t.TempDir()), "gpt: data " + notUTF8 + " (0.01 MB): --vocab char needs UTF-8 text: byte 0xe9 at offset 3 is not UTF-8"},
 		{"too-short data file", tinyArgs(short, t.TempDir()), "too short for block size 16"},
 		{"block size larger than the data", tinyArgs(data, t.TempDir(), "--block-size", "4096"), "too short for block size 4096"},
 		{"n-embd not divisible by n-head", tinyArgs(data, t.TempDir(), "--n-head", "3"), "n-embd 16 is not divisible by n-head 3"},

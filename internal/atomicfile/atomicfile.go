@@ -27,21 +27,42 @@ func Write(path string, parts ...[]byte) error {
 // write or any of these steps fails, the temporary file is removed, any existing file at path is
 // left unchanged and the error is returned.
 func WriteFunc(path string, write func(w io.Writer) error) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, tempPrefix(path)+"*")
+	f, err := Create(path)
 	if err != nil {
 		return err
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
 	if err = write(f); err != nil {
+		f.Abort()
 		return err
 	}
+	return f.Commit()
+}
+
+// File is a file being written atomically: a temporary file in the target's directory that Commit
+// renames over the target and Abort removes. Its *os.File methods (Write, WriteAt, Seek …) write
+// the temporary file.
+type File struct {
+	*os.File
+	path string
+}
+
+// Create starts writing path atomically (see WriteFunc): nothing appears at path until Commit.
+func Create(path string) (*File, error) {
+	f, err := os.CreateTemp(filepath.Dir(path), tempPrefix(path)+"*")
+	if err != nil {
+		return nil, err
+	}
+	return &File{File: f, path: path}, nil
+}
+
+// Commit gives the file permissions 0644, syncs and closes it and renames it over the target. If a
+// step fails, the temporary file is removed, the target is left unchanged and the error returned.
+func (f *File) Commit() (err error) {
+	defer func() {
+		if err != nil {
+			f.Abort()
+		}
+	}()
 	if err = f.Chmod(0o644); err != nil { // CreateTemp makes 0600 files
 		return err
 	}
@@ -51,14 +72,20 @@ func WriteFunc(path string, write func(w io.Writer) error) (err error) {
 	if err = f.Close(); err != nil {
 		return err
 	}
-	if err = os.Rename(tmp, path); err != nil {
+	if err = os.Rename(f.Name(), f.path); err != nil {
 		return err
 	}
-	if d, derr := os.Open(dir); derr == nil { // make the rename itself durable
+	if d, derr := os.Open(filepath.Dir(f.path)); derr == nil { // make the rename itself durable
 		d.Sync()
 		d.Close()
 	}
 	return nil
+}
+
+// Abort closes and removes the temporary file; the target is left unchanged.
+func (f *File) Abort() {
+	f.Close()
+	os.Remove(f.Name())
 }
 
 // tempPrefix is the name prefix of path's temporary files.
