@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -22,7 +21,7 @@ const prepareLockFile = ".prepare.lock"
 type prepareOptions struct {
 	data, vocab, out     string
 	shardTokens, vocabMB int64
-	workers              int
+	workers, corpusBytes int
 	overwrite            bool
 }
 
@@ -34,8 +33,9 @@ func runPrepare(args []string, stdout, stderr io.Writer) error {
 func prepare(args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	fs := flag.NewFlagSet("prepare", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	o := prepareOptions{vocab: gpt.GPT2Vocab, out: "out/data", shardTokens: 100_000_000, vocabMB: 64}
-	fs.StringVar(&o.data, "data", "", "what to tokenize: a text `file`, a directory of text files, - for standard input, or token files made elsewhere (nanoGPT's train.bin/val.bin, llm.c's shards)")
+	o := prepareOptions{vocab: gpt.GPT2Vocab, out: "out/data", shardTokens: 100_000_000, vocabMB: 64, corpusBytes: gpt.DefaultCorpusBytes}
+	fs.StringVar(&o.data, "data", "", "what to tokenize: a text `file`, a directory of text files, - for standard input, or token files made elsewhere (nanoGPT's train.bin/val.bin, llm.c's shards); default: the Go standard library sources, as kvgpt train")
+	fs.IntVar(&o.corpusBytes, "corpus-bytes", o.corpusBytes, "size of the default Go corpus in bytes (without --data)")
 	fs.StringVar(&o.vocab, "vocab", o.vocab, "tokens: gpt2 (GPT-2's BPE, 50,257 tokens), bpe:N (a byte-level BPE of N tokens trained on the data, e.g. bpe:4096), byte or char; for token files, what they hold")
 	fs.StringVar(&o.out, "out", o.out, "dataset `dir`ectory to write: token files in llm.c's format and "+tokens.MetaFile)
 	fs.Int64Var(&o.shardTokens, "shard-tokens", o.shardTokens, "tokens per token file at most")
@@ -52,9 +52,13 @@ func prepare(args []string, stdin io.Reader, stdout, stderr io.Writer) (err erro
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (all options are flags; see -h)", fs.Arg(0))
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	switch {
-	case o.data == "":
-		return errors.New("--data is required: a text file, a directory of text files, - for standard input, or token files")
+	case set["corpus-bytes"] && o.data != "":
+		return fmt.Errorf("--corpus-bytes sizes the default corpus, which --data %s replaces: drop one", o.data)
+	case o.corpusBytes < 1:
+		return fmt.Errorf("--corpus-bytes must be ≥ 1, got %d", o.corpusBytes)
 	case o.shardTokens < 1 || o.shardTokens > tokens.MaxShardTokens:
 		return fmt.Errorf("--shard-tokens must be between 1 and %d, got %d", tokens.MaxShardTokens, o.shardTokens)
 	case o.vocabMB < 1:
@@ -76,14 +80,31 @@ func prepare(args []string, stdin io.Reader, stdout, stderr io.Writer) (err erro
 	if _, err := os.Stat(filepath.Join(o.out, tokens.MetaFile)); err == nil && !o.overwrite && !sameDir(o.out, o.data) {
 		return fmt.Errorf("--out %s holds a dataset already (%s): pass --overwrite to replace it, or another --out", o.out, tokens.MetaFile)
 	}
-	fromStdin := o.data == "-"
-	if fromStdin {
-		spool, err := spoolStdin(stdin, o.out)
+	// Standard input and the default corpus go to a file first: the split needs the text's length.
+	var source string
+	switch o.data {
+	case "-":
+		spool, err := spool(stdin, o.out)
+		if err != nil {
+			return fmt.Errorf("--data -: %w", err)
+		}
+		defer os.Remove(spool)
+		o.data, source = spool, "standard input"
+	case "":
+		root, err := gpt.GoRoot()
+		if err != nil {
+			return err
+		}
+		text, desc, err := gpt.GoCorpus(root, o.corpusBytes)
+		if err != nil {
+			return err
+		}
+		spool, err := spool(strings.NewReader(text), o.out)
 		if err != nil {
 			return err
 		}
 		defer os.Remove(spool)
-		o.data = spool
+		o.data, source = spool, desc
 	}
 	bar := newProgressBar(stderr, "bytes", 1)
 	pc := gpt.PrepareConfig{Vocab: o.vocab, ShardTokens: o.shardTokens, VocabBytes: o.vocabMB << 20, Workers: o.workers,
@@ -116,8 +137,8 @@ func prepare(args []string, stdin io.Reader, stdout, stderr io.Writer) (err erro
 		if err != nil {
 			return err
 		}
-		if fromStdin {
-			corpus.Source = "standard input (" + gpt.FormatBytes(corpus.Bytes()) + ")"
+		if source != "" {
+			corpus.Source = source + " (" + gpt.FormatBytes(corpus.Bytes()) + ")"
 		}
 		if corpus.Skipped > 0 {
 			fmt.Fprintf(stderr, "prepare: %d files under %s are not text and were left out\n", corpus.Skipped, o.data)
@@ -179,21 +200,21 @@ func sameDir(a, b string) bool {
 	return err1 == nil && err2 == nil && x == y
 }
 
-// spoolStdin copies standard input into a temporary file in dir and returns its path: prepare reads
-// its input twice (the split needs its length), standard input only once.
-func spoolStdin(stdin io.Reader, dir string) (string, error) {
+// spool copies r into a temporary file in dir and returns its path: prepare reads its input twice
+// (the split needs its length), standard input only once.
+func spool(r io.Reader, dir string) (string, error) {
 	f, err := os.CreateTemp(dir, ".stdin-*.txt")
 	if err != nil {
-		return "", fmt.Errorf("--data -: %w", err)
+		return "", err
 	}
-	if _, err := io.Copy(f, stdin); err != nil {
+	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
 		os.Remove(f.Name())
-		return "", fmt.Errorf("--data -: reading standard input: %w", err)
+		return "", fmt.Errorf("reading: %w", err)
 	}
 	if err := f.Close(); err != nil {
 		os.Remove(f.Name())
-		return "", fmt.Errorf("--data -: %w", err)
+		return "", err
 	}
 	return f.Name(), nil
 }

@@ -68,6 +68,13 @@ func TestPrepareCmd(t *testing.T) {
 	require.Equal(t, a.Val.Int32s(), b.Val.Int32s())
 	left, _ := filepath.Glob(filepath.Join(out2, ".stdin-*"))
 	require.Empty(t, left, "the spooled input is removed")
+
+	// No --data: the default corpus, as kvgpt train's.
+	out3 := filepath.Join(dir, "go")
+	code, stdout, stderr = runPrepareCmd(t, "", "--vocab", "byte", "--corpus-bytes", "20000", "--out", out3)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "of Go standard library sources")
+	require.Contains(t, stdout, "train 18000 tokens (1 files), val 2000 tokens")
 }
 
 func TestPrepareTokenFiles(t *testing.T) {
@@ -126,7 +133,7 @@ func TestPrepareBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no data", []string{"--out", dir}, "--data is required"},
+		{"corpus-bytes with data", []string{"--data", bin, "--corpus-bytes", "100"}, "--corpus-bytes sizes the default corpus"},
 		{"missing", []string{"--data", filepath.Join(dir, "none.txt"), "--out", dir}, "does not exist"},
 		{"binary", []string{"--data", bin, "--out", filepath.Join(dir, "o")}, "is not text (a NUL byte at offset 1)"},
 		{"vocab", []string{"--data", bin, "--vocab", "words", "--out", dir}, "unknown vocabulary"},
