@@ -89,7 +89,7 @@ func prepare(args []string, stdin io.Reader, stdout, stderr io.Writer) (err erro
 			return fmt.Errorf("--data -: %w", err)
 		}
 		defer os.Remove(spool)
-		o.data, source = spool, "standard input"
+		o.data, source = spool, "standard input (%s)"
 	case "":
 		root, err := gpt.GoRoot()
 		if err != nil {
@@ -138,7 +138,7 @@ func prepare(args []string, stdin io.Reader, stdout, stderr io.Writer) (err erro
 			return err
 		}
 		if source != "" {
-			corpus.Source = source + " (" + gpt.FormatBytes(corpus.Bytes()) + ")"
+			corpus.Source = strings.Replace(source, "%s", gpt.FormatBytes(corpus.Bytes()), 1)
 		}
 		if corpus.Skipped > 0 {
 			fmt.Fprintf(stderr, "prepare: %d files under %s are not text and were left out\n", corpus.Skipped, o.data)
