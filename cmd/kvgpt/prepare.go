@@ -89,7 +89,7 @@ func prepare(args []string, stdin io.Reader, stdout, stderr io.Writer) (err erro
 			return fmt.Errorf("--data -: %w", err)
 		}
 		defer os.Remove(spool)
-		o.data, source = spool, "standard input (%s)"
+		o.data, source = spool, "standard input"
 	case "":
 		root, err := gpt.GoRoot()
 		if err != nil {
@@ -137,8 +137,12 @@ func prepare(args []string, stdin io.Reader, stdout, stderr io.Writer) (err erro
 		if err != nil {
 			return err
 		}
-		if source != "" {
-			corpus.Source = strings.Replace(source, "%s", gpt.FormatBytes(corpus.Bytes()), 1)
+		switch source {
+		case "":
+		case "standard input":
+			corpus.Source = source + " (" + gpt.FormatBytes(corpus.Bytes()) + ")"
+		default:
+			corpus.Source = source // the default corpus says its size
 		}
 		if corpus.Skipped > 0 {
 			fmt.Fprintf(stderr, "prepare: %d files under %s are not text and were left out\n", corpus.Skipped, o.data)
