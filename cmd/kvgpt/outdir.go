@@ -80,3 +80,19 @@ func (s *slowWriter) Write(p []byte) (int, error) {
 	m, err := s.w.Write(p[len(p)/2:])
 	return n + m, err
 }
+
+// loadCheckpoint loads the checkpoint at path, whose header was read (and planned for) as head,
+// and prints its note, if any, to w.
+func loadCheckpoint(path string, head *gpt.Checkpoint, w io.Writer) (*gpt.Checkpoint, error) {
+	ck, err := gpt.LoadCheckpoint(path)
+	if err != nil {
+		return nil, err
+	}
+	if d := gpt.ConfigDiff(head.Config, ck.Config); d != "" || ck.DataBytes != head.DataBytes {
+		return nil, fmt.Errorf("checkpoint %s changed while it was being read; try again", path)
+	}
+	if note := ck.Note(); note != "" {
+		fmt.Fprintf(w, "note: checkpoint %s: %s\n", path, note)
+	}
+	return ck, nil
+}

@@ -42,7 +42,8 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("checkpoint %s does not exist: train a model with kvgpt train (a bare kvgpt train writes %s) or pass --checkpoint FILE",
 			*ckptPath, filepath.Join(defaultOut, checkpointFile))
 	}
-	ck, err := gpt.LoadCheckpoint(*ckptPath)
+	// The header first: the tokenizer and the memory plan come before the tensors are read.
+	ck, err := gpt.ReadCheckpointHeader(*ckptPath)
 	if err != nil {
 		return err
 	}
@@ -63,6 +64,9 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	}
 	defer b.Close()
 	if err := checkSampleMemory(b, ck, stderr); err != nil {
+		return err
+	}
+	if ck, err = loadCheckpoint(*ckptPath, ck, stderr); err != nil {
 		return err
 	}
 	m, err := gpt.New(ck.Config, b, 0)

@@ -152,7 +152,7 @@ func train(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer r.lock.Unlock()
-	be, tr, err := r.open(stdout)
+	be, tr, err := r.open(stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -161,7 +161,7 @@ func train(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // trainRun is a resolved `kvgpt train`: its options, the checkpoint it continues (nil for a new
-// run), its data, and the lock of its --out (Unlock it when done).
+// run; its header until open loads it), its data, and the lock of its --out (Unlock it when done).
 type trainRun struct {
 	o        trainOptions
 	ck       *gpt.Checkpoint
@@ -192,8 +192,8 @@ func resolveTrain(args []string, stderr io.Writer) (_ *trainRun, err error) {
 	switch {
 	case o.resume && set["preset"]:
 		return nil, errors.New("--preset and --resume conflict: a resumed run continues with the settings of its checkpoint (drop --preset, or use another --out for a new run)")
-	case o.resume:
-		if r.ck, err = gpt.LoadCheckpoint(r.ckptPath); err != nil {
+	case o.resume: // the header now, the tensors once the memory plan is checked (see open)
+		if r.ck, err = gpt.ReadCheckpointHeader(r.ckptPath); err != nil {
 			return nil, err
 		}
 		o = checkpointOptions(r.ck)
@@ -276,8 +276,8 @@ func (r *trainRun) readData() error {
 }
 
 // open opens the backend (and prints it), checks the run's memory plan (see planMemory) and builds
-// the model and its trainer, restored from the checkpoint on --resume.
-func (r *trainRun) open(stdout io.Writer) (_ nn.Backend, tr *gpt.Trainer, err error) {
+// the model and its trainer, restored from the checkpoint on --resume, which it loads.
+func (r *trainRun) open(stdout, stderr io.Writer) (_ nn.Backend, tr *gpt.Trainer, err error) {
 	be, err := r.o.be.open(stdout)
 	if err != nil {
 		return nil, nil, err
@@ -298,6 +298,9 @@ func (r *trainRun) open(stdout io.Writer) (_ nn.Backend, tr *gpt.Trainer, err er
 		return nil, nil, err
 	}
 	if r.ck != nil {
+		if r.ck, err = loadCheckpoint(r.ckptPath, r.ck, stderr); err != nil {
+			return nil, nil, err
+		}
 		err = r.ck.Restore(tr)
 	}
 	return be, tr, err
