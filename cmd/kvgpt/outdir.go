@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/kvgpt/kvgpt/gpt"
@@ -95,4 +96,35 @@ func loadCheckpoint(path string, head *gpt.Checkpoint, w io.Writer) (*gpt.Checkp
 		fmt.Fprintf(w, "note: checkpoint %s: %s\n", path, note)
 	}
 	return ck, nil
+}
+
+// existingRun describes the run that dir holds — its checkpoint, with the step, and its metrics —
+// or returns "" if it holds none.
+func existingRun(dir string) string {
+	var parts []string
+	if ck, err := gpt.ReadCheckpointHeader(filepath.Join(dir, checkpointFile)); err == nil {
+		parts = append(parts, fmt.Sprintf("%s at step %d", checkpointFile, ck.Step))
+	} else if _, err := os.Lstat(filepath.Join(dir, checkpointFile)); err == nil {
+		parts = append(parts, checkpointFile+", unreadable")
+	}
+	if st, err := os.Stat(filepath.Join(dir, metricsFile)); err == nil && st.Size() > 0 {
+		parts = append(parts, fmt.Sprintf("%s of %s", metricsFile, gpt.FormatBytes(st.Size())))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// removeRun removes the run in --out that --overwrite replaces (a new run is under way; the lock
+// is held): its checkpoint, metrics and loss curve.
+func (r *trainRun) removeRun(w io.Writer) error {
+	run := existingRun(r.o.out)
+	if run == "" {
+		return nil
+	}
+	for _, name := range []string{checkpointFile, metricsFile, plotFile} {
+		if err := os.Remove(filepath.Join(r.o.out, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("--overwrite: %w", err)
+		}
+	}
+	fmt.Fprintf(w, "overwrite: removed the run that %s held (%s)\n", r.o.out, run)
+	return nil
 }
