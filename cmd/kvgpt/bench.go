@@ -164,7 +164,7 @@ func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []b
 		br.Unavailable = metal.ErrUnavailable.Error()
 		return br, nil
 	}
-	be, err := backendFlag{name, o.be.threads}.create()
+	be, err := backendFlag{name: name, threads: o.be.threads}.create()
 	if err != nil {
 		return br, err
 	}

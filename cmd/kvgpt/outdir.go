@@ -17,32 +17,42 @@ import (
 // lockFile is the lock file of a training run's --out (see lockOut). It stays after the run.
 const lockFile = "train.lock"
 
-// lockOut takes the lock of the output directory dir, so that one `kvgpt train` at a time writes
-// there: a second one is refused with a message that says why. The kernel drops the lock when the
-// process dies, however it dies (see internal/lockfile; on systems without flock(2) there is no
-// lock). dir is created if needed — except on resume, where a missing dir has no checkpoint to
-// continue and is left for that error (the lock is then nil). Under the lock it removes the
-// temporary files of checkpoint writes that a killed run left in dir.
+// lockOut takes the lock of a training run's output directory dir (see lockDir). dir is created
+// if needed — except on resume, where a missing dir has no checkpoint to continue and is left for
+// that error (the lock is then nil). Under the lock it removes the temporary files of checkpoint
+// writes that a killed run left in dir.
 func lockOut(dir string, resume bool) (*lockfile.Lock, error) {
 	if _, err := os.Stat(dir); resume && errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
-	if err := checkWritableDir(dir); err != nil {
+	l, err := lockDir(dir, lockFile, "kvgpt train")
+	if err != nil {
 		return nil, err
-	}
-	l, err := lockfile.Acquire(filepath.Join(dir, lockFile))
-	var le *lockfile.LockedError
-	switch {
-	case errors.As(err, &le) && le.PID != 0:
-		return nil, fmt.Errorf("output directory %s is in use by another kvgpt train (pid %d, which holds %s); wait for it to finish or stop it, or pass another --out", dir, le.PID, le.Path)
-	case errors.As(err, &le):
-		return nil, fmt.Errorf("output directory %s is in use by another kvgpt train (which holds %s); wait for it to finish or stop it, or pass another --out", dir, le.Path)
-	case err != nil:
-		return nil, fmt.Errorf("cannot lock the output directory: %w", err)
 	}
 	if _, err := atomicfile.RemoveTemps(filepath.Join(dir, checkpointFile)); err != nil {
 		l.Unlock()
 		return nil, fmt.Errorf("removing the temporary files of an interrupted checkpoint write: %w", err)
+	}
+	return l, nil
+}
+
+// lockDir creates the output directory dir if needed, checks that it is writable and takes the
+// lock file name in it, so that one command at a time writes there: a second one is refused with
+// a message that names the first (who) and its pid. The kernel drops the lock when the process
+// dies, however it dies (see internal/lockfile; on systems without flock(2) there is no lock).
+func lockDir(dir, name, who string) (*lockfile.Lock, error) {
+	if err := checkWritableDir(dir); err != nil {
+		return nil, err
+	}
+	l, err := lockfile.Acquire(filepath.Join(dir, name))
+	var le *lockfile.LockedError
+	switch {
+	case errors.As(err, &le) && le.PID != 0:
+		return nil, fmt.Errorf("output directory %s is in use by another %s (pid %d, which holds %s); wait for it to finish or stop it, or pass another --out", dir, who, le.PID, le.Path)
+	case errors.As(err, &le):
+		return nil, fmt.Errorf("output directory %s is in use by another %s (which holds %s); wait for it to finish or stop it, or pass another --out", dir, who, le.Path)
+	case err != nil:
+		return nil, fmt.Errorf("cannot lock the output directory: %w", err)
 	}
 	return l, nil
 }
