@@ -92,6 +92,25 @@ func (s *slowWriter) Write(p []byte) (int, error) {
 	return n + m, err
 }
 
+// checkWritableFile checks, before any work, that the output file path (given by flag) can be
+// written: it is not a directory and its directory exists and takes a new file.
+func checkWritableFile(flag, path string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("%s %s is a directory; give a file name", flag, path)
+	}
+	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("%s %s: directory %s does not exist", flag, path, dir)
+	}
+	f, err := os.CreateTemp(dir, ".kvgpt-write-test*")
+	if err != nil {
+		return fmt.Errorf("%s %s: directory %s is not writable: %w", flag, path, dir, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
 // loadCheckpoint loads the checkpoint at path, whose header was read (and planned for) as head,
 // and prints its note, if any, to w.
 func loadCheckpoint(path string, head *gpt.Checkpoint, w io.Writer) (*gpt.Checkpoint, error) {

@@ -35,6 +35,13 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	if sc.TopP == 0 { // gpt reads 0 as "all"; on the command line it is a mistake
 		return errors.New("--top-p must be in (0, 1], got 0")
 	}
+	if sc.Temperature == 0 { // greedy: always the most likely token
+		for _, f := range []string{"top-k", "top-p", "seed"} {
+			if flagSet(fs, f) {
+				return fmt.Errorf("--%s %s would be ignored: --temperature 0 always takes the most likely token (drop one of them)", f, fs.Lookup(f).Value)
+			}
+		}
+	}
 	if err := sc.Validate(); err != nil {
 		return err
 	}
