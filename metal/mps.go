@@ -46,8 +46,13 @@ func (b *Backend) MatmulForwardMPS(out nn.View, in, w nn.View, N, C, OC int) {
 			panic("metal: MPSMatrix over a buffer view could not be created")
 		}
 		b.s.endEncoding() // MPS encodes its own commands into the command buffer
+		cb := b.s.commandBuffer()
+		if b.s.fault == faultMPSOwnCommandBuffer { // the negative control: committed ahead of the earlier work
+			cb = b.s.queue.CommandBuffer()
+			defer cb.Commit()
+		}
 		objc.Call[objc.Void](k, objc.Sel("encodeToCommandBuffer:leftMatrix:rightMatrix:resultMatrix:"),
-			b.s.commandBuffer().Object, left.Object, right.Object, result.Object)
+			cb.Object, left.Object, right.Object, result.Object)
 		b.s.stats.Dispatches++
 		b.s.encoded()
 	})

@@ -62,7 +62,7 @@ kernel void first(device const float* x [[buffer(0)]],
 }
 [[kernel]] void second(device float* y [[buffer(0)]]) { y[0] = 1.0f; }
 `
-	out, ks, err := generate("k.metal", src)
+	out, ks, err := generate("k.metal", src, true)
 	require.NoError(t, err)
 	require.Len(t, ks, 2)
 	require.Equal(t, "first", ks[0].Name)
@@ -100,7 +100,7 @@ func TestGenerateErrors(t *testing.T) {
 		{"#line 1 \"a.metal\"\nkernel void a(device float* x [[buffer(0)]]) {}\n#line 40 \"b.metal\"\n\nkernel void b(float x [[buffer(0)]]) {}\n",
 			"b.metal:41: kernel b: buffer parameter x"},
 	} {
-		_, _, err := generate("k.metal", c.src)
+		_, _, err := generate("k.metal", c.src, true)
 		require.ErrorContains(t, err, c.want)
 	}
 }
