@@ -787,7 +787,7 @@ func TestHazardChecks(t *testing.T) {
 					floats(buf)[3] = 5
 				}
 				f.encodeFill(cb, buf, 7, 2) // elements 0 and 1
-				floats(other)[0] = 9         // a buffer no queued command uses: always fine
+				floats(other)[0] = 9        // a buffer no queued command uses: always fine
 				if when == "after-encoding" {
 					floats(buf)[3] = 5 // an element the kernel does not touch: still a hazard (the whole buffer is checked)
 				}
