@@ -225,7 +225,7 @@ func TestRerunRefusesDamage(t *testing.T) {
 	other := opts
 	other.Preset.Train.Steps = 4
 	_, err = Run(context.Background(), other)
-	require.EqualError(t, err, "experiment: "+filepath.Join(dir, ResultsFile)+" holds the results of another set-up (preset train differ); pass --fresh to replace them, or another --out")
+	require.EqualError(t, err, "experiment: "+filepath.Join(dir, ResultsFile)+" holds the results of another set-up (differences: preset train); pass --fresh to replace them, or another --out")
 	require.NoError(t, os.WriteFile(filepath.Join(dir, ResultsFile), []byte(`{"preset": {"name": "micro"`), 0o644))
 	_, err = Run(context.Background(), opts)
 	require.ErrorContains(t, err, "experiment: results "+filepath.Join(dir, ResultsFile)+" are damaged: unexpected end of JSON input; move it away, or pass --fresh to start over in "+dir)

@@ -252,7 +252,7 @@ func reusable(o Options, res *Results) (map[string]RunResult, error) {
 	case err != nil:
 		return nil, fmt.Errorf("%w; move it away, or pass --fresh to start over in %s", err, o.Out)
 	case !sameSetup(prev, res):
-		return nil, fmt.Errorf("experiment: %s holds the results of another set-up (%s differ); pass --fresh to replace them, or another --out",
+		return nil, fmt.Errorf("experiment: %s holds the results of another set-up (differences: %s); pass --fresh to replace them, or another --out",
 			path, strings.Join(setupDiff(prev, res), ", "))
 	}
 	for _, r := range prev.Runs {
@@ -375,7 +375,7 @@ func sameVariant(a, b *Results, name string) bool {
 // readResults reads a results.json: an error that names the file if it is missing (fs.ErrNotExist),
 // too large, or does not parse.
 func readResults(path string) (*Results, error) {
-	b, err := inputfile.ReadAll("experiment results", path, inputfile.Limit{Bytes: maxResultsFile})
+	b, err := inputfile.ReadAll("results file", path, inputfile.Limit{Bytes: maxResultsFile})
 	if err != nil {
 		return nil, fmt.Errorf("experiment: %w", err)
 	}
