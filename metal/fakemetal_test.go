@@ -78,16 +78,7 @@ func TestHazardsDeferred(t *testing.T) {
 		})
 	}
 	// A whole training step's host code, every command buffer run as late as it can.
-	t.Run("training-matches-cpu/L=1/C=24/T=9", func(t *testing.T) {
-		cfg := gpt.Config{NLayer: 1, NHead: 2, NEmbd: 24, BlockSize: 9, VocabSize: 256, QueryMode: gpt.Baseline}
-		be := newTestBackend(t)
-		cpu := nn.NewCPU(0)
-		defer cpu.Close()
-		got, want := trainLosses(t, be, cfg), trainLosses(t, cpu, cfg)
-		for i := range want {
-			require.InEpsilon(t, want[i], got[i], 1e-3, "step %d", i+1)
-		}
-	})
+	t.Run("training-matches-cpu/L=1/C=24/T=9", func(t *testing.T) { requireSmallTrainingMatchesCPU(t, gpt.Baseline) })
 }
 
 // TestNegativeControls injects each host fault in a child process running a small workload on
@@ -185,6 +176,19 @@ func faultWorkload(name string) (code int) {
 	return 0
 }
 
+// requireSmallTrainingMatchesCPU trains a one-layer model of mode (C=24, T=9) for a few steps on a
+// new Metal backend and on the CPU and requires the same losses.
+func requireSmallTrainingMatchesCPU(t *testing.T, mode gpt.QueryMode) {
+	cfg := gpt.Config{NLayer: 1, NHead: 2, NEmbd: 24, BlockSize: 9, VocabSize: 256, QueryMode: mode}
+	be := newTestBackend(t)
+	cpu := nn.NewCPU(0)
+	defer cpu.Close()
+	got, want := trainLosses(t, be, cfg), trainLosses(t, cpu, cfg)
+	for i := range want {
+		require.InEpsilon(t, want[i], got[i], 1e-3, "step %d: metal %v, cpu %v", i+1, got[i], want[i])
+	}
+}
+
 // recorder is a shaders.Encoder that keeps the last dispatch instead of encoding it.
 type recorder struct{ d shaders.Dispatch }
 
@@ -220,14 +224,7 @@ func TestPipelineLimits(t *testing.T) {
 	})
 	t.Run("max-threads=256/training-matches-cpu/L=1/C=24/T=9", func(t *testing.T) {
 		t.Setenv("FAKEMETAL_MAX_THREADS", "256")
-		cfg := gpt.Config{NLayer: 1, NHead: 2, NEmbd: 24, BlockSize: 9, VocabSize: 256, QueryMode: gpt.Identity}
-		be := newTestBackend(t)
-		cpu := nn.NewCPU(0)
-		defer cpu.Close()
-		got, want := trainLosses(t, be, cfg), trainLosses(t, cpu, cfg)
-		for i := range want {
-			require.InEpsilon(t, want[i], got[i], 1e-3, "step %d", i+1)
-		}
+		requireSmallTrainingMatchesCPU(t, gpt.Identity)
 	})
 	t.Run("max-threads=128/refused", func(t *testing.T) {
 		t.Setenv("FAKEMETAL_MAX_THREADS", "128")

@@ -79,15 +79,25 @@ func checkpointTemps(t *testing.T, dir string) []string {
 	return m
 }
 
-// metricsSteps returns the steps of the records in a metrics file, in file order.
-func metricsSteps(t *testing.T, path string) []int {
+// metricsRecords returns the records of a metrics file, in file order.
+func metricsRecords(t *testing.T, path string) []gpt.Metrics {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	require.NoError(t, err)
-	var steps []int
+	var ms []gpt.Metrics
 	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
 		var m gpt.Metrics
 		require.NoError(t, json.Unmarshal([]byte(line), &m), "metrics line %q", line)
+		ms = append(ms, m)
+	}
+	return ms
+}
+
+// metricsSteps returns the steps of the records in a metrics file, in file order.
+func metricsSteps(t *testing.T, path string) []int {
+	t.Helper()
+	var steps []int
+	for _, m := range metricsRecords(t, path) {
 		steps = append(steps, m.Step)
 	}
 	return steps
@@ -300,12 +310,8 @@ func TestTrainMetricsSurviveSIGKILL(t *testing.T) {
 // metricsLosses returns the training losses of the records in a metrics file, in file order.
 func metricsLosses(t *testing.T, path string) []float64 {
 	t.Helper()
-	raw, err := os.ReadFile(path)
-	require.NoError(t, err)
 	var losses []float64
-	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
-		var m gpt.Metrics
-		require.NoError(t, json.Unmarshal([]byte(line), &m), "metrics line %q", line)
+	for _, m := range metricsRecords(t, path) {
 		losses = append(losses, m.Loss)
 	}
 	return losses
