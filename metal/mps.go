@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/kvgpt/kvgpt/nn"
+	"github.com/progrium/darwinkit/macos/metal"
 	"github.com/progrium/darwinkit/macos/mps"
 	"github.com/progrium/darwinkit/objc"
 )
@@ -46,13 +47,13 @@ func (b *Backend) MatmulForwardMPS(out nn.View, in, w nn.View, N, C, OC int) {
 			panic("metal: MPSMatrix over a buffer view could not be created")
 		}
 		b.s.endEncoding() // MPS encodes its own commands into the command buffer
-		cb := b.s.commandBuffer()
-		if b.s.fault == faultMPSOwnCommandBuffer { // the negative control: committed ahead of the earlier work
-			cb = b.s.queue.CommandBuffer()
-			defer cb.Commit()
+		if b.s.fault == faultMPSOwnCommandBuffer { // the negative control: in a command buffer of its own,
+			held, n := b.s.cb, b.s.n // committed ahead of the one that holds the earlier work
+			b.s.cb = metal.CommandBufferObject{}
+			defer func() { b.s.commit(); b.s.cb, b.s.n = held, n }()
 		}
 		objc.Call[objc.Void](k, objc.Sel("encodeToCommandBuffer:leftMatrix:rightMatrix:resultMatrix:"),
-			cb.Object, left.Object, right.Object, result.Object)
+			b.s.commandBuffer().Object, left.Object, right.Object, result.Object)
 		b.s.stats.Dispatches++
 		b.s.encoded()
 	})
