@@ -47,8 +47,10 @@ func (b *Backend) MatmulForwardMPS(out nn.View, in, w nn.View, N, C, OC int) {
 			panic("metal: MPSMatrix over a buffer view could not be created")
 		}
 		b.s.endEncoding() // MPS encodes its own commands into the command buffer
-		if b.s.fault == faultMPSOwnCommandBuffer { // the negative control: in a command buffer of its own,
-			held, n := b.s.cb, b.s.n // committed ahead of the one that holds the earlier work
+		if b.s.fault == faultMPSOwnCommandBuffer {
+			// The negative control: in a command buffer of its own, committed ahead of the one
+			// that holds the earlier work.
+			held, n := b.s.cb, b.s.n
 			b.s.cb = metal.CommandBufferObject{}
 			defer func() { b.s.commit(); b.s.cb, b.s.n = held, n }()
 		}
