@@ -116,9 +116,11 @@ bench:
 
 # train: the query-free model on the default corpus (Go standard library sources) on the CPU,
 # a few minutes on two cores, then a sample. Both are the bare commands: kvgpt train's defaults
-# (the default preset of gpt/presets.go) write out/train/, where kvgpt sample looks.
+# (the default preset of gpt/presets.go) write out/train/, where kvgpt sample looks; --overwrite
+# lets a second make train replace the first one's run (kvgpt train refuses an --out that holds a
+# run without it).
 train:
 	$(GO) build -o kvgpt ./cmd/kvgpt
-	./kvgpt train
+	./kvgpt train --overwrite
 	@echo "--- sample (kvgpt sample --prompt 'func ': the checkpoint out/train/ckpt.safetensors) ---"
 	./kvgpt sample --prompt 'func ' --tokens 400

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -155,7 +156,7 @@ func TestMicroPreset(t *testing.T) {
 	old, err := json.Marshal(rj)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, ResultsFile), old, 0o644))
-	rw, err := Rewrite(dir)
+	rw, err := Rewrite(dir, true)
 	require.NoError(t, err)
 	for _, r := range rw.Runs {
 		require.Equal(t, late[runKey(r.Variant, r.Seed)], r.MaxGradNormLate, r.Variant)
@@ -168,6 +169,84 @@ func TestMicroPreset(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, calls)
 	require.Equal(t, len(res.Runs), len(res2.Runs))
+	requireNoTemps(t, filepath.Join(dir, RunsDir))
+}
+
+// TestRerunRefusesDamage: a rerun does not reuse a run whose metrics file is damaged — a torn
+// line, interleaved records, a missing step, missing — but trains it again, saying so; it refuses
+// a results.json that does not parse, or one of another set-up, unless Fresh.
+func TestRerunRefusesDamage(t *testing.T) {
+	p, err := LookupPreset("micro")
+	require.NoError(t, err)
+	p.Train.Steps, p.Train.Warmup, p.Train.EvalEvery = 6, 1, 3
+	ds, err := gpt.NewDataset("test text", strings.Repeat("abcdefghij klmnop qrstuv\n", 400), gpt.ByteTokenizer{}, p.Model.BlockSize)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	var progress strings.Builder
+	calls := 0
+	opts := Options{Preset: p, Data: ds, VocabSize: 256, Out: dir, Seeds: 1, Only: regexp.MustCompile("^(original|identity|identity-wide-mlp|original-smaller)$"),
+		Progress: &progress, NewBackend: func() (nn.Backend, error) { calls++; return nn.NewCPU(1), nil }}
+	res, err := Run(context.Background(), opts)
+	require.NoError(t, err)
+	require.Equal(t, 4, calls)
+	want := map[string]float64{}
+	for _, r := range res.Runs {
+		want[r.Variant] = *r.FinalVal
+	}
+	file := func(variant string) string { return filepath.Join(dir, RunsDir, fileName(variant)+"_seed1337.jsonl") }
+	edit := func(variant string, change func([]string) []string) {
+		b, err := os.ReadFile(file(variant))
+		require.NoError(t, err)
+		lines := change(strings.SplitAfter(strings.TrimSuffix(string(b), "\n"), "\n"))
+		require.NoError(t, os.WriteFile(file(variant), []byte(strings.Join(lines, "")), 0o644))
+	}
+	edit("original", func(l []string) []string { l[2] = l[2][:len(l[2])/2]; return l })     // torn
+	edit("identity", func(l []string) []string { return append(l[:3], l[4:]...) })          // a step missing
+	edit("identity-wide-mlp", func(l []string) []string { return append(l[:4], l[1:]...) }) // interleaved
+	require.NoError(t, os.Remove(file("original-smaller")))
+
+	calls = 0
+	progress.Reset()
+	res2, err := Run(context.Background(), opts)
+	require.NoError(t, err)
+	require.Equal(t, 4, calls, "every damaged run is trained again")
+	for _, msg := range []string{
+		"not reusing run original seed 1337: metrics file " + file("original") + " is damaged: line 3 is not a metrics record; it is trained again",
+		"not reusing run identity seed 1337: metrics file " + file("identity") + " is damaged: line 4 has step 5",
+		"not reusing run identity-wide-mlp seed 1337: metrics file " + file("identity-wide-mlp") + " is damaged: line 5 has step 2",
+		"not reusing run original-smaller seed 1337: metrics file " + file("original-smaller") + " does not exist",
+	} {
+		require.Contains(t, progress.String(), msg)
+	}
+	for _, r := range res2.Runs {
+		require.Equal(t, want[r.Variant], *r.FinalVal, "the run trained again is the same run")
+		require.NoError(t, checkRunFile(dir, r, p.Train.Steps))
+	}
+
+	// results.json: damaged, or of another set-up.
+	other := opts
+	other.Preset.Train.Steps = 4
+	_, err = Run(context.Background(), other)
+	require.EqualError(t, err, "experiment: "+filepath.Join(dir, ResultsFile)+" holds the results of another set-up (differences: preset train); pass --fresh to replace them, or another --out")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, ResultsFile), []byte(`{"preset": {"name": "micro"`), 0o644))
+	_, err = Run(context.Background(), opts)
+	require.ErrorContains(t, err, "experiment: results "+filepath.Join(dir, ResultsFile)+" are damaged: unexpected end of JSON input; move it away, or pass --fresh to start over in "+dir)
+	calls = 0
+	opts.Fresh = true
+	_, err = Run(context.Background(), opts)
+	require.NoError(t, err)
+	require.Equal(t, 4, calls)
+	requireNoTemps(t, filepath.Join(dir, RunsDir))
+}
+
+// requireNoTemps checks that dir holds no temporary file of an atomic write.
+func requireNoTemps(t *testing.T, dir string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	for _, e := range entries {
+		require.NotContains(t, e.Name(), ".tmp", "a temporary file is left in %s", dir)
+	}
 }
 
 func TestRunInterrupted(t *testing.T) {

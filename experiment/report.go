@@ -104,6 +104,11 @@ func (r *Results) write(dir string, full bool) error {
 	if !full {
 		return nil
 	}
+	return r.draw(dir)
+}
+
+// draw writes the plots and report.md into dir.
+func (r *Results) draw(dir string) error {
 	for _, pl := range r.plotFiles() {
 		if err := pl.draw(filepath.Join(dir, pl.name)); err != nil {
 			return fmt.Errorf("plot %s: %w", pl.name, err)

@@ -2,11 +2,13 @@ package experiment
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,6 +19,8 @@ import (
 	"time"
 
 	"github.com/kvgpt/kvgpt/gpt"
+	"github.com/kvgpt/kvgpt/internal/atomicfile"
+	"github.com/kvgpt/kvgpt/internal/inputfile"
 	"github.com/kvgpt/kvgpt/nn"
 	"github.com/kvgpt/kvgpt/theory"
 )
@@ -120,16 +124,9 @@ func Run(ctx context.Context, o Options) (*Results, error) {
 	for s := 0; s < o.Seeds; s++ {
 		res.Seeds = append(res.Seeds, p.Train.Seed+uint64(s))
 	}
-	done := map[string]RunResult{}
-	if !o.Fresh {
-		if prev, err := readResults(filepath.Join(o.Out, ResultsFile)); err == nil && sameSetup(prev, res) {
-			for _, r := range prev.Runs {
-				if sameVariant(prev, res, r.Variant) {
-					done[runKey(r.Variant, r.Seed)] = r
-				}
-			}
-			res.Started = prev.Started
-		}
+	done, err := reusable(o, res)
+	if err != nil {
+		return nil, err
 	}
 
 	type job struct {
@@ -237,16 +234,125 @@ func fileName(name string) string {
 
 func runKey(variant string, seed uint64) string { return fmt.Sprintf("%s@%d", variant, seed) }
 
+// reusable returns the finished runs of an earlier results.json in o.Out that stand for runs of
+// res (same set-up, same variant definition, an intact metrics file), by runKey, and sets
+// res.Started to the earlier one's. A results.json that does not parse, or one of another
+// set-up, is an error unless o.Fresh (which ignores it: it is replaced); a run whose metrics file
+// is damaged is not reused but trained again, which o.Progress is told.
+func reusable(o Options, res *Results) (map[string]RunResult, error) {
+	done := map[string]RunResult{}
+	path := filepath.Join(o.Out, ResultsFile)
+	if o.Fresh {
+		return done, nil
+	}
+	prev, err := readResults(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return done, nil
+	case err != nil:
+		return nil, fmt.Errorf("%w; move it away, or pass --fresh to start over in %s", err, o.Out)
+	case !sameSetup(prev, res):
+		return nil, fmt.Errorf("experiment: %s holds the results of another set-up (differences: %s); pass --fresh to replace them, or another --out",
+			path, strings.Join(setupDiff(prev, res), ", "))
+	}
+	for _, r := range prev.Runs {
+		if !sameVariant(prev, res, r.Variant) {
+			continue
+		}
+		if err := checkRunFile(o.Out, r, prev.Preset.Train.Steps); err != nil {
+			if o.Progress != nil {
+				fmt.Fprintf(o.Progress, "experiment: not reusing run %s seed %d: %v; it is trained again\n", r.Variant, r.Seed, err)
+			}
+			continue
+		}
+		done[runKey(r.Variant, r.Seed)] = r
+	}
+	res.Started = prev.Started
+	return done, nil
+}
+
+// checkRunFile checks the metrics file of a finished run against its result: one record per step
+// from step 1 — all steps of a run that is done, its evaluations those of the result.
+func checkRunFile(dir string, r RunResult, steps int) error {
+	if r.Metrics == "" {
+		if strings.HasPrefix(r.Status, "skipped") {
+			return nil
+		}
+		return errors.New("its result names no metrics file")
+	}
+	path := filepath.Join(dir, r.Metrics)
+	limit := inputfile.Limit{Bytes: int64(steps+1) * maxMetricsRecord, Why: fmt.Sprintf("%d bytes for each of %d steps", maxMetricsRecord, steps)}
+	raw, err := inputfile.ReadAll("metrics file", path, limit)
+	if err != nil {
+		return err
+	}
+	var evalSteps []int
+	var valLoss []float64
+	n := 0
+	for i, line := range bytes.Split(bytes.TrimSuffix(raw, []byte("\n")), []byte("\n")) {
+		var mt gpt.Metrics
+		if err := json.Unmarshal(line, &mt); err != nil {
+			return fmt.Errorf("metrics file %s is damaged: line %d is not a metrics record", path, i+1)
+		}
+		if mt.Step != i+1 {
+			return fmt.Errorf("metrics file %s is damaged: line %d has step %d", path, i+1, mt.Step)
+		}
+		if mt.ValLoss != nil {
+			evalSteps, valLoss = append(evalSteps, mt.Step), append(valLoss, *mt.ValLoss)
+		}
+		n++
+	}
+	switch {
+	case r.Status == "done" && n != steps:
+		return fmt.Errorf("metrics file %s has %d steps, the run %d", path, n, steps)
+	case !slices.Equal(evalSteps, r.EvalSteps) || !slices.Equal(valLoss, r.ValLoss):
+		return fmt.Errorf("metrics file %s does not hold the evaluations of its result", path)
+	}
+	return nil
+}
+
+// maxMetricsRecord bounds one record of a metrics file (about 250 bytes).
+const maxMetricsRecord = 4096
+
+// maxResultsFile bounds results.json: a sweep of MaxSeeds seeds of a few dozen variants, with
+// their evaluations, is far below it.
+const maxResultsFile = 256 << 20
+
+// setupKey returns the parts of r's set-up that a finished run of an earlier results.json must
+// share to be reused, by name: the preset (its description aside), the data and the vocabulary.
+func setupKey(r *Results) map[string]string {
+	p := r.Preset
+	p.Description = ""
+	var fields map[string]json.RawMessage
+	j, _ := json.Marshal(p)
+	json.Unmarshal(j, &fields)
+	key := map[string]string{"data": r.Data, "vocab_size": fmt.Sprint(r.Vocab)}
+	for k, v := range fields {
+		key["preset "+k] = string(v)
+	}
+	return key
+}
+
 // sameSetup reports whether an earlier results file was made by the same preset and data (the
 // preset's description aside).
-func sameSetup(a, b *Results) bool {
-	key := func(r *Results) string {
-		p := r.Preset
-		p.Description = ""
-		j, _ := json.Marshal([]any{p, r.Data, r.Vocab})
-		return string(j)
+func sameSetup(a, b *Results) bool { return len(setupDiff(a, b)) == 0 }
+
+// setupDiff returns the names of the parts of the set-ups of a and b that differ, sorted.
+func setupDiff(a, b *Results) []string {
+	ka, kb := setupKey(a), setupKey(b)
+	var d []string
+	for k := range ka {
+		if ka[k] != kb[k] {
+			d = append(d, k)
+		}
 	}
-	return key(a) == key(b)
+	for k := range kb {
+		if _, ok := ka[k]; !ok {
+			d = append(d, k)
+		}
+	}
+	slices.Sort(d)
+	return d
 }
 
 // sameVariant reports whether the variant called name has the same definition in a and b (its
@@ -266,14 +372,16 @@ func sameVariant(a, b *Results, name string) bool {
 	return fa != "" && fa == find(b)
 }
 
+// readResults reads a results.json: an error that names the file if it is missing (fs.ErrNotExist),
+// too large, or does not parse.
 func readResults(path string) (*Results, error) {
-	b, err := os.ReadFile(path)
+	b, err := inputfile.ReadAll("results file", path, inputfile.Limit{Bytes: maxResultsFile})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("experiment: %w", err)
 	}
 	var r Results
 	if err := json.Unmarshal(b, &r); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("experiment: results %s are damaged: %v", path, err)
 	}
 	return &r, nil
 }
@@ -302,55 +410,54 @@ func runOne(ctx context.Context, o Options, v Variant, seed uint64, onStep func(
 	if err != nil {
 		return r, fmt.Errorf("%s: %w", v.Name, err)
 	}
+	// The metrics go to a temporary file that becomes the run's file when the run ends (see
+	// atomicfile): a run cut short leaves no metrics file, only an earlier run's temporary one,
+	// removed here (the experiment holds the lock of o.Out).
 	r.Metrics = filepath.Join(RunsDir, fmt.Sprintf("%s_seed%d.jsonl", fileName(v.Name), seed))
-	f, err := os.Create(filepath.Join(o.Out, r.Metrics))
-	if err != nil {
+	path := filepath.Join(o.Out, r.Metrics)
+	if _, err := atomicfile.RemoveTemps(path); err != nil {
 		return r, err
 	}
-	defer f.Close()
-	w := bufio.NewWriter(f)
-	enc := json.NewEncoder(w)
-	var recent []float64
-	err = t.Run(ctx, func(mt gpt.Metrics) error {
-		r.MaxGradNorm = math.Max(r.MaxGradNorm, mt.GradNorm)
-		if mt.Step > tc.Warmup {
-			r.MaxGradNormLate = math.Max(r.MaxGradNormLate, mt.GradNorm)
-		}
-		if mt.Step > tc.Warmup && len(recent) == spikeWindow && mt.Loss > spikeFactor*mean(recent) {
-			r.LossSpikes++
-		}
-		recent = append(recent, mt.Loss)
-		if len(recent) > spikeWindow {
-			recent = recent[1:]
-		}
-		if mt.ValLoss != nil {
-			r.EvalSteps = append(r.EvalSteps, mt.Step)
-			r.ValLoss = append(r.ValLoss, *mt.ValLoss)
-			if err := w.Flush(); err != nil { // keep the metrics of every evaluation on disk
-				return err
+	err = atomicfile.WriteFunc(path, func(f io.Writer) error {
+		w := bufio.NewWriter(f)
+		enc := json.NewEncoder(w)
+		var recent []float64
+		err := t.Run(ctx, func(mt gpt.Metrics) error {
+			r.MaxGradNorm = math.Max(r.MaxGradNorm, mt.GradNorm)
+			if mt.Step > tc.Warmup {
+				r.MaxGradNormLate = math.Max(r.MaxGradNormLate, mt.GradNorm)
+			}
+			if mt.Step > tc.Warmup && len(recent) == spikeWindow && mt.Loss > spikeFactor*mean(recent) {
+				r.LossSpikes++
+			}
+			recent = append(recent, mt.Loss)
+			if len(recent) > spikeWindow {
+				recent = recent[1:]
+			}
+			if mt.ValLoss != nil {
+				r.EvalSteps = append(r.EvalSteps, mt.Step)
+				r.ValLoss = append(r.ValLoss, *mt.ValLoss)
+			}
+			onStep(mt)
+			return enc.Encode(mt)
+		})
+		var nf *gpt.NonFiniteError
+		switch {
+		case errors.As(err, &nf):
+			r.Status = "diverged: " + nf.Error()
+		case err != nil:
+			return err
+		default:
+			r.Status = "done"
+			last := r.ValLoss[len(r.ValLoss)-1]
+			r.FinalVal = &last
+			if r.MaxAttnLogit, err = maxAttnLogit(m, o.Data); err != nil {
+				return fmt.Errorf("%s: max attention logit: %w", v.Name, err)
 			}
 		}
-		onStep(mt)
-		return enc.Encode(mt)
+		return w.Flush()
 	})
-	var nf *gpt.NonFiniteError
-	switch {
-	case errors.As(err, &nf):
-		r.Status = "diverged: " + nf.Error()
-	case err != nil:
-		return r, err
-	default:
-		r.Status = "done"
-		last := r.ValLoss[len(r.ValLoss)-1]
-		r.FinalVal = &last
-		if r.MaxAttnLogit, err = maxAttnLogit(m, o.Data); err != nil {
-			return r, fmt.Errorf("%s: max attention logit: %w", v.Name, err)
-		}
-	}
-	if err := w.Flush(); err != nil {
-		return r, err
-	}
-	if err := f.Close(); err != nil {
+	if err != nil {
 		return r, err
 	}
 	r.Seconds = time.Since(start).Seconds()
@@ -478,11 +585,13 @@ func (p *progress) end() {
 }
 
 // Rewrite redraws report.md and the plots in dir from its results.json, without training: to look
-// at a running or interrupted sweep, or at a finished one with a newer kvgpt's report.
-func Rewrite(dir string) (*Results, error) {
+// at a running or interrupted sweep, or at a finished one with a newer kvgpt's report. With
+// results, it also rewrites results.json with the statistics an older kvgpt did not record; only
+// pass it when no experiment is running in dir (which rewrites results.json itself).
+func Rewrite(dir string, results bool) (*Results, error) {
 	res, err := readResults(filepath.Join(dir, ResultsFile))
 	if err != nil {
-		return nil, fmt.Errorf("experiment: %w", err)
+		return nil, err
 	}
 	if len(res.Variants) == 0 {
 		return nil, fmt.Errorf("experiment: %s has no variants: not a kvgpt experiment's results", filepath.Join(dir, ResultsFile))
@@ -491,6 +600,10 @@ func Rewrite(dir string) (*Results, error) {
 		if err := res.backfill(dir, &res.Runs[i]); err != nil {
 			return nil, err
 		}
+	}
+	if !results {
+		res.summarize()
+		return res, res.draw(dir)
 	}
 	return res, res.write(dir, true)
 }

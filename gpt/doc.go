@@ -61,8 +61,10 @@
 // # Checkpoints
 //
 // Trainer.Save writes a safetensors file atomically (weights under the names above, the AdamW
-// moments, config, step and batch seed in the metadata, a checksum of the data); LoadCheckpoint
-// reads and checks one, Checkpoint.Restore resumes a Trainer bit-exactly and Checkpoint.LoadWeights
+// moments, config, step and batch seed in the metadata, last a CRC-32C of the whole file);
+// LoadCheckpoint reads and checks one — its kind, its size against the one its header declares, a
+// strictly decoded header, then the data, streamed — ReadCheckpointHeader reads the header alone
+// (for a memory plan), Checkpoint.Restore resumes a Trainer bit-exactly and Checkpoint.LoadWeights
 // loads a Model for sampling. A damaged file gives an error that names it and the problem: the
 // loaders of checkpoints, tokenizer metadata and text have fuzz targets (fuzz_test.go, make fuzz).
 //

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"os"
 	"path/filepath"
@@ -21,8 +22,9 @@ import (
 )
 
 // The fuzz targets of the loaders of untrusted input: checkpoint files (FuzzCheckpoint: whole files,
-// truncated and bit-flipped; FuzzCheckpointHeader: the JSON header behind a consistent length
-// prefix, so mutations reach the tensor and metadata checks), the tokenizer a checkpoint records
+// truncated and bit-flipped, in both formats; FuzzCheckpointHeader: the JSON header behind a
+// consistent length prefix and a checksum recomputed over the result, so that mutations reach the
+// strict decoding, tensor and metadata checks behind the checksum), the tokenizer a checkpoint records
 // (FuzzTokenizerMeta) and training text files (FuzzTextData). Their seeds are the files under
 // testdata/fuzz/FuzzXxx: real small checkpoints made by fuzzSeeds, their damaged variants and edge
 // cases (rewritten by `go test ./gpt -run TestWriteFuzzCorpus -write-fuzz-corpus`), and any input
@@ -40,6 +42,7 @@ func FuzzCheckpoint(f *testing.F) {
 	be := nn.NewCPU(1)
 	defer be.Close()
 	f.Add(seedCheckpoint(f, Identity))
+	f.Add(format1Checkpoint(f))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		checkCheckpointLoad(t, be, raw)
 	})
@@ -190,17 +193,31 @@ func seedCheckpoint(t testing.TB, mode QueryMode) []byte {
 	return buf.Bytes()
 }
 
-// splitCheckpoint returns the JSON header and the data section of a checkpoint file.
+// format1Checkpoint returns testdata/format1.safetensors, a checkpoint of the first format
+// (kvgpt-checkpoint-1: the checksum covers the data only) that kvgpt f61bf83 wrote: `kvgpt train
+// --data testdata/format1.txt --vocab char --n-layer 1 --n-head 2 --n-embd 8 --block-size 8
+// --batch-size 4 --steps 4 --warmup 1 --eval-every 2 --eval-batches 1`.
+func format1Checkpoint(t testing.TB) []byte {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join("testdata", "format1.safetensors"))
+	require.NoError(t, err)
+	return raw
+}
+
+// splitCheckpoint returns the JSON header and the data section of a checkpoint file, the data
+// without its checksum.
 func splitCheckpoint(t testing.TB, raw []byte) (header, data []byte) {
 	t.Helper()
 	n := binary.LittleEndian.Uint64(raw)
-	require.LessOrEqual(t, n, uint64(len(raw)-8))
-	return raw[8 : 8+n], raw[8+n:]
+	require.LessOrEqual(t, n, uint64(len(raw)-12))
+	return raw[8 : 8+n], raw[8+n : len(raw)-4]
 }
 
-// joinCheckpoint returns the checkpoint file of header and data.
+// joinCheckpoint returns the checkpoint file of header and data, sealed with the checksum of
+// both: the file a writer of that header would have written.
 func joinCheckpoint(header, data []byte) []byte {
-	return slices.Concat(binary.LittleEndian.AppendUint64(nil, uint64(len(header))), header, data)
+	raw := slices.Concat(binary.LittleEndian.AppendUint64(nil, uint64(len(header))), header, data)
+	return binary.LittleEndian.AppendUint32(raw, crc32.Checksum(raw, crc32.MakeTable(crc32.Castagnoli)))
 }
 
 // fuzzSeed is one generated seed of a fuzz target.
@@ -243,6 +260,19 @@ func fuzzSeeds(t testing.TB) []fuzzSeed {
 	}
 	add("FuzzCheckpoint", "appended-byte", append(slices.Clone(raw), 0))
 	add("FuzzCheckpoint", "huge-header-length", slices.Concat(binary.LittleEndian.AppendUint64(nil, math.MaxUint64), header, data))
+	add("FuzzCheckpoint", "checksum-wrong", slices.Concat(raw[:len(raw)-4], []byte{1, 2, 3, 4}))
+	add("FuzzCheckpoint", "checksum-missing", raw[:len(raw)-4])
+	old := format1Checkpoint(t)
+	add("FuzzCheckpoint", "format1-real", old)
+	oldHL := 8 + int(binary.LittleEndian.Uint64(old))
+	for _, c := range []struct {
+		name string
+		at   int
+	}{{"format1-bitflip-header", oldHL / 2}, {"format1-bitflip-data", (oldHL + len(old)) / 2}} {
+		b := slices.Clone(old)
+		b[c.at] ^= 2
+		add("FuzzCheckpoint", c.name, b)
+	}
 
 	// Headers edited as JSON: each breaks one rule the loader checks.
 	edit := func(name string, change func(h map[string]any, meta map[string]any)) {
@@ -272,9 +302,33 @@ func fuzzSeeds(t testing.TB) []fuzzSeed {
 	edit("train-config-not-json", func(h, meta map[string]any) { meta["train_config"] = "[" })
 	edit("step-negative", func(h, meta map[string]any) { meta["step"] = "-1" })
 	edit("step-not-a-number", func(h, meta map[string]any) { meta["step"] = "2.5" })
-	edit("crc-missing", func(h, meta map[string]any) { delete(meta, "crc32") })
-	edit("crc-wrong", func(h, meta map[string]any) { meta["crc32"] = "12345" })
-	edit("crc-not-a-number", func(h, meta map[string]any) { meta["crc32"] = "0x1f" })
+	edit("format-1-with-checksum-tensor", func(h, meta map[string]any) { meta["format"] = "kvgpt-checkpoint-1"; meta["crc32"] = "0" })
+	edit("checksum-entry-missing", func(h, meta map[string]any) { delete(h, ChecksumName) })
+	edit("checksum-entry-f32", func(h, meta map[string]any) { h[ChecksumName].(map[string]any)["dtype"] = "F32" })
+	edit("checksum-entry-not-last", func(h, meta map[string]any) {
+		crc, wte := h[ChecksumName].(map[string]any), wte(h)
+		crc["data_offsets"], wte["data_offsets"] = []int{0, 4}, []any{4, wte["data_offsets"].([]any)[1].(float64) + 4}
+	})
+	edit("train-config-unknown-key", func(h, meta map[string]any) {
+		meta["train_config"] = strings.Replace(meta["train_config"].(string), `"Beta2"`, `"Bexa2"`, 1)
+	})
+	edit("config-unknown-key", func(h, meta map[string]any) {
+		meta["config"] = strings.Replace(meta["config"].(string), `"NHead"`, `"NHeads"`, 1)
+	})
+	edit("config-trailing-data", func(h, meta map[string]any) { meta["config"] = meta["config"].(string) + "{}" })
+	edit("train-config-invalid", func(h, meta map[string]any) {
+		meta["train_config"] = strings.Replace(meta["train_config"].(string), `"LR":0.003`, `"LR":-1`, 1)
+	})
+	edit("batch-seed-not-a-number", func(h, meta map[string]any) { meta["batch_seed"] = "x" })
+	edit("entry-unknown-key", func(h, meta map[string]any) { wte(h)["offsets"] = []int{0, 16} })
+	edit("entry-no-offsets", func(h, meta map[string]any) { delete(wte(h), "data_offsets") })
+	edit("entry-three-offsets", func(h, meta map[string]any) { wte(h)["data_offsets"] = []int{0, 8, 16} })
+	edit("optimizer-missing", func(h, meta map[string]any) {
+		// Weights only: loads, but cannot resume (Restore says so).
+		delete(h, ExpAvgName)
+		delete(h, ExpAvgSqName)
+	})
+	edit("free-form-metadata", func(h, meta map[string]any) { meta["bpe_merges"] = "a b\nab c" })
 	edit("tokenizer-unknown", func(h, meta map[string]any) { meta[TokenizerKey] = "word" })
 	edit("tokenizer-chars-repeat", func(h, meta map[string]any) { meta[CharsKey] = "aa" })
 	edit("tokenizer-chars-too-many", func(h, meta map[string]any) { meta[CharsKey] = "abc" })
@@ -299,6 +353,9 @@ func fuzzSeeds(t testing.TB) []fuzzSeed {
 	add("FuzzCheckpointHeader", "header-json-null", "null", data)
 	add("FuzzCheckpointHeader", "header-json-array", "[]", data)
 	add("FuzzCheckpointHeader", "header-json-duplicate-metadata", strings.Replace(string(header), "{", `{"__metadata__":{},`, 1), data)
+	add("FuzzCheckpointHeader", "header-json-duplicate-tensor", strings.Replace(string(header), "{", `{"transformer.wte.weight":{},`, 1), data)
+	add("FuzzCheckpointHeader", "header-json-duplicate-metadata-key", strings.Replace(string(header), `"__metadata__":{`, `"__metadata__":{"step":"1",`, 1), data)
+	add("FuzzCheckpointHeader", "header-json-trailing-data", string(header)+"{}", data)
 
 	add("FuzzTokenizerMeta", "byte", "byte", "", 256)
 	add("FuzzTokenizerMeta", "byte-wrong-vocab", "byte", "", 65)

@@ -2,8 +2,10 @@ package gpt
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"hash/crc32"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -144,7 +146,7 @@ func TestCheckpointReadsWithIndependentReader(t *testing.T) {
 	require.Equal(t, tr.Model.Config, cfg)
 
 	ts := tr.Model.ParamTensors()
-	require.Equal(t, len(ts)+2, st.Len(), "parameters plus two optimizer tensors")
+	require.Equal(t, len(ts)+3, st.Len(), "parameters, two optimizer tensors and the checksum")
 	for _, want := range ts {
 		tv, ok := st.Tensor(want.Name)
 		require.True(t, ok, want.Name)
@@ -165,6 +167,11 @@ func TestCheckpointReadsWithIndependentReader(t *testing.T) {
 	}
 	_, ok := st.Tensor(ExpAvgName)
 	require.True(t, ok)
+	crc, ok := st.Tensor(ChecksumName)
+	require.True(t, ok)
+	require.Equal(t, "U8", crc.DType().String())
+	require.Equal(t, crc32.Checksum(raw[:len(raw)-4], crc32.MakeTable(crc32.Castagnoli)), binary.LittleEndian.Uint32(crc.Data()),
+		"the checksum is the CRC-32C of the file before it")
 }
 
 func TestCheckpointErrors(t *testing.T) {

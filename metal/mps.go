@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/kvgpt/kvgpt/nn"
+	"github.com/progrium/darwinkit/macos/metal"
 	"github.com/progrium/darwinkit/macos/mps"
 	"github.com/progrium/darwinkit/objc"
 )
@@ -46,6 +47,13 @@ func (b *Backend) MatmulForwardMPS(out nn.View, in, w nn.View, N, C, OC int) {
 			panic("metal: MPSMatrix over a buffer view could not be created")
 		}
 		b.s.endEncoding() // MPS encodes its own commands into the command buffer
+		if b.s.fault == faultMPSOwnCommandBuffer {
+			// The negative control: in a command buffer of its own, committed ahead of the one
+			// that holds the earlier work.
+			held, n := b.s.cb, b.s.n
+			b.s.cb = metal.CommandBufferObject{}
+			defer func() { b.s.commit(); b.s.cb, b.s.n = held, n }()
+		}
 		objc.Call[objc.Void](k, objc.Sel("encodeToCommandBuffer:leftMatrix:rightMatrix:resultMatrix:"),
 			b.s.commandBuffer().Object, left.Object, right.Object, result.Object)
 		b.s.stats.Dispatches++

@@ -13,6 +13,8 @@ const (
 	faultDropOffsets                   // bind every view at offset 0 of its buffer
 	faultNoWait                        // Download commits but does not wait for the GPU
 	faultWrapAsProtocol                // darwinkit's SetBufferOffsetAtIndex_, as before the fix
+	faultUploadNoWait                  // Upload writes without waiting for the queued work that uses the buffer
+	faultMPSOwnCommandBuffer           // the MPS matmul in a command buffer of its own, committed at once
 )
 
 // Stats reports what the backend has asked of the GPU since it was opened.

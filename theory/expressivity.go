@@ -188,6 +188,26 @@ func RunExpressivity(cfg ExpressivityConfig, progress io.Writer) (ExpressivityRe
 	return res, nil
 }
 
+// divergedRelErr is the held-out relative error above which a fit has diverged rather than merely
+// not converged: the zero function scores 1, and every fit starts near it.
+const divergedRelErr = 10
+
+// CheckDiverged reports the first fit whose final held-out error is not finite or above
+// divergedRelErr — its Adam steps blew up (too large a learning rate) — or nil.
+func (r ExpressivityResult) CheckDiverged() error {
+	for _, b := range r.Blocks {
+		for _, f := range b.Fits {
+			for _, e := range f.AllRelErr {
+				if !(e <= divergedRelErr) { // NaN too
+					return fmt.Errorf("a fit of block %s at width %d diverged: its held-out relative error is %.3g (the zero function's is 1, a diverged fit's above %d): lower the learning rate",
+						b.Name, f.Width, e, divergedRelErr)
+				}
+			}
+		}
+	}
+	return nil
+}
+
 // Floors returns, for the random blocks, the median best error at width m and at width m + 2d.
 func (r ExpressivityResult) Floors() (narrow, wide float64) {
 	var a, b []float64

@@ -1,15 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -78,11 +77,10 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	default:
 		return fmt.Errorf("unknown --pytorch-omp-wait %q (want passive, active or inherit)", o.ompWait)
 	}
-	if o.be.threads < 0 || o.minSteps < 1 || o.opTime <= 0 || o.stepTime < 0 || o.longStep < 0 {
-		return errors.New("--threads must be ≥ 0, --min-steps ≥ 1, --op-time > 0, --step-time and --long-step ≥ 0")
-	}
-	if o.rounds < 1 {
-		return fmt.Errorf("--rounds must be ≥ 1, got %d", o.rounds)
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := o.check(set); err != nil {
+		return err
 	}
 	var opShapes []bench.Shape
 	if o.opsPreset != "none" {
@@ -104,10 +102,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	if o.jsonPath != "" { // fail now, not after minutes of measuring
-		if dir := filepath.Dir(o.jsonPath); dir != "" {
-			if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-				return fmt.Errorf("--json %s: directory %s does not exist", o.jsonPath, dir)
-			}
+		if err := checkWritableFile("--json", o.jsonPath); err != nil {
+			return err
 		}
 	}
 
@@ -152,6 +148,49 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// check reports the first bad flag of bench, naming it and its value, or a flag that set (the
+// flags the command line gave) would make bench ignore.
+func (o benchOptions) check(set map[string]bool) error {
+	switch {
+	case o.be.threads < 0:
+		return fmt.Errorf("--threads must be ≥ 0 (0: all cores), got %d", o.be.threads)
+	case o.minSteps < 1:
+		return fmt.Errorf("--min-steps must be ≥ 1, got %d", o.minSteps)
+	case o.opTime <= 0:
+		return fmt.Errorf("--op-time must be > 0, got %v", o.opTime)
+	case o.stepTime < 0:
+		return fmt.Errorf("--step-time must be ≥ 0, got %v", o.stepTime)
+	case o.longStep < 0:
+		return fmt.Errorf("--long-step must be ≥ 0 (0: never), got %v", o.longStep)
+	case o.rounds < 1:
+		return fmt.Errorf("--rounds must be ≥ 1, got %d", o.rounds)
+	}
+	// Flags that another one makes meaningless.
+	ignored := func(flag, value, because string) error {
+		return fmt.Errorf("--%s %s would be ignored: %s (drop one of them)", flag, value, because)
+	}
+	noTraining := o.presets == "none"
+	for _, c := range []struct {
+		flag, value string
+		when        bool
+		because     string
+	}{
+		{"op-time", o.opTime.String(), o.opsPreset == "none", "--ops none measures no op"},
+		{"rounds", fmt.Sprint(o.rounds), noTraining, "--presets none measures no training"},
+		{"min-steps", fmt.Sprint(o.minSteps), noTraining, "--presets none measures no training"},
+		{"step-time", o.stepTime.String(), noTraining, "--presets none measures no training"},
+		{"long-step", o.longStep.String(), noTraining, "--presets none measures no training"},
+		{"pytorch", o.pytorch, o.pytorch == "on" && (noTraining || o.be.name == "metal"), "PyTorch is measured on the cpu backend's training presets only"},
+		{"pytorch-omp-wait", cmp.Or(strings.ToLower(o.ompWait), "inherit"), o.pytorch == "off" || noTraining || o.be.name == "metal", "PyTorch is not measured"},
+		{"threads", fmt.Sprint(o.be.threads), o.be.name == "metal", "--backend metal has no CPU threads"},
+	} {
+		if c.when && set[c.flag] {
+			return ignored(c.flag, c.value, c.because)
+		}
+	}
+	return nil
+}
+
 // benchBackend measures one backend. A backend this machine does not have is reported, not an
 // error, unless it was asked for by name.
 func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []bench.Shape, presets []gpt.Preset,
@@ -164,7 +203,7 @@ func benchBackend(ctx context.Context, name string, o benchOptions, opShapes []b
 		br.Unavailable = metal.ErrUnavailable.Error()
 		return br, nil
 	}
-	be, err := backendFlag{name, o.be.threads}.create()
+	be, err := backendFlag{name: name, threads: o.be.threads}.create()
 	if err != nil {
 		return br, err
 	}

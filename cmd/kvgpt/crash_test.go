@@ -79,15 +79,25 @@ func checkpointTemps(t *testing.T, dir string) []string {
 	return m
 }
 
-// metricsSteps returns the steps of the records in a metrics file, in file order.
-func metricsSteps(t *testing.T, path string) []int {
+// metricsRecords returns the records of a metrics file, in file order.
+func metricsRecords(t *testing.T, path string) []gpt.Metrics {
 	t.Helper()
 	raw, err := os.ReadFile(path)
 	require.NoError(t, err)
-	var steps []int
+	var ms []gpt.Metrics
 	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
 		var m gpt.Metrics
 		require.NoError(t, json.Unmarshal([]byte(line), &m), "metrics line %q", line)
+		ms = append(ms, m)
+	}
+	return ms
+}
+
+// metricsSteps returns the steps of the records in a metrics file, in file order.
+func metricsSteps(t *testing.T, path string) []int {
+	t.Helper()
+	var steps []int
+	for _, m := range metricsRecords(t, path) {
 		steps = append(steps, m.Step)
 	}
 	return steps
@@ -233,10 +243,76 @@ func TestTrainLock(t *testing.T) {
 
 	first.Process.Kill() // SIGKILL: the lock goes with the process
 	<-exited
-	code, stdout, stderr := runCLI(tinyArgs(data, out)...)
+	code, stdout, stderr := runCLI(tinyArgs(data, out, "--overwrite")...)
 	require.Equal(t, 0, code, stderr)
 	require.Contains(t, stdout, "step 6/6")
 	lock, err := os.ReadFile(filepath.Join(out, lockFile))
 	require.NoError(t, err)
 	require.Equal(t, strconv.Itoa(os.Getpid())+"\n", string(lock), "the lock file names its last holder")
+}
+
+// TestTrainMetricsSurviveSIGKILL kills one run with SIGKILL again and again — 20 times, each at a
+// seeded random moment after its next checkpoint (one every 10 steps; progress lines, which also
+// flush the metrics, too rare to help) — resuming it after each kill: the metrics file ends with
+// one record for every step, 1 to N, whose losses are those of a run that was never killed.
+func TestTrainMetricsSurviveSIGKILL(t *testing.T) {
+	kills := 20
+	if testing.Short() {
+		kills = 4
+	}
+	const steps = 2000
+	bin := buildKvgpt(t)
+	data := writeData(t)
+	flags := []string{"--steps", strconv.Itoa(steps), "--checkpoint-every", "10", "--log-every", "100000", "--eval-every", "0"}
+	ref := t.TempDir()
+	code, _, stderr := runCLI(tinyArgs(data, ref, flags...)...)
+	require.Equal(t, 0, code, stderr)
+	wantLoss := metricsLosses(t, filepath.Join(ref, metricsFile))
+	require.Len(t, wantLoss, steps)
+
+	out := t.TempDir()
+	ckpt, metrics := filepath.Join(out, checkpointFile), filepath.Join(out, metricsFile)
+	step := func() int {
+		ck, err := gpt.ReadCheckpointHeader(ckpt)
+		if err != nil {
+			return 0
+		}
+		return ck.Step
+	}
+	rng := rand.New(rand.NewPCG(22, 10))
+	var at []int
+	for range kills {
+		args := tinyArgs(data, out, flags...)
+		if step() > 0 {
+			args = []string{"train", "--resume", "--out", out, "--threads", "2"}
+		}
+		from := step()
+		cmd, exited := startKvgpt(t, bin, args)
+		require.True(t, waitFor(t, exited, func() bool { return step() > from }), "the run exited (%v) before its kill, after kills at steps %v", cmd.ProcessState, at)
+		time.Sleep(time.Duration(rng.IntN(20_000)) * time.Microsecond)
+		cmd.Process.Kill() // SIGKILL
+		<-exited
+		at = append(at, step())
+	}
+	code, _, stderr = runCLI("train", "--resume", "--out", out, "--threads", "2")
+	require.Equal(t, 0, code, stderr)
+	require.NotContains(t, stderr, "lacks the records")
+	wantSteps := make([]int, steps)
+	for s := range wantSteps {
+		wantSteps[s] = s + 1
+	}
+	require.Equal(t, wantSteps, metricsSteps(t, metrics), "one record per step after %d kills", kills)
+	require.Equal(t, wantLoss, metricsLosses(t, metrics))
+	t.Logf("%d SIGKILLs (the checkpoint on disk at each: steps %v): all %d metric records there, losses identical to an uninterrupted run",
+		kills, at, steps)
+}
+
+// metricsLosses returns the training losses of the records in a metrics file, in file order.
+func metricsLosses(t *testing.T, path string) []float64 {
+	t.Helper()
+	var losses []float64
+	for _, m := range metricsRecords(t, path) {
+		losses = append(losses, m.Loss)
+	}
+	return losses
 }

@@ -8,21 +8,24 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"runtime"
-	"syscall"
+	"strings"
 
 	"github.com/kvgpt/kvgpt/experiment"
 	"github.com/kvgpt/kvgpt/gpt"
+	"github.com/kvgpt/kvgpt/internal/lockfile"
 )
 
 func runExperiment(args []string, stdout, stderr io.Writer) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(context.Background())
 	defer stop()
 	return experimentCmd(ctx, args, stdout, stderr)
 }
+
+// experimentLockFile is the lock file of an experiment's --out (see lockDir).
+const experimentLockFile = "experiment.lock"
 
 // experimentCmd is `kvgpt experiment`: the paper's comparisons (see package experiment).
 func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -39,7 +42,7 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	jobs := fs.Int("jobs", 1, "runs trained at once, each on a backend of its own (with --threads 0 the CPU's cores are shared out among them)")
 	only := fs.String("variants", "", "run only the variants whose names match this `regexp` (default: all)")
 	reportOnly := fs.Bool("report-only", false, "redraw report.md and the plots in --out from its results.json, training nothing")
-	fresh := fs.Bool("fresh", false, "rerun every run, ignoring finished runs of an earlier results.json in --out")
+	fresh := fs.Bool("fresh", false, "rerun every run, replacing the results.json in --out (which, without it, must be of the same set-up: its finished runs are reused)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: kvgpt experiment --preset NAME [flags]")
 		fmt.Fprintln(stderr, "\nTrains original, identity, identity-wide-mlp, original-narrow-mlp, original-smaller, residual-query,")
@@ -56,21 +59,19 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return fmt.Errorf("unexpected argument %q (all options are flags; see -h)", fs.Arg(0))
 	}
 	if *reportOnly {
-		if *out == "" {
-			return errors.New("--report-only needs --out, the directory of the results.json to report")
-		}
-		if _, err := experiment.Rewrite(*out); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(*out, experiment.ReportFile))
-		return nil
+		return reportOnlyCmd(fs, *out, stdout)
 	}
 	p, err := experiment.LookupPreset(*preset)
 	if err != nil {
-		return err
+		return fmt.Errorf("--preset: %w", err)
 	}
-	if *steps < 0 || *seeds < 0 {
-		return fmt.Errorf("--steps and --seeds must be ≥ 0")
+	switch {
+	case *steps < 0:
+		return fmt.Errorf("--steps must be ≥ 0 (0: the preset's), got %d", *steps)
+	case *seeds < 0 || *seeds > experiment.MaxSeeds:
+		return fmt.Errorf("--seeds must be between 0 (the preset's) and %d, got %d", experiment.MaxSeeds, *seeds)
+	case *jobs < 1 || *jobs > 64:
+		return fmt.Errorf("--jobs must be between 1 and 64, got %d", *jobs)
 	}
 	var onlyRE *regexp.Regexp
 	if *only != "" {
@@ -80,12 +81,6 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 		onlyRE = re
 	}
-	if *jobs < 1 || *jobs > 64 {
-		return fmt.Errorf("--jobs must be between 1 and 64, got %d", *jobs)
-	}
-	if *seeds > experiment.MaxSeeds {
-		return fmt.Errorf("--seeds must be ≤ %d, got %d", experiment.MaxSeeds, *seeds)
-	}
 	if *steps > 0 {
 		p.Train.Steps = *steps
 		p.Train.Warmup = min(p.Train.Warmup, *steps/10)
@@ -93,6 +88,17 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	presetBackend := be.name == ""
 	if presetBackend {
 		be.name = cmp.Or(p.Backend, "auto")
+	}
+	if err := be.check(); err != nil {
+		return err
+	}
+	if *data == "" && p.DataHint != "" {
+		return fmt.Errorf("preset %s needs --data FILE: %s", p.Name, p.DataHint)
+	}
+	nseeds := cmp.Or(*seeds, p.Seeds)
+	variants := experiment.Selected(p, onlyRE)
+	if len(variants) == 0 {
+		return fmt.Errorf("--variants %q matches no variant of preset %s", *only, p.Name)
 	}
 	// Each of the jobs runs on its own backend; with --threads 0 they share the cores out.
 	runBE := be
@@ -102,9 +108,12 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *out == "" {
 		*out = "experiment-" + p.Name
 	}
-	if *data == "" && p.DataHint != "" {
-		return fmt.Errorf("preset %s needs --data FILE: %s", p.Name, p.DataHint)
+	// --out: writable and this experiment's alone, before any work.
+	lock, err := lockDir(*out, experimentLockFile, "kvgpt experiment")
+	if err != nil {
+		return err
 	}
+	defer lock.Unlock()
 	// Open one backend up front, so a bad --backend fails before any work.
 	b, err := be.create()
 	if err != nil {
@@ -121,17 +130,6 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	defer ds.Close()
 	source := ds.Source
-	if err := checkWritableDir(*out); err != nil {
-		return err
-	}
-	nseeds := p.Seeds
-	if *seeds > 0 {
-		nseeds = *seeds
-	}
-	variants := experiment.Selected(p, onlyRE)
-	if len(variants) == 0 {
-		return fmt.Errorf("--variants %q matches no variant of preset %s", *only, p.Name)
-	}
 	fmt.Fprintf(stderr, "experiment %s: %d variants × %d seeds on %s, %s, %d at once; writing to %s\n",
 		p.Name, len(variants), nseeds, source, bname, *jobs, *out)
 	avail, availErr := availableMemory(b)
@@ -144,13 +142,50 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 		NewBackend: runBE.create, Jobs: *jobs, Only: onlyRE,
 		Backend: bname, Progress: stderr,
 	})
-	if errors.Is(err, context.Canceled) {
-		return fmt.Errorf("interrupted after %d finished runs; results so far are in %s (rerun the same command to continue)", len(res.Runs), *out)
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return &signalError{sig: stoppedBy(ctx), msg: fmt.Sprintf("stopped after %d finished runs; results so far are in %s (rerun the same command to continue)", len(res.Runs), *out)}
 	}
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(*out, experiment.ReportFile))
+	return nil
+}
+
+// reportOnlyCmd is `kvgpt experiment --report-only`: it redraws the report of the experiment in
+// out. Every flag but --out would be ignored, so it is refused. While an experiment runs in out
+// (it holds the lock), only the report and the plots are drawn: the running experiment owns
+// results.json.
+func reportOnlyCmd(fs *flag.FlagSet, out string, stdout io.Writer) error {
+	var ignored []string
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name != "report-only" && f.Name != "out" {
+			ignored = append(ignored, fmt.Sprintf("--%s %s", f.Name, f.Value))
+		}
+	})
+	if len(ignored) > 0 {
+		return fmt.Errorf("--report-only draws the report from --out's results.json and trains nothing: %s would be ignored (drop it)", strings.Join(ignored, ", "))
+	}
+	if out == "" {
+		return errors.New("--report-only needs --out, the directory of the results.json to report")
+	}
+	if st, err := os.Stat(out); err != nil || !st.IsDir() {
+		return fmt.Errorf("--report-only: %s is not an experiment's directory (no such directory)", out)
+	}
+	lock, err := lockfile.Acquire(filepath.Join(out, experimentLockFile))
+	var le *lockfile.LockedError
+	running := errors.As(err, &le)
+	if err != nil && !running {
+		return fmt.Errorf("--report-only: %w", err)
+	}
+	defer lock.Unlock()
+	if _, err := experiment.Rewrite(out, !running); err != nil {
+		return err
+	}
+	if running {
+		fmt.Fprintf(stdout, "an experiment is running in %s: its report so far is drawn, its results.json left to it\n", out)
+	}
+	fmt.Fprintf(stdout, "wrote %s\n", filepath.Join(out, experiment.ReportFile))
 	return nil
 }
 

@@ -37,12 +37,21 @@ func runExpressivity(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	if err := checkWritableDir(*out); err != nil { // before the fits, not after them
+		return fmt.Errorf("--out: %w", err)
+	}
 	res, err := theory.RunExpressivity(cfg, stderr)
 	if err != nil {
 		return err
 	}
 	if err := res.WriteTable(stdout); err != nil {
 		return err
+	}
+	if err := res.CheckDiverged(); err != nil {
+		return fmt.Errorf("%w (--lr %g); nothing written to %s", err, cfg.LR, *out)
 	}
 	if err := res.WriteFiles(*out); err != nil {
 		return fmt.Errorf("writing results: %w", err)

@@ -45,13 +45,20 @@ func tooLarge(plan gpt.MemoryPlan, avail int64, change string) error {
 		gpt.FormatBytes(plan.Need()), gpt.FormatBytes(avail), lp.Name, gpt.FormatBytes(lp.Bytes), change)
 }
 
-// checkpointBytes returns the memory a loaded checkpoint's tensors take.
+// checkpointBytes returns the memory the tensors of the checkpoint whose header is ck take once
+// loaded (0 for no checkpoint).
 func checkpointBytes(ck *gpt.Checkpoint) int64 {
-	var n int64
-	for _, t := range ck.Tensors {
-		n += 4 * int64(len(t.Data))
+	if ck == nil {
+		return 0
 	}
-	return n
+	return ck.DataBytes
+}
+
+// withCheckpoint adds to plan the checkpoint whose header is ck, to be loaded once the plan is
+// checked: its tensors are host copies of the parameters (and the optimizer state).
+func withCheckpoint(plan gpt.MemoryPlan, ck *gpt.Checkpoint) gpt.MemoryPlan {
+	plan.Copies += checkpointBytes(ck)
+	return plan
 }
 
 // batchSizeFlag is --batch-size: a number of sequences, or auto.
@@ -88,29 +95,28 @@ func (f batchSizeFlag) Set(s string) error {
 func (r *trainRun) planMemory(be nn.Backend, w io.Writer) error {
 	o := &r.o
 	data := r.ds.Bytes()
-	if r.ck != nil {
-		data += checkpointBytes(r.ck)
-	}
 	plan, err := gpt.PlanTraining(o.cfg, o.tc, data)
 	if err != nil {
 		return fmt.Errorf("memory: %w; lower --batch-size or --grad-accum", err)
 	}
+	plan = withCheckpoint(plan, r.ck)
 	avail, availErr := availableMemory(be)
+	limit := withMargin(avail) - checkpointBytes(r.ck) // what the run may take besides the checkpoint
 	if o.autoBatch {
 		if availErr != nil {
 			return fmt.Errorf("--batch-size auto needs the available memory: %w", availErr)
 		}
-		tc, fitted, ok := gpt.FitBatch(o.cfg, o.tc, data, withMargin(avail))
+		tc, fitted, ok := gpt.FitBatch(o.cfg, o.tc, data, limit)
 		if !ok {
-			return tooLarge(plan, avail, trainChange(o.cfg, o.tc, data, withMargin(avail)))
+			return tooLarge(plan, avail, trainChange(o.cfg, o.tc, data, limit))
 		}
 		fmt.Fprintf(w, "batch size auto: B=%d × grad-accum %d = %d sequences per step, the largest micro-batch that fits within %.0f%% of %s\n",
 			tc.BatchSize, tc.GradAccum, tc.BatchSize*tc.GradAccum, 100*memoryMargin, gpt.FormatBytes(avail))
-		o.tc, plan = tc, fitted
+		o.tc, plan = tc, withCheckpoint(fitted, r.ck)
 	}
 	fmt.Fprintln(w, memoryLine(plan, avail, availErr))
 	if availErr == nil && !plan.Fits(avail) {
-		return tooLarge(plan, avail, trainChange(o.cfg, o.tc, data, withMargin(avail)))
+		return tooLarge(plan, avail, trainChange(o.cfg, o.tc, data, limit))
 	}
 	return nil
 }
@@ -149,13 +155,14 @@ func trainChange(cfg gpt.Config, tc gpt.TrainConfig, data, limit int64) string {
 		tc.BatchSize*tc.GradAccum, lo)
 }
 
-// checkSampleMemory prints the memory plan of sampling from ck on be and returns an error if it
-// does not fit.
+// checkSampleMemory prints the memory plan of sampling from the checkpoint whose header is ck
+// (its tensors still to be loaded) on be and returns an error if it does not fit.
 func checkSampleMemory(be nn.Backend, ck *gpt.Checkpoint, w io.Writer) error {
-	plan, err := gpt.PlanSampling(ck.Config, checkpointBytes(ck))
+	plan, err := gpt.PlanSampling(ck.Config, 0)
 	if err != nil {
 		return fmt.Errorf("memory: %w", err)
 	}
+	plan = withCheckpoint(plan, ck)
 	avail, availErr := availableMemory(be)
 	fmt.Fprintln(w, memoryLine(plan, avail, availErr))
 	if availErr == nil && !plan.Fits(avail) {

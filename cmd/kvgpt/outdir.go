@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/kvgpt/kvgpt/gpt"
@@ -16,32 +17,42 @@ import (
 // lockFile is the lock file of a training run's --out (see lockOut). It stays after the run.
 const lockFile = "train.lock"
 
-// lockOut takes the lock of the output directory dir, so that one `kvgpt train` at a time writes
-// there: a second one is refused with a message that says why. The kernel drops the lock when the
-// process dies, however it dies (see internal/lockfile; on systems without flock(2) there is no
-// lock). dir is created if needed — except on resume, where a missing dir has no checkpoint to
-// continue and is left for that error (the lock is then nil). Under the lock it removes the
-// temporary files of checkpoint writes that a killed run left in dir.
+// lockOut takes the lock of a training run's output directory dir (see lockDir). dir is created
+// if needed — except on resume, where a missing dir has no checkpoint to continue and is left for
+// that error (the lock is then nil). Under the lock it removes the temporary files of checkpoint
+// writes that a killed run left in dir.
 func lockOut(dir string, resume bool) (*lockfile.Lock, error) {
 	if _, err := os.Stat(dir); resume && errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
-	if err := checkWritableDir(dir); err != nil {
+	l, err := lockDir(dir, lockFile, "kvgpt train")
+	if err != nil {
 		return nil, err
-	}
-	l, err := lockfile.Acquire(filepath.Join(dir, lockFile))
-	var le *lockfile.LockedError
-	switch {
-	case errors.As(err, &le) && le.PID != 0:
-		return nil, fmt.Errorf("output directory %s is in use by another kvgpt train (pid %d, which holds %s); wait for it to finish or stop it, or pass another --out", dir, le.PID, le.Path)
-	case errors.As(err, &le):
-		return nil, fmt.Errorf("output directory %s is in use by another kvgpt train (which holds %s); wait for it to finish or stop it, or pass another --out", dir, le.Path)
-	case err != nil:
-		return nil, fmt.Errorf("cannot lock the output directory: %w", err)
 	}
 	if _, err := atomicfile.RemoveTemps(filepath.Join(dir, checkpointFile)); err != nil {
 		l.Unlock()
 		return nil, fmt.Errorf("removing the temporary files of an interrupted checkpoint write: %w", err)
+	}
+	return l, nil
+}
+
+// lockDir creates the output directory dir if needed, checks that it is writable and takes the
+// lock file name in it, so that one command at a time writes there: a second one is refused with
+// a message that names the first (who) and its pid. The kernel drops the lock when the process
+// dies, however it dies (see internal/lockfile; on systems without flock(2) there is no lock).
+func lockDir(dir, name, who string) (*lockfile.Lock, error) {
+	if err := checkWritableDir(dir); err != nil {
+		return nil, err
+	}
+	l, err := lockfile.Acquire(filepath.Join(dir, name))
+	var le *lockfile.LockedError
+	switch {
+	case errors.As(err, &le) && le.PID != 0:
+		return nil, fmt.Errorf("output directory %s is in use by another %s (pid %d, which holds %s); wait for it to finish or stop it, or pass another --out", dir, who, le.PID, le.Path)
+	case errors.As(err, &le):
+		return nil, fmt.Errorf("output directory %s is in use by another %s (which holds %s); wait for it to finish or stop it, or pass another --out", dir, who, le.Path)
+	case err != nil:
+		return nil, fmt.Errorf("cannot lock the output directory: %w", err)
 	}
 	return l, nil
 }
@@ -79,4 +90,70 @@ func (s *slowWriter) Write(p []byte) (int, error) {
 	time.Sleep(s.d)
 	m, err := s.w.Write(p[len(p)/2:])
 	return n + m, err
+}
+
+// checkWritableFile checks, before any work, that the output file path (given by flag) can be
+// written: it is not a directory and its directory exists and takes a new file.
+func checkWritableFile(flag, path string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("%s %s is a directory; give a file name", flag, path)
+	}
+	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("%s %s: directory %s does not exist", flag, path, dir)
+	}
+	f, err := os.CreateTemp(dir, ".kvgpt-write-test*")
+	if err != nil {
+		return fmt.Errorf("%s %s: directory %s is not writable: %w", flag, path, dir, err)
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
+// loadCheckpoint loads the checkpoint at path, whose header was read (and planned for) as head,
+// and prints its note, if any, to w.
+func loadCheckpoint(path string, head *gpt.Checkpoint, w io.Writer) (*gpt.Checkpoint, error) {
+	ck, err := gpt.LoadCheckpoint(path)
+	if err != nil {
+		return nil, err
+	}
+	if d := gpt.ConfigDiff(head.Config, ck.Config); d != "" || ck.DataBytes != head.DataBytes {
+		return nil, fmt.Errorf("checkpoint %s changed while it was being read; try again", path)
+	}
+	if note := ck.Note(); note != "" {
+		fmt.Fprintf(w, "note: checkpoint %s: %s\n", path, note)
+	}
+	return ck, nil
+}
+
+// existingRun describes the run that dir holds — its checkpoint, with the step, and its metrics —
+// or returns "" if it holds none.
+func existingRun(dir string) string {
+	var parts []string
+	if ck, err := gpt.ReadCheckpointHeader(filepath.Join(dir, checkpointFile)); err == nil {
+		parts = append(parts, fmt.Sprintf("%s at step %d", checkpointFile, ck.Step))
+	} else if _, err := os.Lstat(filepath.Join(dir, checkpointFile)); err == nil {
+		parts = append(parts, checkpointFile+", unreadable")
+	}
+	if st, err := os.Stat(filepath.Join(dir, metricsFile)); err == nil && st.Size() > 0 {
+		parts = append(parts, fmt.Sprintf("%s of %s", metricsFile, gpt.FormatBytes(st.Size())))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// removeRun removes the run in --out that --overwrite replaces (a new run is under way; the lock
+// is held): its checkpoint, metrics and loss curve.
+func (r *trainRun) removeRun(w io.Writer) error {
+	run := existingRun(r.o.out)
+	if run == "" {
+		return nil
+	}
+	for _, name := range []string{checkpointFile, metricsFile, plotFile} {
+		if err := os.Remove(filepath.Join(r.o.out, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("--overwrite: %w", err)
+		}
+	}
+	fmt.Fprintf(w, "overwrite: removed the run that %s held (%s)\n", r.o.out, run)
+	return nil
 }

@@ -35,6 +35,13 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	if sc.TopP == 0 { // gpt reads 0 as "all"; on the command line it is a mistake
 		return errors.New("--top-p must be in (0, 1], got 0")
 	}
+	if sc.Temperature == 0 { // greedy: always the most likely token
+		for _, f := range []string{"top-k", "top-p", "seed"} {
+			if flagSet(fs, f) {
+				return fmt.Errorf("--%s %s would be ignored: --temperature 0 always takes the most likely token (drop one of them)", f, fs.Lookup(f).Value)
+			}
+		}
+	}
 	if err := sc.Validate(); err != nil {
 		return err
 	}
@@ -42,7 +49,8 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("checkpoint %s does not exist: train a model with kvgpt train (a bare kvgpt train writes %s) or pass --checkpoint FILE",
 			*ckptPath, filepath.Join(defaultOut, checkpointFile))
 	}
-	ck, err := gpt.LoadCheckpoint(*ckptPath)
+	// The header first: the tokenizer and the memory plan come before the tensors are read.
+	ck, err := gpt.ReadCheckpointHeader(*ckptPath)
 	if err != nil {
 		return err
 	}
@@ -63,6 +71,9 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	}
 	defer b.Close()
 	if err := checkSampleMemory(b, ck, stderr); err != nil {
+		return err
+	}
+	if ck, err = loadCheckpoint(*ckptPath, ck, stderr); err != nil {
 		return err
 	}
 	m, err := gpt.New(ck.Config, b, 0)

@@ -16,6 +16,10 @@ import (
 	"github.com/kvgpt/kvgpt/nn/nntest"
 )
 
+// maxSelftestSteps bounds --steps: the training comparison is a check of a few steps, and its
+// float32 losses drift apart over long runs anyway.
+const maxSelftestSteps = 1000
+
 // selftestLossTol is the largest relative difference between a backend's training loss and the CPU
 // backend's, at every step of the selftest's short training runs.
 const selftestLossTol = 1e-3
@@ -43,8 +47,11 @@ func runSelftest(args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q (flags only; see kvgpt selftest -h)", fs.Arg(0))
 	}
-	if *steps < 0 {
-		return fmt.Errorf("--steps must be ≥ 0, got %d", *steps)
+	if *steps < 0 || *steps > maxSelftestSteps {
+		return fmt.Errorf("--steps must be between 0 (no training comparison) and %d, got %d", maxSelftestSteps, *steps)
+	}
+	if *only != "" && flagSet(fs, "steps") {
+		return fmt.Errorf("--steps %d would be ignored: --run %q runs op cases only, no training comparison (drop one of them)", *steps, *only)
 	}
 	if !(*tolScale > 0) || math.IsInf(*tolScale, 0) {
 		return fmt.Errorf("--tol-scale must be a finite number > 0, got %v", *tolScale)

@@ -80,7 +80,17 @@ func TestSelftestCatchesBrokenBackends(t *testing.T) {
 func TestSelftestBackendErrors(t *testing.T) {
 	var out, errOut bytes.Buffer
 	require.Equal(t, 1, run([]string{"selftest", "--backend", "tpu"}, &out, &errOut))
-	require.Contains(t, errOut.String(), `unknown backend "tpu"`)
+	require.Contains(t, errOut.String(), `unknown --backend "tpu"`)
+	for _, c := range []struct{ args, want string }{
+		{"--run op=matmul --steps 1000000000", "--steps must be between 0 (no training comparison) and 1000, got 1000000000"},
+		{"--run op=matmul --steps 5", `--steps 5 would be ignored: --run "op=matmul" runs op cases only, no training comparison (drop one of them)`},
+		{"--tol-scale 0", "--tol-scale must be a finite number > 0, got 0"},
+		{"--backend metal --threads 3", "--threads 3 sizes the cpu backend; --backend metal would ignore it (drop it)"},
+	} {
+		errOut.Reset()
+		require.Equal(t, 1, run(append([]string{"selftest"}, strings.Fields(c.args)...), &out, &errOut), c.args)
+		require.Contains(t, errOut.String(), c.want, c.args)
+	}
 
 	if metal.Available() {
 		t.Logf("Metal is available on %s: the error path of --backend metal is not reachable here", runtime.GOOS)

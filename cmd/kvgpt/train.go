@@ -11,13 +11,14 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strconv"
-	"syscall"
+	"strings"
 	"time"
 
 	"github.com/kvgpt/kvgpt/gpt"
+	"github.com/kvgpt/kvgpt/internal/atomicfile"
+	"github.com/kvgpt/kvgpt/internal/inputfile"
 	"github.com/kvgpt/kvgpt/internal/lockfile"
 	"github.com/kvgpt/kvgpt/nn"
 )
@@ -34,9 +35,11 @@ const (
 // Checkpoint metadata of the run's data, read back on --resume (the tokenizer's is gpt's:
 // gpt.TokenizerMeta).
 const (
-	metaData        = "data"         // what the text is, for people
-	metaDataPath    = "data_path"    // --data ("": the default corpus)
-	metaCorpusBytes = "corpus_bytes" // --corpus-bytes
+	metaData            = "data"             // what the text is, for people
+	metaDataPath        = "data_path"        // --data ("": the default corpus)
+	metaCorpusBytes     = "corpus_bytes"     // --corpus-bytes
+	metaLogEvery        = "log_every"        // --log-every
+	metaCheckpointEvery = "checkpoint_every" // --checkpoint-every
 )
 
 // trainOptions are the flags of `kvgpt train`.
@@ -46,7 +49,7 @@ type trainOptions struct {
 	tc                               gpt.TrainConfig
 	be                               backendFlag
 	logEvery, ckptEvery, corpusBytes int
-	resume                           bool
+	resume, overwrite                bool
 	autoBatch                        bool // --batch-size auto
 }
 
@@ -59,15 +62,20 @@ func presetOptions(p gpt.Preset) trainOptions {
 }
 
 // checkpointOptions returns the options of the run that wrote ck, as far as the checkpoint records
-// them (model, training, data); the rest are the default preset's.
+// them (model, training, data, how often it logged and saved); the rest are the default preset's.
 func checkpointOptions(ck *gpt.Checkpoint) trainOptions {
 	p, _ := gpt.LookupPreset(gpt.DefaultPreset)
 	o := presetOptions(p)
 	o.preset, o.resume = "", true
 	o.cfg, o.tc, o.mode = ck.Config, ck.Train, string(ck.Config.QueryMode)
 	o.vocab, o.data = ck.Meta[gpt.TokenizerKey], ck.Meta[metaDataPath]
-	if n, err := strconv.Atoi(ck.Meta[metaCorpusBytes]); err == nil {
-		o.corpusBytes = n
+	for _, m := range []struct {
+		key string
+		v   *int
+	}{{metaCorpusBytes, &o.corpusBytes}, {metaLogEvery, &o.logEvery}, {metaCheckpointEvery, &o.ckptEvery}} {
+		if n, err := strconv.Atoi(ck.Meta[m.key]); err == nil {
+			*m.v = n
+		}
 	}
 	return o
 }
@@ -100,6 +108,7 @@ func (o *trainOptions) flags(fs *flag.FlagSet) {
 	fs.IntVar(&o.ckptEvery, "checkpoint-every", o.ckptEvery, "write a checkpoint every N steps (and at the end; 0: at the end only)")
 	fs.IntVar(&o.corpusBytes, "corpus-bytes", o.corpusBytes, "size of the default Go corpus in bytes")
 	fs.BoolVar(&o.resume, "resume", o.resume, "continue the run whose checkpoint is in --out, with its settings (flags given override them; model flags must agree)")
+	fs.BoolVar(&o.overwrite, "overwrite", o.overwrite, "start a new run in an --out that holds one, replacing its checkpoint, metrics and loss curve (without it, such an --out is refused)")
 }
 
 // parseTrainFlags parses args over the options o and returns them with the names of the flags
@@ -109,7 +118,7 @@ func parseTrainFlags(args []string, o trainOptions, output io.Writer) (trainOpti
 	fs.SetOutput(output)
 	o.flags(fs)
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "Usage: kvgpt train [flags]\n\nTrains a model from a preset (--preset), with the flags given overriding it, and writes the\ncheckpoint, metrics and loss curve into --out. --resume continues the run in --out.")
+		fmt.Fprintln(fs.Output(), "Usage: kvgpt train [flags]\n\nTrains a model from a preset (--preset), with the flags given overriding it, and writes the\ncheckpoint, metrics and loss curve into --out. --resume continues the run in --out; --overwrite\nreplaces it.")
 		printPresets(fs.Output())
 		fmt.Fprintln(fs.Output(), "\nFlags:")
 		fs.PrintDefaults()
@@ -125,7 +134,8 @@ func parseTrainFlags(args []string, o trainOptions, output io.Writer) (trainOpti
 	return o, set, nil
 }
 
-// interruptedError reports a run stopped by a signal after its checkpoint was saved.
+// interruptedError reports a run stopped after its checkpoint was saved (runTrain turns it into a
+// signalError that names the signal).
 type interruptedError struct {
 	step int
 	path string
@@ -139,9 +149,13 @@ func (e *interruptedError) Error() string {
 func (e *interruptedError) ExitCode() int { return 130 }
 
 func runTrain(args []string, stdout, stderr io.Writer) error {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signalContext(context.Background())
 	defer stop()
-	return train(ctx, args, stdout, stderr)
+	err := train(ctx, args, stdout, stderr)
+	if ie := (*interruptedError)(nil); errors.As(err, &ie) {
+		return &signalError{sig: stoppedBy(ctx), msg: fmt.Sprintf("stopped after step %d; checkpoint saved to %s (continue with --resume)", ie.step, ie.path)}
+	}
+	return err
 }
 
 // train is `kvgpt train`; it stops at the next step boundary, saves and returns an
@@ -153,7 +167,7 @@ func train(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer r.lock.Unlock()
 	defer r.ds.Close()
-	be, tr, err := r.open(stdout)
+	be, tr, err := r.open(stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -162,7 +176,7 @@ func train(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // trainRun is a resolved `kvgpt train`: its options, the checkpoint it continues (nil for a new
-// run), its data, and the lock of its --out (Unlock it when done).
+// run; its header until open loads it), its data, and the lock of its --out (Unlock it when done).
 type trainRun struct {
 	o        trainOptions
 	ck       *gpt.Checkpoint
@@ -189,12 +203,19 @@ func resolveTrain(args []string, stderr io.Writer) (_ *trainRun, err error) {
 			r.lock.Unlock()
 		}
 	}()
+	if !o.resume && !o.overwrite {
+		if run := existingRun(o.out); run != "" {
+			return nil, fmt.Errorf("output directory %s holds a run (%s): pass --resume to continue it, --overwrite to replace it, or another --out", o.out, run)
+		}
+	}
 	var p gpt.Preset
 	switch {
 	case o.resume && set["preset"]:
 		return nil, errors.New("--preset and --resume conflict: a resumed run continues with the settings of its checkpoint (drop --preset, or use another --out for a new run)")
-	case o.resume:
-		if r.ck, err = gpt.LoadCheckpoint(r.ckptPath); err != nil {
+	case o.resume && o.overwrite:
+		return nil, errors.New("--resume and --overwrite conflict: --resume continues the run in --out, --overwrite replaces it (pass one)")
+	case o.resume: // the header now, the tensors once the memory plan is checked (see open)
+		if r.ck, err = gpt.ReadCheckpointHeader(r.ckptPath); err != nil {
 			return nil, err
 		}
 		o = checkpointOptions(r.ck)
@@ -210,6 +231,9 @@ func resolveTrain(args []string, stderr io.Writer) (_ *trainRun, err error) {
 	}
 	if err := r.o.check(); err != nil {
 		return nil, err
+	}
+	if set["corpus-bytes"] && r.o.data != "" {
+		return nil, fmt.Errorf("--corpus-bytes %d sizes the default Go corpus, which --data %s replaces: drop one of them", r.o.corpusBytes, r.o.data)
 	}
 	if r.o.data == "" && p.DataHint != "" {
 		return nil, fmt.Errorf("preset %s needs --data FILE: %s", p.Name, p.DataHint)
@@ -236,8 +260,17 @@ func (o *trainOptions) check() error {
 		return err
 	}
 	mode, err := gpt.ParseQueryMode(o.mode)
+	if err != nil {
+		return err
+	}
 	o.cfg.QueryMode = mode
-	return err
+	// Everything but the vocabulary, which the data decides, is checked before the data is read.
+	c := o.cfg
+	c.VocabSize = max(c.VocabSize, 256)
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	return o.tc.Validate()
 }
 
 // readData opens the data — a text file or the default corpus read and tokenized, token files
@@ -288,8 +321,8 @@ func dataSpec(path, vocab string, vocabSet bool, corpusBytes int) gpt.DataSpec {
 }
 
 // open opens the backend (and prints it), checks the run's memory plan (see planMemory) and builds
-// the model and its trainer, restored from the checkpoint on --resume.
-func (r *trainRun) open(stdout io.Writer) (_ nn.Backend, tr *gpt.Trainer, err error) {
+// the model and its trainer, restored from the checkpoint on --resume, which it loads.
+func (r *trainRun) open(stdout, stderr io.Writer) (_ nn.Backend, tr *gpt.Trainer, err error) {
 	be, err := r.o.be.open(stdout)
 	if err != nil {
 		return nil, nil, err
@@ -310,6 +343,9 @@ func (r *trainRun) open(stdout io.Writer) (_ nn.Backend, tr *gpt.Trainer, err er
 		return nil, nil, err
 	}
 	if r.ck != nil {
+		if r.ck, err = loadCheckpoint(r.ckptPath, r.ck, stderr); err != nil {
+			return nil, nil, err
+		}
 		err = r.ck.Restore(tr)
 	}
 	return be, tr, err
@@ -318,8 +354,13 @@ func (r *trainRun) open(stdout io.Writer) (_ nn.Backend, tr *gpt.Trainer, err er
 // run prints the set-up, trains to the last step with progress lines, metrics and checkpoints,
 // and plots the loss curve.
 func (r *trainRun) run(ctx context.Context, tr *gpt.Trainer, backend string, stdout, stderr io.Writer) error {
+	if r.o.overwrite {
+		if err := r.removeRun(stdout); err != nil {
+			return err
+		}
+	}
 	r.describe(tr, backend, stdout)
-	log, err := r.openLog(tr, stdout)
+	log, err := r.openLog(tr, stdout, stderr)
 	if err != nil {
 		return err
 	}
@@ -394,13 +435,17 @@ type trainLog struct {
 
 // openLog opens the metrics file: a new one, or on --resume the old one without the records
 // after the checkpoint (a crash after it), which are redone.
-func (r *trainRun) openLog(tr *gpt.Trainer, stdout io.Writer) (*trainLog, error) {
+func (r *trainRun) openLog(tr *gpt.Trainer, stdout, stderr io.Writer) (*trainLog, error) {
 	path := filepath.Join(r.o.out, metricsFile)
 	mode := os.O_CREATE | os.O_WRONLY | os.O_TRUNC
 	lastSaved := -1
 	if r.ck != nil {
-		if err := truncateMetrics(path, r.ck.Step); err != nil {
+		missing, err := truncateMetrics(path, r.ck.Step, r.o.tc.Steps)
+		if err != nil {
 			return nil, err
+		}
+		if missing != "" {
+			fmt.Fprintf(stderr, "kvgpt train: warning: %s lacks the records of steps %s, which are not redone (a kvgpt older than this one could lose them in a crash)\n", path, missing)
 		}
 		mode, lastSaved = os.O_CREATE|os.O_WRONLY|os.O_APPEND, r.ck.Step
 	}
@@ -410,12 +455,20 @@ func (r *trainRun) openLog(tr *gpt.Trainer, stdout io.Writer) (*trainLog, error)
 	}
 	meta := gpt.TokenizerMeta(r.tok)
 	meta[metaData], meta[metaDataPath], meta[metaCorpusBytes] = r.ds.Source, r.o.data, strconv.Itoa(r.o.corpusBytes)
+	meta[metaLogEvery], meta[metaCheckpointEvery] = strconv.Itoa(r.o.logEvery), strconv.Itoa(r.o.ckptEvery)
 	w := bufio.NewWriter(f)
 	return &trainLog{r: r, tr: tr, f: f, w: w, enc: json.NewEncoder(w), stdout: stdout, meta: meta, lastSaved: lastSaved}, nil
 }
 
-// save writes the checkpoint.
+// save writes the metrics so far to disk, then the checkpoint: a checkpoint at step N comes with
+// the metrics of steps 1 to N, which a resumed run keeps.
 func (l *trainLog) save() error {
+	if err := l.w.Flush(); err != nil {
+		return fmt.Errorf("writing metrics: %w", err)
+	}
+	if err := l.f.Sync(); err != nil {
+		return fmt.Errorf("writing metrics: %w", err)
+	}
 	if err := saveCheckpoint(l.tr, l.r.ckptPath, l.meta); err != nil {
 		return err
 	}
@@ -462,24 +515,46 @@ func checkWritableDir(dir string) error {
 	return nil
 }
 
-// truncateMetrics drops the records of a metrics file past step (missing file: nothing to do).
-func truncateMetrics(path string, step int) error {
-	raw, err := os.ReadFile(path)
+// truncateMetrics drops the records of a metrics file past step (missing file: nothing to do),
+// atomically, and returns the steps up to step that it lacks, a range as "a–b" each ("" if none).
+// The file must hold at most a run of steps records (maxMetricsRecord bytes each).
+func truncateMetrics(path string, step, steps int) (missing string, err error) {
+	limit := inputfile.Limit{Bytes: int64(steps+1) * maxMetricsRecord, Why: fmt.Sprintf("%d bytes for each of the run's %d steps", maxMetricsRecord, steps)}
+	raw, err := inputfile.ReadAll("metrics file", path, limit)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil
+		return "", nil
 	}
 	if err != nil {
-		return fmt.Errorf("reading metrics: %w", err)
+		return "", err
 	}
 	var keep []byte
+	next, gaps := 1, []string{}
 	for _, line := range bytes.SplitAfter(raw, []byte("\n")) {
 		var m gpt.Metrics
-		if json.Unmarshal(line, &m) == nil && m.Step <= step {
-			keep = append(keep, line...)
+		if json.Unmarshal(line, &m) != nil || m.Step > step || m.Step < next {
+			continue
 		}
+		if m.Step > next {
+			gaps = append(gaps, stepRange(next, m.Step-1))
+		}
+		keep, next = append(keep, line...), m.Step+1
 	}
-	if err := os.WriteFile(path, keep, 0o644); err != nil {
-		return fmt.Errorf("rewriting metrics: %w", err)
+	if next <= step {
+		gaps = append(gaps, stepRange(next, step))
 	}
-	return nil
+	if err := atomicfile.Write(path, keep); err != nil {
+		return "", fmt.Errorf("rewriting metrics: %w", err)
+	}
+	return strings.Join(gaps, ", "), nil
+}
+
+// maxMetricsRecord bounds one record of a metrics file (about 250 bytes).
+const maxMetricsRecord = 4096
+
+// stepRange returns "a" or "a–b".
+func stepRange(a, b int) string {
+	if a == b {
+		return strconv.Itoa(a)
+	}
+	return fmt.Sprintf("%d–%d", a, b)
 }

@@ -84,15 +84,16 @@ func TestTrainAndSample(t *testing.T) {
 	require.True(t, strings.HasPrefix(stdout, "to be"))
 	require.Len(t, []rune(strings.TrimSuffix(stdout, "\n")), 45)
 
-	// --temperature 0 is greedy: the seed does not matter, and a tiny --top-p is the same
+	// --temperature 0 is greedy (a --seed would be ignored, and is refused: TestTrainBadInput), and
+	// a tiny --top-p at any seed is the same
 	sample := func(extra ...string) string {
 		args := append([]string{"sample", "--checkpoint", filepath.Join(out, checkpointFile), "--prompt", "to be", "--tokens", "30"}, extra...)
 		code, stdout, stderr := runCLI(args...)
 		require.Equal(t, 0, code, stderr)
 		return stdout
 	}
-	greedy := sample("--temperature", "0", "--seed", "1")
-	require.Equal(t, greedy, sample("--temperature", "0", "--seed", "2"))
+	greedy := sample("--temperature", "0")
+	require.Equal(t, greedy, sample("--top-p", "1e-9", "--seed", "2"))
 	require.Equal(t, greedy, sample("--top-p", "1e-9", "--seed", "3"))
 	require.Equal(t, sample("--seed", "4"), sample("--seed", "4", "--top-p", "1"))
 
@@ -118,29 +119,48 @@ func TestTrainAndSample(t *testing.T) {
 	}
 }
 
-// TestTrainInterrupt sends SIGINT to the process during training: the run stops at a step
-// boundary, writes a loadable checkpoint and exits with 130.
+// TestTrainInterrupt sends SIGINT, SIGTERM or SIGHUP to the process during training: the run
+// stops at a step boundary, writes a loadable checkpoint, with the metrics of every step before
+// it, and exits with the shell's code for the signal (128 + its number).
 func TestTrainInterrupt(t *testing.T) {
-	data, out := writeData(t), t.TempDir()
-	args := tinyArgs(data, out, "--steps", "100000", "--checkpoint-every", "0")
-	go func() {
-		// Wait for training to start, then interrupt.
-		for range 600 {
-			if b, _ := os.ReadFile(filepath.Join(out, metricsFile)); len(b) > 0 {
-				break
+	for _, c := range []struct {
+		sig  syscall.Signal
+		code int
+		says string
+	}{
+		{syscall.SIGINT, 130, "interrupted (SIGINT)"},
+		{syscall.SIGTERM, 143, "terminated (SIGTERM)"},
+		{syscall.SIGHUP, 129, "hung up (SIGHUP: the terminal closed)"},
+	} {
+		t.Run(fmt.Sprintf("signal=%d/exit=%d", c.sig, c.code), func(t *testing.T) {
+			data, out := writeData(t), t.TempDir()
+			args := tinyArgs(data, out, "--steps", "100000", "--checkpoint-every", "0", "--log-every", "100000", "--eval-every", "0")
+			go func() {
+				// Wait for training to be under way (the metrics' buffer has filled once), then
+				// send the signal.
+				for range 600 {
+					if b, _ := os.ReadFile(filepath.Join(out, metricsFile)); len(b) > 0 {
+						break
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+				syscall.Kill(os.Getpid(), c.sig)
+			}()
+			code, stdout, stderr := runCLI(args...)
+			require.Equal(t, c.code, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
+			require.Contains(t, stderr, "kvgpt train: "+c.says+": stopped after step ")
+			require.Contains(t, stderr, "(continue with --resume)")
+			ck, err := gpt.LoadCheckpoint(filepath.Join(out, checkpointFile))
+			require.NoError(t, err)
+			require.Greater(t, ck.Step, 0)
+			require.Less(t, ck.Step, 100000)
+			want := make([]int, ck.Step)
+			for i := range want {
+				want[i] = i + 1
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		syscall.Kill(os.Getpid(), syscall.SIGINT)
-	}()
-	code, stdout, stderr := runCLI(args...)
-	require.Equal(t, 130, code, "stdout:\n%s\nstderr:\n%s", stdout, stderr)
-	require.Contains(t, stderr, "interrupted after step")
-	require.Contains(t, stderr, "--resume")
-	ck, err := gpt.LoadCheckpoint(filepath.Join(out, checkpointFile))
-	require.NoError(t, err)
-	require.Greater(t, ck.Step, 0)
-	require.Less(t, ck.Step, 100000)
+			require.Equal(t, want, metricsSteps(t, filepath.Join(out, metricsFile)), "every step's metrics, with no progress line to flush them")
+		})
+	}
 }
 
 func TestTrainBadInput(t *testing.T) {
@@ -182,7 +202,7 @@ func TestTrainBadInput(t *testing.T) {
 		{"n-embd not divisible by n-head", tinyArgs(data, t.TempDir(), "--n-head", "3"), "n-embd 16 is not divisible by n-head 3"},
 		{"unknown mode", tinyArgs(data, t.TempDir(), "--mode", "query"), "unknown query mode"},
 		{"unknown vocab", tinyArgs(data, t.TempDir(), "--vocab", "word"), "unknown vocabulary"},
-		{"unknown backend", tinyArgs(data, t.TempDir(), "--backend", "tpu"), "unknown backend"},
+		{"unknown backend", tinyArgs(data, t.TempDir(), "--backend", "tpu"), `unknown --backend "tpu"`},
 		{"negative lr", tinyArgs(data, t.TempDir(), "--lr", "-1"), "lr must be"},
 		{"zero batch", tinyArgs(data, t.TempDir(), "--batch-size", "0"), "batch-size must be"},
 		{"unwritable output directory", tinyArgs(data, filepath.Join(aFile, "out")), "cannot create output directory"},
@@ -211,6 +231,13 @@ func TestTrainBadInput(t *testing.T) {
 		{"preset and resume", []string{"train", "--resume", "--preset", "small", "--out", good}, "--preset and --resume conflict"},
 		{"checkpoint from another vocabulary", []string{"train", "--resume", "--vocab", "byte", "--out", withCheckpoint(ckpt)}, "another configuration: its tokens are char, --vocab says byte"},
 		{"sample: no checkpoint", []string{"sample", "--checkpoint", filepath.Join(dir, "none.safetensors")}, "does not exist: train a model with kvgpt train"},
+		{"sample: a directory", []string{"sample", "--checkpoint", dir}, "checkpoint " + dir + " is a directory, not a regular file"},
+		{"sample: greedy with top-k", []string{"sample", "--checkpoint", filepath.Join(good, checkpointFile), "--temperature", "0", "--top-k", "5"}, "--top-k 5 would be ignored: --temperature 0 always takes the most likely token (drop one of them)"},
+		{"sample: greedy with a seed", []string{"sample", "--checkpoint", filepath.Join(good, checkpointFile), "--temperature", "0", "--seed", "7"}, "--seed 7 would be ignored"},
+		{"an existing run", tinyArgs(data, good), "output directory " + good + " holds a run (ckpt.safetensors at step 6, metrics.jsonl of "},
+		{"resume and overwrite", []string{"train", "--resume", "--overwrite", "--out", good}, "--resume and --overwrite conflict"},
+		{"corpus-bytes with data", tinyArgs(data, t.TempDir(), "--corpus-bytes", "1000"), "--corpus-bytes 1000 sizes the default Go corpus, which --data " + data + " replaces: drop one of them"},
+		{"bad train setting before the data is read", tinyArgs(filepath.Join(dir, "nope.txt"), t.TempDir(), "--warmup", "-1"), "warmup"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, _, stderr := runCLI(c.args...)
@@ -224,6 +251,45 @@ func TestTrainBadInput(t *testing.T) {
 	after, err := os.ReadFile(filepath.Join(good, checkpointFile))
 	require.NoError(t, err)
 	require.Equal(t, ckpt, after)
+}
+
+// TestTrainRefusesAnExistingRun: a new run on an --out that holds one is refused, naming the
+// run and the flags that would continue or replace it, and touches nothing there; --overwrite
+// replaces it (nothing of the old run is left), --resume continues it.
+func TestTrainRefusesAnExistingRun(t *testing.T) {
+	data, out := writeData(t), t.TempDir()
+	code, _, stderr := runCLI(tinyArgs(data, out, "--steps", "4")...)
+	require.Equal(t, 0, code, stderr)
+	files := func() map[string]string {
+		m := map[string]string{}
+		for _, name := range []string{checkpointFile, metricsFile, plotFile} {
+			b, err := os.ReadFile(filepath.Join(out, name))
+			require.NoError(t, err)
+			m[name] = string(b)
+		}
+		return m
+	}
+	before := files()
+	st, err := os.Stat(filepath.Join(out, metricsFile))
+	require.NoError(t, err)
+
+	code, _, stderr = runCLI(tinyArgs(data, out, "--mode", "baseline")...)
+	require.Equal(t, 1, code)
+	require.Equal(t, fmt.Sprintf("kvgpt train: output directory %s holds a run (ckpt.safetensors at step 4, metrics.jsonl of %s): pass --resume to continue it, --overwrite to replace it, or another --out\n",
+		out, gpt.FormatBytes(st.Size())), stderr)
+	require.Equal(t, before, files(), "the refused run touched nothing")
+
+	code, stdout, stderr := runCLI(tinyArgs(data, out, "--mode", "baseline", "--steps", "2", "--overwrite")...)
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, stdout, "overwrite: removed the run that "+out+" held (ckpt.safetensors at step 4, metrics.jsonl of ")
+	ck, err := gpt.LoadCheckpoint(filepath.Join(out, checkpointFile))
+	require.NoError(t, err)
+	require.Equal(t, gpt.Baseline, ck.Config.QueryMode)
+	require.Equal(t, []int{1, 2}, metricsSteps(t, filepath.Join(out, metricsFile)))
+
+	code, _, stderr = runCLI("train", "--resume", "--steps", "3", "--out", out)
+	require.Equal(t, 0, code, stderr)
+	require.Equal(t, []int{1, 2, 3}, metricsSteps(t, filepath.Join(out, metricsFile)))
 }
 
 // TestTrainDivergence drives the loss to NaN with an absurd learning rate: the run stops with an

@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -85,6 +86,30 @@ type KernelInfo struct {
 	Threadgroups []int
 }
 
+// StaticThreadgroupMemory returns, by kernel, the bytes of threadgroup memory its declared
+// threadgroup variables take (each rounded up to 16 bytes), as a Metal pipeline reports them
+// (staticThreadgroupMemoryLength): those of the kernel's body and of the functions it calls. A
+// kernel whose count the harness could not compute (its declarations name something not visible
+// at file scope) is absent. The runner checks at every dispatch that no threadgroup of a kernel
+// declares more.
+func (p *Program) StaticThreadgroupMemory() (map[string]int, error) {
+	out, err := exec.Command(p.Path, "--kernels").Output()
+	if err != nil {
+		return nil, fmt.Errorf("mslcpu: listing the kernels of %s: %w", p.Path, err)
+	}
+	m := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 3 {
+			continue
+		}
+		if n, err := strconv.Atoi(f[2]); err == nil && n >= 0 {
+			m[f[0]] = n
+		}
+	}
+	return m, nil
+}
+
 // BuildFile compiles the .metal file at path into a runner program.
 func BuildFile(path string, opts Options) (*Program, error) {
 	return BuildSources([]Source{{Name: path}}, opts)
@@ -131,6 +156,7 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 	type unit struct {
 		name, dir string
 		gen       string
+		plain     string // gen without the static threadgroup memory counts (the fallback)
 	}
 	var units []unit
 	var kernels []string
@@ -148,7 +174,11 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 		if abs, err := filepath.Abs(srcDirOf); err == nil {
 			srcDirOf = abs
 		}
-		gen, ks, err := generate(name, string(code))
+		gen, ks, err := generate(name, string(code), true)
+		if err != nil {
+			return nil, fmt.Errorf("mslcpu: %w", err)
+		}
+		plain, _, err := generate(name, string(code), false)
 		if err != nil {
 			return nil, fmt.Errorf("mslcpu: %w", err)
 		}
@@ -164,7 +194,7 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 		if err := hashIncludes(h, string(code), append([]string{srcDirOf}, incDirs...), map[string]bool{}); err != nil {
 			return nil, err
 		}
-		units = append(units, unit{name, srcDirOf, gen})
+		units = append(units, unit{name, srcDirOf, gen, plain})
 	}
 	key := hex.EncodeToString(h.Sum(nil))[:24]
 	base := strings.TrimSuffix(filepath.Base(srcs[0].Name), filepath.Ext(srcs[0].Name))
@@ -189,18 +219,26 @@ func BuildSources(srcs []Source, opts Options) (*Program, error) {
 		defer os.RemoveAll(tmp)
 		objs := []string{}
 		for i, u := range units {
-			cpp := filepath.Join(tmp, fmt.Sprintf("unit%d.cpp", i))
-			if err := os.WriteFile(cpp, []byte(u.gen), 0o644); err != nil {
-				return fmt.Errorf("mslcpu: %w", err)
+			obj := filepath.Join(tmp, fmt.Sprintf("unit%d.o", i))
+			compile := func(gen string) error {
+				cpp := filepath.Join(tmp, fmt.Sprintf("unit%d.cpp", i))
+				if err := os.WriteFile(cpp, []byte(gen), 0o644); err != nil {
+					return err
+				}
+				args := append(append([]string{}, flags...), "-I", u.dir)
+				for _, d := range incDirs {
+					args = append(args, "-I", d)
+				}
+				return runCompiler(cxx, append(args, "-c", cpp, "-o", obj))
 			}
-			obj := cpp + ".o"
-			args := append(append([]string{}, flags...), "-I", u.dir)
-			for _, d := range incDirs {
-				args = append(args, "-I", d)
-			}
-			args = append(args, "-c", cpp, "-o", obj)
-			if err := runCompiler(cxx, args); err != nil {
-				return fmt.Errorf("mslcpu: compiling %s:\n%w", u.name, err)
+			// The static threadgroup memory counts are evaluated at file scope; where a kernel's
+			// declarations name something only its body sees, the unit does not compile with them,
+			// and is compiled again without (its kernels' counts are then unknown). The compiler's
+			// message, if it still fails, is the plain unit's.
+			if err := compile(u.gen); err != nil {
+				if err := compile(u.plain); err != nil {
+					return fmt.Errorf("mslcpu: compiling %s:\n%w", u.name, err)
+				}
 			}
 			objs = append(objs, obj)
 		}

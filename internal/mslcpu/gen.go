@@ -7,8 +7,10 @@ package mslcpu
 // #line directives map everything back to the .metal file, so diagnostics name .metal lines.
 
 import (
+	"cmp"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -250,8 +252,10 @@ func tgDecl(body []tok) (typ string, names, dims []string, ok bool) {
 }
 
 // generate returns the C++ translation unit for the .metal source src; file is the name used in
-// #line directives and messages.
-func generate(file, src string) (string, []kernelDecl, error) {
+// #line directives and messages. With staticTG, each kernel's entry carries the C++ expression of
+// its static threadgroup memory where it can be computed at file scope (staticThreadgroupMemory);
+// without it, or where it cannot, -1 (unknown).
+func generate(file, src string, staticTG bool) (string, []kernelDecl, error) {
 	ts, err := lex(src)
 	if err != nil {
 		return "", nil, fmt.Errorf("%s:%w", file, err)
@@ -261,6 +265,7 @@ func generate(file, src string) (string, []kernelDecl, error) {
 		s      string
 	}
 	var edits []edit
+	var decls []tgVar
 	// 1. threadgroup declarations at statement start become references into runtime storage.
 	inAttr := false
 	nvar := 0
@@ -297,6 +302,7 @@ func generate(file, src string) (string, []kernelDecl, error) {
 			}
 			var b strings.Builder
 			for k, name := range names {
+				decls = append(decls, tgVar{at: i, typ: typ, dims: dims[k], idents: idents(ts[i+1:j], names)})
 				id := fmt.Sprintf("mslcpu_tg%d", nvar)
 				nvar++
 				// One line: `static char key; using T_ = type dims; threadgroup T_ &name = storage;`
@@ -447,17 +453,174 @@ func generate(file, src string) (string, []kernelDecl, error) {
 		}
 		out.WriteString(");\n}\n")
 	}
+	static := map[string]string{}
+	if staticTG {
+		static = staticThreadgroupMemory(src, ts, decls)
+	}
 	out.WriteString("static const mslcpu::kernel_entry mslcpu_kernels[] = {\n")
 	for _, k := range ks {
 		mt := k.MaxThreads
 		if mt == "" {
 			mt = "0"
 		}
-		fmt.Fprintf(&out, "  {%q, mslcpu_wrap_%s, %s},\n", k.Name, k.Name, mt)
+		fmt.Fprintf(&out, "  {%q, mslcpu_wrap_%s, %s, %s},\n", k.Name, k.Name, mt, cmp.Or(static[k.Name], "-1"))
 	}
 	if len(ks) == 0 {
-		out.WriteString("  {nullptr, nullptr, 0},\n")
+		out.WriteString("  {nullptr, nullptr, 0, -1},\n")
 	}
 	fmt.Fprintf(&out, "};\nstatic const int mslcpu_registered = (mslcpu::register_kernels(mslcpu_kernels, %d), 0);\n", len(ks))
 	return out.String(), ks, nil
+}
+
+// tgVar is one threadgroup variable declared in a function body: `threadgroup typ name dims;` at
+// token index at; idents are the identifiers of its type and dimensions.
+type tgVar struct {
+	at        int
+	typ, dims string
+	idents    []string
+}
+
+// idents returns the identifiers among ts but the names declared.
+func idents(ts []tok, declared []string) []string {
+	var out []string
+	for _, t := range ts {
+		if t.kind == 'i' && !slices.Contains(declared, t.s) {
+			out = append(out, t.s)
+		}
+	}
+	return out
+}
+
+// defineName matches a #define directive and captures the macro's name.
+var defineName = regexp.MustCompile(`(?m)^[ \t]*#[ \t]*define[ \t]+([A-Za-z_][A-Za-z0-9_]*)`)
+
+// mslTypeName matches the scalar, vector, matrix, atomic and SIMD-group types of MSL and the C++
+// words a threadgroup declaration's type may use.
+var mslTypeName = regexp.MustCompile(`^(?:(?:bool|char|uchar|short|ushort|int|uint|long|ulong|half|float|bfloat)(?:[234](?:x[234])?)?|atomic_(?:int|uint|bool|float)|simdgroup_\w+|unsigned|signed|const|volatile|struct|metal|packed_\w+)$`)
+
+// staticThreadgroupMemory returns, by kernel name, the C++ expression of the threadgroup memory its
+// declared threadgroup variables take — theirs and those of the functions it names, transitively:
+// a real compiler inlines them and allocates all of them statically — in bytes, each rounded up to
+// 16 as the runtime allocates them (tg_var). A kernel whose variables name anything that is not
+// visible at file scope (a template parameter, a local constant) is left out: its static memory
+// is unknown. The runtime checks at every dispatch that a kernel's variables never take more
+// than this count.
+func staticThreadgroupMemory(src string, ts []tok, decls []tgVar) map[string]string {
+	// Functions at file scope: name → the token range of its body. Names at file scope.
+	type fn struct {
+		name   string
+		lo, hi int
+	}
+	var fns []fn
+	fileScope := map[string]bool{}
+	for _, m := range defineName.FindAllStringSubmatch(src, -1) {
+		fileScope[m[1]] = true
+	}
+	for i := 0; i < len(ts); i++ {
+		t := ts[i]
+		if t.s != "{" {
+			if t.kind == 'i' {
+				fileScope[t.s] = true
+			}
+			continue
+		}
+		depth, j := 0, i
+		for ; j < len(ts); j++ {
+			switch ts[j].s {
+			case "{":
+				depth++
+			case "}":
+				depth--
+			}
+			if depth == 0 {
+				break
+			}
+		}
+		// A function body follows `name ( … )`, perhaps with attributes or qualifiers between.
+		k := i - 1
+		for k >= 0 && (ts[k].s == "]]" || ts[k].s == "const") {
+			if ts[k].s == "]]" {
+				for k >= 0 && ts[k].s != "[[" {
+					k--
+				}
+			}
+			k--
+		}
+		if k >= 0 && ts[k].s == ")" {
+			d := 0
+			for ; k >= 0; k-- {
+				if ts[k].s == ")" {
+					d++
+				} else if ts[k].s == "(" {
+					d--
+					if d == 0 {
+						break
+					}
+				}
+			}
+			if k > 0 && ts[k-1].kind == 'i' {
+				fns = append(fns, fn{ts[k-1].s, i, j})
+			}
+		} else {
+			// not a function (a struct, an initialiser): its names are file-scope names
+			for _, u := range ts[i:min(j, len(ts)-1)] {
+				if u.kind == 'i' {
+					fileScope[u.s] = true
+				}
+			}
+		}
+		i = j
+	}
+	// Each function's own variables and the functions it names.
+	own := map[string][]int{}
+	names := map[string][]string{}
+	isFn := map[string]bool{}
+	for _, f := range fns {
+		isFn[f.name] = true
+	}
+	for _, f := range fns {
+		for di, d := range decls {
+			if d.at > f.lo && d.at < f.hi {
+				own[f.name] = append(own[f.name], di)
+			}
+		}
+		for _, t := range ts[f.lo:f.hi] {
+			if t.kind == 'i' && isFn[t.s] && t.s != f.name {
+				names[f.name] = append(names[f.name], t.s)
+			}
+		}
+	}
+	out := map[string]string{}
+	for _, f := range fns {
+		seen := map[string]bool{}
+		stack := []string{f.name}
+		var terms []string
+		ok := true
+		for len(stack) > 0 {
+			g := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			if seen[g] {
+				continue
+			}
+			seen[g] = true
+			for _, di := range own[g] {
+				d := decls[di]
+				for _, id := range d.idents {
+					if !fileScope[id] && !mslTypeName.MatchString(id) {
+						ok = false
+					}
+				}
+				terms = append(terms, fmt.Sprintf("mslcpu::tg_padded(sizeof(%s %s))", d.typ, d.dims))
+			}
+			stack = append(stack, names[g]...)
+		}
+		switch {
+		case !ok:
+		case len(terms) == 0:
+			out[f.name] = "0"
+		default:
+			out[f.name] = strings.Join(terms, " + ")
+		}
+	}
+	return out
 }

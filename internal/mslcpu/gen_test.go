@@ -62,7 +62,7 @@ kernel void first(device const float* x [[buffer(0)]],
 }
 [[kernel]] void second(device float* y [[buffer(0)]]) { y[0] = 1.0f; }
 `
-	out, ks, err := generate("k.metal", src)
+	out, ks, err := generate("k.metal", src, true)
 	require.NoError(t, err)
 	require.Len(t, ks, 2)
 	require.Equal(t, "first", ks[0].Name)
@@ -85,7 +85,8 @@ kernel void first(device const float* x [[buffer(0)]],
 	require.Contains(t, lines[11], "mslcpu::tg_var(", "a declaration spread over lines stays on its first line")
 	require.Contains(t, lines[14], "threadgroup float* p = tile[0];", "pointers keep `threadgroup` as a qualifier")
 	require.Contains(t, lines[15], "s[0] = x[gid.x]")
-	require.Contains(t, out, `{"first", mslcpu_wrap_first, 256}`)
+	require.Contains(t, out, `{"first", mslcpu_wrap_first, 256, mslcpu::tg_padded(sizeof(float [ 32 ] [ 33 ])) + mslcpu::tg_padded(sizeof(float [ 8 ]))}`)
+	require.Contains(t, out, `{"second", mslcpu_wrap_second, 0, 0}`)
 	require.Contains(t, out, `mslcpu::need_buffer(b, 3, sizeof(constant uint ), "first", "n")`)
 	require.Contains(t, out, `mslcpu::need_tgmem(b, 1, "first", "s")`)
 }
@@ -100,7 +101,7 @@ func TestGenerateErrors(t *testing.T) {
 		{"#line 1 \"a.metal\"\nkernel void a(device float* x [[buffer(0)]]) {}\n#line 40 \"b.metal\"\n\nkernel void b(float x [[buffer(0)]]) {}\n",
 			"b.metal:41: kernel b: buffer parameter x"},
 	} {
-		_, _, err := generate("k.metal", c.src)
+		_, _, err := generate("k.metal", c.src, true)
 		require.ErrorContains(t, err, c.want)
 	}
 }

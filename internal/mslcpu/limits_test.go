@@ -248,3 +248,43 @@ func TestProgramInfo(t *testing.T) {
 	require.Equal(t, []int{0, 1, 2}, p.Info["copy"].Buffers)
 	require.Len(t, p.Info, len(p.Kernels))
 }
+
+// TestStaticThreadgroupMemory checks the count of each kernel's declared threadgroup memory — what
+// a Metal pipeline reports as staticThreadgroupMemoryLength, each variable rounded up to 16 bytes
+// — with helpers' variables, macros and file-scope constants, and that a kernel whose count needs
+// a name of its own body leaves the count unknown but still builds and runs. Every kernel then
+// runs: the runner checks at each dispatch that no threadgroup declares more than the count.
+func TestStaticThreadgroupMemory(t *testing.T) {
+	NeedCompiler(t)
+	for _, c := range []struct {
+		file string
+		want map[string]int
+	}{
+		{"testdata/static_tg.metal", map[string]int{"plain": 96, "helper_user": 160, "with_constants": 144, "none": 0}},
+		{"testdata/static_tg_local.metal", map[string]int{}},
+		{"testdata/limits.metal", nil}, // checked below
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			p, err := BuildFile(c.file, Options{})
+			require.NoError(t, err)
+			got, err := p.StaticThreadgroupMemory()
+			require.NoError(t, err)
+			if c.want == nil {
+				require.Equal(t, 32768, got["tg_exactly_32k"])
+				require.Equal(t, 16384+16400+256, got["tg_over_32k"])
+				require.Equal(t, 0, got["copy"])
+				return
+			}
+			require.Equal(t, c.want, got)
+			r, err := p.Start()
+			require.NoError(t, err)
+			defer r.Close()
+			for _, k := range p.Kernels {
+				out, err := r.Run(Dispatch{Kernel: k, Grid: [3]uint32{2, 1, 1}, Threadgroup: [3]uint32{6, 1, 1},
+					Buffers: map[int][]byte{0: make([]byte, 4*12)}})
+				require.NoError(t, err, k)
+				require.Len(t, out[0], 4*12, k)
+			}
+		})
+	}
+}

@@ -1,14 +1,16 @@
 """Reading and writing kvgpt checkpoints (gpt/checkpoint.go) without a safetensors package.
 
 A checkpoint is one safetensors file: an 8-byte little-endian header length, a JSON header
-(padded with spaces to a multiple of 8 bytes), then the raw little-endian float32 data. The header
-maps each tensor name to {"dtype": "F32", "shape", "data_offsets": [begin, end)} in the data
-section, and "__metadata__" to strings: format ("kvgpt-checkpoint-1"), config and train_config
-(JSON of gpt.Config and gpt.TrainConfig), step, batch_seed, crc32 (CRC-32C, Castagnoli, of the
-whole data section, decimal), the tokenizer ("tokenizer", "chars") and the run's data ("data",
-"data_path", "corpus_bytes"). The tensors are the parameters under nanoGPT's names and the AdamW
-moments as two flat tensors, optimizer.exp_avg and optimizer.exp_avg_sq (P), in kvgpt's parameter
-slab order (model.slab_layout).
+(padded with spaces to a multiple of 8 bytes), then the raw little-endian data. The header maps
+each tensor name to {"dtype", "shape", "data_offsets": [begin, end)} in the data section, and
+"__metadata__" to strings: format ("kvgpt-checkpoint-2"), config and train_config (JSON of
+gpt.Config and gpt.TrainConfig), step, batch_seed, the tokenizer ("tokenizer", "chars") and the
+run's data ("data", "data_path", "corpus_bytes"). The tensors are the parameters under nanoGPT's
+names and the AdamW moments as two flat tensors, optimizer.exp_avg and optimizer.exp_avg_sq (P),
+in kvgpt's parameter slab order (model.slab_layout), all F32, and last checksum.crc32c (U8, 4
+bytes): the CRC-32C (Castagnoli, little-endian) of every byte of the file before it. Files of the
+first format ("kvgpt-checkpoint-1": no checksum tensor, metadata crc32 the decimal CRC-32C of the
+data section alone) are read too.
 
 write() keeps every metadata string it is given, so `kvgpt train --resume` and `kvgpt sample` read
 a checkpoint written here as one of their own.
@@ -16,6 +18,7 @@ a checkpoint written here as one of their own.
 
 import json
 import os
+import stat
 import struct
 import tempfile
 
@@ -24,8 +27,8 @@ import numpy as np
 from . import KvgptError
 from .model import GPTConfig, slab_layout
 
-FORMAT = "kvgpt-checkpoint-1"
-EXP_AVG, EXP_AVG_SQ = "optimizer.exp_avg", "optimizer.exp_avg_sq"
+FORMAT, FORMAT1 = "kvgpt-checkpoint-2", "kvgpt-checkpoint-1"
+EXP_AVG, EXP_AVG_SQ, CHECKSUM = "optimizer.exp_avg", "optimizer.exp_avg_sq", "checksum.crc32c"
 MAX_HEADER = 100 << 20  # as kvgpt's reader
 
 
@@ -115,11 +118,23 @@ class Checkpoint:
 
 
 def read(path):
-    """Reads and checks the checkpoint at path: structure, offsets, CRC, format, config, step and
-    every parameter's shape. Raises KvgptError naming the file and the problem."""
+    """Reads and checks the checkpoint at path: kind, size, structure, offsets, CRC, format, config,
+    step and every parameter's shape. Raises KvgptError naming the file and the problem. Only a
+    regular file is read, and only once its size is the one its header declares (a device, or a
+    file with gigabytes appended, is refused before its data is read)."""
     try:
+        st = os.stat(path)
+        if not stat.S_ISREG(st.st_mode):
+            raise KvgptError(f"checkpoint {path} is not a regular file")
         with open(path, "rb") as f:
-            raw = f.read()
+            head = f.read(8)
+            hl = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+            header = f.read(hl) if 8 + hl <= st.st_size and hl <= MAX_HEADER else b""
+            declared = _declared_size(header)
+            if declared is not None and 8 + hl + declared != st.st_size:
+                raise KvgptError(f"checkpoint {path} is damaged or not a kvgpt checkpoint: the file is {st.st_size} bytes, "
+                                 f"its header declares {8 + hl + declared}: truncated, or bytes appended")
+            raw = head + header + f.read()
     except FileNotFoundError:
         raise KvgptError(f"checkpoint {path} does not exist") from None
     except OSError as e:
@@ -128,6 +143,16 @@ def read(path):
         return _parse(raw)
     except KvgptError as e:
         raise KvgptError(f"checkpoint {path} is damaged or not a kvgpt checkpoint: {e}") from None
+
+
+def _declared_size(header):
+    """The size of the data section that a header declares (the end of its last tensor), or None if
+    it does not parse (then _parse reports why)."""
+    try:
+        h = json.loads(header)
+        return max(int(e["data_offsets"][1]) for k, e in h.items() if k != "__metadata__")
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return None
 
 
 def _parse(raw):
@@ -145,8 +170,9 @@ def _parse(raw):
     meta = header.pop("__metadata__", {})
     if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
         raise KvgptError("metadata is not a map of strings")
-    if meta.get("format") != FORMAT:
-        raise KvgptError(f"metadata format is {meta.get('format')!r}, want {FORMAT!r}")
+    fmt = meta.get("format")
+    if fmt not in (FORMAT, FORMAT1):
+        raise KvgptError(f"metadata format is {fmt!r}, want {FORMAT!r} (or the older {FORMAT1!r})")
     try:
         cfg_json, train = json.loads(meta.get("config", "")), json.loads(meta.get("train_config", ""))
     except ValueError as e:
@@ -158,6 +184,16 @@ def _parse(raw):
     if not step.isdigit():
         raise KvgptError(f"metadata step {step!r} is not a step count")
     data = memoryview(raw)[8 + hl:]
+    if fmt == FORMAT:
+        e = header.get(CHECKSUM)
+        if not isinstance(e, dict) or e.get("dtype") != "U8" or e.get("shape") != [4] or e.get("data_offsets") != [len(data) - 4, len(data)]:
+            raise KvgptError(f"tensor {CHECKSUM} is missing or is not the file's last 4 bytes")
+        del header[CHECKSUM]
+        (want,) = struct.unpack("<I", raw[-4:])
+        got = crc32c(memoryview(raw)[:-4])
+        if got != want:
+            raise KvgptError(f"checksum {got:08x} of the file does not match the {want:08x} it records: the file is corrupted")
+        data = data[:-4]
     spans = []
     for name, e in header.items():
         try:
@@ -175,14 +211,19 @@ def _parse(raw):
         pos = end
     if pos != len(data):
         raise KvgptError(f"data section is {len(data)} bytes, the header describes {pos}: truncated?")
-    want = meta.get("crc32", "")
-    if not want.isdigit():
-        raise KvgptError(f"metadata crc32 {want!r} is not a checksum")
-    got = crc32c(data)
-    if got != int(want):
-        raise KvgptError(f"data checksum {got} does not match {want}: the file is corrupted")
+    if fmt == FORMAT1:
+        want = meta.get("crc32", "")
+        if not want.isdigit():
+            raise KvgptError(f"metadata crc32 {want!r} is not a checksum")
+        got = crc32c(data)
+        if got != int(want):
+            raise KvgptError(f"data checksum {got} does not match {want}: the file is corrupted")
     tensors = {name: np.frombuffer(data[b:end], dtype="<f4").reshape(shape).astype(np.float32)
                for b, end, name, shape in spans}
+    names = {name for name, _, _ in slab_layout(cfg)}
+    for name in tensors:
+        if name not in names and name not in (EXP_AVG, EXP_AVG_SQ):
+            raise KvgptError(f"tensor {name} is not one of a {fmt} checkpoint of its configuration")
     for name, shape, _ in slab_layout(cfg):
         if name not in tensors:
             raise KvgptError(f"tensor {name} is missing")
@@ -193,7 +234,8 @@ def _parse(raw):
 
 def encode(ck):
     """Returns the bytes of ck as a kvgpt checkpoint: the parameters in kvgpt's order, then the
-    two moment slabs, metadata with step, train_config and crc32 updated from ck."""
+    two moment slabs and the checksum, metadata with format, step and train_config updated from ck
+    (and the crc32 of the first format dropped)."""
     P = ck.config.num_params()
     names = [name for name, _, _ in slab_layout(ck.config)] + [EXP_AVG, EXP_AVG_SQ]
     header, blobs, off = {}, [], 0
@@ -205,14 +247,16 @@ def encode(ck):
         header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [off, off + len(b)]}
         blobs.append(b)
         off += len(b)
-    data = b"".join(blobs)
+    header[CHECKSUM] = {"dtype": "U8", "shape": [4], "data_offsets": [off, off + 4]}
     meta = dict(ck.meta)
+    meta.pop("crc32", None)
     meta.update(format=FORMAT, config=json.dumps(ck.config.to_kvgpt()), train_config=json.dumps(ck.train),
-                step=str(ck.step), crc32=str(crc32c(data)))
+                step=str(ck.step))
     header["__metadata__"] = meta
     h = json.dumps(header).encode()
     h += b" " * (-len(h) % 8)  # align the data section to 8 bytes, as kvgpt and safetensors do
-    return struct.pack("<Q", len(h)) + h + data
+    raw = struct.pack("<Q", len(h)) + h + b"".join(blobs)
+    return raw + struct.pack("<I", crc32c(raw))
 
 
 def write(path, ck):

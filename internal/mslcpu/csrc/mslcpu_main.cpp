@@ -17,6 +17,7 @@
 
 namespace mslcpu {
 void install_fault_handlers();
+void list_kernels();
 }
 
 static bool rd(void *p, size_t n) { return fread(p, 1, n, stdin) == n; }
@@ -30,7 +31,11 @@ template <class T> static T get() {
   return v;
 }
 
-int main() {
+int main(int argc, char **argv) {
+  if (argc == 2 && !strcmp(argv[1], "--kernels")) {  // the kernel table, for the Go side
+    mslcpu::list_kernels();
+    return 0;
+  }
   mslcpu::install_fault_handlers();
   char magic[4];
   while (rd(magic, 4)) {

@@ -119,6 +119,7 @@ struct tg_state {
   std::vector<tg_var_slot> vars;
   unsigned long long epoch = 0;
   size_t declared_bytes = 0, dynamic_bytes = 0;
+  long static_tg = -1;  // the kernel's static count of declared_bytes (-1: unknown)
 };
 static thread_local tg_state *g_tg;
 
@@ -311,6 +312,10 @@ void *tg_var(const void *key, size_t size, size_t align, const char *name) {
   s->epoch = t->epoch;
   size_t padded = (size + 15) & ~(size_t)15;
   t->declared_bytes += padded;
+  if (t->static_tg >= 0 && t->declared_bytes > (size_t)t->static_tg)
+    fail("threadgroup variable %s takes the kernel's declared threadgroup memory to %zu bytes, more than its static count of %ld "
+         "(what its pipeline reports as staticThreadgroupMemoryLength): a bug of the harness's count",
+         name, t->declared_bytes, t->static_tg);
   if (t->declared_bytes + t->dynamic_bytes > 32768) {
     std::string names;
     for (auto &v : t->vars)
@@ -340,13 +345,20 @@ void *tg_var(const void *key, size_t size, size_t align, const char *name) {
 struct kernel_info {
   kernel_fn fn;
   unsigned max_threads;
+  long static_tg;  // -1: unknown
 };
 static std::map<std::string, kernel_info> &registry() {
   static std::map<std::string, kernel_info> r;
   return r;
 }
 void register_kernels(const kernel_entry *k, int n) {
-  for (int i = 0; i < n; i++) registry()[k[i].name] = {k[i].fn, k[i].max_threads};
+  for (int i = 0; i < n; i++) registry()[k[i].name] = {k[i].fn, k[i].max_threads, k[i].static_tg};
+}
+
+// list_kernels prints every kernel: name, max threads (0: no limit declared) and static
+// threadgroup memory (-1: unknown), one a line (`runner --kernels`, for the Go side).
+void list_kernels() {
+  for (auto &k : registry()) printf("%s %u %ld\n", k.first.c_str(), k.second.max_threads, k.second.static_tg);
 }
 
 // ---- crash reports ---------------------------------------------------------------------
@@ -569,6 +581,7 @@ int dispatch(const dispatch_desc &d, const binding &b, std::string &err) {
         lb.tgmem[i] = nullptr;
       }
     t.fn = it->second.fn;
+    t.static_tg = it->second.static_tg;
     t.b = &lb;
     t.kernel = d.kernel;
     t.stack_size = stack_size;

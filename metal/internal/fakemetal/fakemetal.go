@@ -26,6 +26,8 @@ import "C"
 import (
 	"crypto/sha256"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"unsafe"
@@ -92,13 +94,18 @@ var programs struct {
 	opts     mslcpu.Options
 }
 
-// program is one compiled library: the harness's program and its runner process.
+// program is one compiled library: the harness's program, its runner process and its kernels'
+// static threadgroup memory.
 type program struct {
 	handle uintptr
 	prog   *mslcpu.Program
 	once   sync.Once
 	runner *mslcpu.Runner
 	err    error
+
+	staticOnce sync.Once
+	static     map[string]int // by kernel; absent: unknown
+	staticErr  error
 }
 
 // SetOptions selects how later libraries are built by the harness (e.g. Strict, ASan).
@@ -164,7 +171,15 @@ func fm_go_kernel_info(lib C.uintptr_t, kernel *C.char, info *C.fm_kernel_info) 
 	if !ok {
 		return 1
 	}
-	info.max_threads = C.int(ki.MaxThreads)
+	info.max_threads = C.int(min(ki.MaxThreads, maxThreads()))
+	p.staticOnce.Do(func() { p.static, p.staticErr = p.prog.StaticThreadgroupMemory() })
+	if p.staticErr != nil {
+		return 1
+	}
+	info.static_tg = -1
+	if n, ok := p.static[C.GoString(kernel)]; ok {
+		info.static_tg = C.int(n)
+	}
 	info.buffers, info.tgmem = 0, 0
 	for _, b := range ki.Buffers {
 		info.buffers |= 1 << b
@@ -173,6 +188,16 @@ func fm_go_kernel_info(lib C.uintptr_t, kernel *C.char, info *C.fm_kernel_info) 
 		info.tgmem |= 1 << t
 	}
 	return 0
+}
+
+// maxThreads is the largest maxTotalThreadsPerThreadgroup a pipeline reports: 1024, Metal's
+// limit, or FAKEMETAL_MAX_THREADS, to play a GPU whose pipelines allow fewer (a real one lowers it
+// for kernels that need many registers).
+func maxThreads() int {
+	if n, err := strconv.Atoi(os.Getenv("FAKEMETAL_MAX_THREADS")); err == nil && n > 0 {
+		return min(n, mslcpu.MaxThreadsPerThreadgroup)
+	}
+	return mslcpu.MaxThreadsPerThreadgroup
 }
 
 //export fm_go_exec

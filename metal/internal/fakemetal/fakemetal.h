@@ -29,6 +29,7 @@ typedef struct {
 // fm_kernel_info is what a compute pipeline reports, and which bindings a dispatch must make.
 typedef struct {
 	int max_threads;   // maxTotalThreadsPerThreadgroup
+	int static_tg;     // staticThreadgroupMemoryLength: bytes of its declared threadgroup variables (-1: unknown)
 	uint32_t buffers;  // bit n: the kernel has a [[buffer(n)]] parameter
 	uint32_t tgmem;    // bit n: the kernel has a [[threadgroup(n)]] parameter
 } fm_kernel_info;

@@ -15,7 +15,13 @@
 //     memory over 32 KiB or not a multiple of 16, more threads than the pipeline allows,
 //     autorelease with no pool, over-release;
 //   - every fake object counts as live until deallocated, per class; deallocated objects become
-//     zombies (their memory is kept), so a message to one aborts with its class and selector.
+//     zombies (their memory is kept), so a message to one aborts with its class and selector;
+//   - hazards between the host and the GPU (see "hazards" below): a host write into a buffer that
+//     a command encoded before the write has still to use (write-after-read: the host did not wait
+//     for the command buffers that use the buffer), and a command that runs before an older
+//     command using the same buffer (a command buffer committed ahead of the one holding the work
+//     it depends on). FAKEMETAL_DEFER=1 runs command buffers only when the host waits for them, so
+//     that every such hazard meets work not yet done, whatever the timing.
 #import <Foundation/Foundation.h>
 #include <ctype.h>
 #include <pthread.h>
@@ -201,9 +207,111 @@ static BOOL zombies(void) {
 - (void)dealloc {
 	free(_mem);
 	_mem = NULL;
+	free(_uses);
+	_uses = NULL;
 	[super dealloc];
 }
 @end
+
+// ---- hazards ----
+//
+// Every command added to a command buffer gets the next number of the encoding order and is
+// recorded, in that order, on each buffer it binds (FMBuffer's _uses). When a buffer gets its first
+// pending use, the hash of its contents is taken; when a command runs, each of its buffers must
+// (1) have this command as its oldest pending use — else a younger command ran first, an ordering
+// hazard — and (2) still hash to the recorded value — else the host wrote into it after the
+// command was encoded and before it ran. After the command has run, the hash is taken again (the
+// command may have written the buffer) and the use is removed. A command dropped without running
+// (a failed command buffer, one never committed) just removes its uses.
+
+static uint64_t encoded; // commands numbered so far; under mu
+
+// contentHash hashes n bytes at p (a multiply-xorshift over 8-byte words; not cryptographic).
+static uint64_t contentHash(const void *p, size_t n) {
+	const unsigned char *b = p;
+	uint64_t h = 0x9e3779b97f4a7c15ull ^ n;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, b + i, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+	}
+	for (; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+	return h ^ (h >> 29);
+}
+
+// trackCommand numbers c and records its uses of the buffers it references. Called on the host
+// thread when c is added to a command buffer.
+static void trackCommand(FMCommand *c, const char *what) {
+	c->_what = what;
+	c->_ntracked = 0;
+	for (id o in c->retained) {
+		if (![o isKindOfClass:[FMBuffer class]]) continue;
+		BOOL seen = NO;
+		for (int i = 0; i < c->_ntracked; i++) seen = seen || c->_tracked[i] == o;
+		if (!seen && c->_ntracked < FM_MAX_BUFFERS + 1) c->_tracked[c->_ntracked++] = o;
+	}
+	pthread_mutex_lock(&mu);
+	c->_seq = ++encoded;
+	for (int i = 0; i < c->_ntracked; i++) {
+		FMBuffer *b = c->_tracked[i];
+		if (b->_nuses == 0) b->_hash = contentHash(b->_mem, b->_len); // no GPU work pending on b
+		if (b->_nuses == b->_capUses) {
+			b->_capUses = b->_capUses ? 2 * b->_capUses : 16;
+			b->_uses = realloc(b->_uses, b->_capUses * sizeof *b->_uses);
+		}
+		b->_uses[b->_nuses++] = (fm_use){c->_seq, what};
+	}
+	pthread_mutex_unlock(&mu);
+}
+
+// dropUse removes c's use from b's pending uses. Call it under mu.
+static void dropUse(FMBuffer *b, FMCommand *c) {
+	for (size_t i = 0; i < b->_nuses; i++) {
+		if (b->_uses[i].seq == c->_seq) {
+			memmove(&b->_uses[i], &b->_uses[i + 1], (b->_nuses - i - 1) * sizeof *b->_uses);
+			b->_nuses--;
+			return;
+		}
+	}
+}
+
+// checkBeforeRun checks c's buffers just before c runs (on the queue's thread): the ordering and
+// the host-write hazards. Each is recorded as a misuse.
+static void checkBeforeRun(FMCommand *c) {
+	for (int i = 0; i < c->_ntracked; i++) {
+		FMBuffer *b = c->_tracked[i];
+		uint64_t h = contentHash(b->_mem, b->_len);
+		pthread_mutex_lock(&mu);
+		fm_use first = b->_nuses > 0 ? b->_uses[0] : (fm_use){0, ""};
+		uint64_t want = b->_hash;
+		pthread_mutex_unlock(&mu);
+		if (first.seq != c->_seq) {
+			fm_misuse("ordering hazard: %s (command %llu) ran before %s (command %llu), which was encoded earlier and uses the same "
+				  "buffer of %lu bytes: a command buffer was committed ahead of an older one whose work it depends on",
+				  c->_what, (unsigned long long)c->_seq, first.what, (unsigned long long)first.seq, (unsigned long)b->_len);
+		} else if (h != want) {
+			fm_misuse("write-after-read hazard: the host wrote into a buffer of %lu bytes after %s (command %llu) was encoded to use it "
+				  "and before it ran: wait for the command buffers that use a buffer (waitUntilCompleted) before writing into it",
+				  (unsigned long)b->_len, c->_what, (unsigned long long)c->_seq);
+		}
+	}
+}
+
+// untrackCommand ends c's uses, after it ran (ran: the buffers' hashes are taken again, since c
+// may have written them) or when it is dropped without running.
+static void untrackCommand(FMCommand *c, BOOL ran) {
+	for (int i = 0; i < c->_ntracked; i++) {
+		FMBuffer *b = c->_tracked[i];
+		uint64_t h = ran ? contentHash(b->_mem, b->_len) : 0;
+		pthread_mutex_lock(&mu);
+		dropUse(b, c);
+		if (ran) b->_hash = h;
+		pthread_mutex_unlock(&mu);
+	}
+	c->_ntracked = 0;
+}
 
 // ---- MTLFunction, MTLLibrary, MTLComputePipelineState ----
 
@@ -251,7 +359,10 @@ static BOOL zombies(void) {
 @end
 @implementation FMPipeline
 - (NSUInteger)maxTotalThreadsPerThreadgroup { return (NSUInteger)_info.max_threads; }
-- (NSUInteger)staticThreadgroupMemoryLength { return 0; } // the harness checks declared memory when it runs
+// staticThreadgroupMemoryLength is what the kernel's declared threadgroup variables take, as the
+// harness counts them (0 where it cannot: then only its run-time check of declared plus dynamic
+// memory applies).
+- (NSUInteger)staticThreadgroupMemoryLength { return _info.static_tg > 0 ? (NSUInteger)_info.static_tg : 0; }
 - (NSUInteger)threadExecutionWidth {
 	const char *w = getenv("FAKEMETAL_SIMD_WIDTH"); // another GPU's SIMD width, for the device check's test
 	return w != NULL ? (NSUInteger)atol(w) : 32;
@@ -269,6 +380,7 @@ static BOOL zombies(void) {
 // completed, as Metal does.
 @implementation FMCommand
 - (void)dealloc {
+	untrackCommand(self, NO); // dropped without running (a no-op if it ran)
 	for (int i = 0; i < FM_MAX_BUFFERS; i++) free((void *)d.bytes[i]);
 	free((void *)d.kernel);
 	free(mps);
@@ -379,10 +491,11 @@ static BOOL zombies(void) {
 			  (unsigned long)threads, _pso->_info.max_threads);
 		return;
 	}
-	NSUInteger tgTotal = 0;
+	NSUInteger tgTotal = _pso->_info.static_tg > 0 ? (NSUInteger)_pso->_info.static_tg : 0; // declared, then dynamic
 	for (int i = 0; i < FM_MAX_TGMEM; i++) tgTotal += _tg[i];
 	if (tgTotal > FM_MAX_TGMEM_BYTES) {
-		fm_misuse("dispatch of %s with %lu bytes of threadgroup memory, Metal allows %d", k, (unsigned long)tgTotal, FM_MAX_TGMEM_BYTES);
+		fm_misuse("dispatch of %s with %lu bytes of threadgroup memory (%d declared in the kernel), Metal allows %d", k, (unsigned long)tgTotal,
+			  _pso->_info.static_tg > 0 ? _pso->_info.static_tg : 0, FM_MAX_TGMEM_BYTES);
 		return;
 	}
 	for (int i = 0; i < FM_MAX_BUFFERS; i++) {
@@ -451,8 +564,21 @@ static BOOL zombies(void) {
 	NSMutableArray *_pending; // committed, not yet run; guarded by mu
 	BOOL _stop;
 	pthread_cond_t _wake;
+	BOOL _defer;        // FAKEMETAL_DEFER=1 when the queue was made: run only what the host waits for
+	uint64_t _commits;  // command buffers committed; under mu
+	uint64_t _released; // with _defer: the command buffers up to this commit number may run; under mu
 }
+- (void)allowUpTo:(uint64_t)n;
 @end
+
+// deferring reports whether FAKEMETAL_DEFER=1: a queue made then runs a committed command buffer
+// only once the host waits for it or for a later one (or releases the queue), not on its own —
+// the latest a GPU may run it, so that every host access between commit and wait meets work not
+// yet done.
+static BOOL deferring(void) {
+	const char *d = getenv("FAKEMETAL_DEFER");
+	return d != NULL && strcmp(d, "1") == 0;
+}
 
 static long delayMicros(void) {
 	const char *d = getenv("FAKEMETAL_DELAY_US");
@@ -479,6 +605,7 @@ static void execute(FMCommandBuffer *cb) {
 	BOOL run = executing();
 	for (FMCommand *c in cb->_cmds) {
 		if (!run) break;
+		checkBeforeRun(c);
 		char err[2048] = "";
 		int rc;
 		if (c->run != NULL) {
@@ -488,6 +615,7 @@ static void execute(FMCommandBuffer *cb) {
 			rc = fm_go_exec(&c->d, err, sizeof err);
 			count(&counters.dispatches, 1);
 		}
+		untrackCommand(c, YES);
 		if (rc != 0) {
 			failure = [NSString stringWithFormat:@"%s: %s", c->d.kernel ? c->d.kernel : "MPS", err];
 			status = StatusError;
@@ -510,7 +638,10 @@ static void *work(void *arg) {
 	GSRegisterCurrentThread();
 	for (;;) {
 		pthread_mutex_lock(&mu);
-		while ([q->_pending count] == 0 && !q->_stop) pthread_cond_wait(&q->_wake, &mu);
+		while (!q->_stop && ([q->_pending count] == 0 ||
+				     (q->_defer && ((FMCommandBuffer *)[q->_pending objectAtIndex:0])->_commitNo > q->_released))) {
+			pthread_cond_wait(&q->_wake, &mu);
+		}
 		if ([q->_pending count] == 0) {
 			pthread_mutex_unlock(&mu);
 			break;
@@ -532,6 +663,7 @@ static void *work(void *arg) {
 - (id)init {
 	if ((self = [super init])) {
 		_pending = [NSMutableArray new];
+		_defer = deferring();
 		pthread_cond_init(&_wake, NULL);
 		pthread_create(&_worker, NULL, work, self);
 	}
@@ -546,7 +678,15 @@ static void *work(void *arg) {
 - (void)enqueue:(FMCommandBuffer *)cb {
 	[cb retain]; // a committed command buffer is kept until it has completed
 	pthread_mutex_lock(&mu);
+	cb->_commitNo = ++_commits;
 	[_pending addObject:cb];
+	pthread_cond_signal(&_wake);
+	pthread_mutex_unlock(&mu);
+}
+// allowUpTo lets the command buffers up to commit number n run (FAKEMETAL_DEFER).
+- (void)allowUpTo:(uint64_t)n {
+	pthread_mutex_lock(&mu);
+	if (n > _released) _released = n;
 	pthread_cond_signal(&_wake);
 	pthread_mutex_unlock(&mu);
 }
@@ -577,7 +717,10 @@ static void *work(void *arg) {
 	}
 	return YES;
 }
-- (void)addCommand:(FMCommand *)c { [_cmds addObject:c]; }
+- (void)addCommand:(FMCommand *)c {
+	trackCommand(c, c->run != NULL ? "MPSMatrixMultiplication" : c->d.kernel);
+	[_cmds addObject:c];
+}
 - (id)computeCommandEncoderWithDispatchType:(NSUInteger)type {
 	if (![self canEncode:"computeCommandEncoderWithDispatchType:"]) return nil;
 	if (type != 0) fm_misuse("a concurrent compute encoder: kvgpt's dispatches depend on each other and need the serial type");
@@ -609,6 +752,7 @@ static void *work(void *arg) {
 		fm_misuse("waitUntilCompleted on a command buffer that was never committed (it would wait forever)");
 		return;
 	}
+	[_queue allowUpTo:_commitNo]; // FAKEMETAL_DEFER: it may run now
 	pthread_mutex_lock(&mu);
 	while (_status != StatusCompleted && _status != StatusError) pthread_cond_wait(&done, &mu);
 	pthread_mutex_unlock(&mu);

@@ -72,6 +72,16 @@ kernel void scratch(device float* out [[buffer(0)]], threadgroup float* tg [[thr
     out[i] = tg[i];
 }
 
+// declared has 100 floats (400 bytes) of declared threadgroup memory besides its dynamic block.
+kernel void declared(device float* out [[buffer(0)]], threadgroup float* tg [[threadgroup(0)]],
+                     uint i [[thread_index_in_threadgroup]]) {
+    threadgroup float t[100];
+    t[i] = float(i);
+    if (i == 0) tg[0] = 1.0f;
+    threadgroup_barrier(mem_flags::mem_threadgroup);
+    out[i] = t[i] + tg[0];
+}
+
 // small allows at most 64 threads per threadgroup.
 [[max_total_threads_per_threadgroup(64)]]
 kernel void small(device float* out [[buffer(0)]], uint i [[thread_position_in_grid]]) {
@@ -138,7 +148,7 @@ func newFixture(t *testing.T) *fixture {
 			return
 		}
 		defer lib.Release()
-		for _, name := range []string{"fill", "scratch", "small"} {
+		for _, name := range []string{"fill", "scratch", "declared", "small"} {
 			f.pso[name] = pipeline(f.dev, lib, name)
 		}
 	})
@@ -461,13 +471,33 @@ func TestDispatchChecks(t *testing.T) {
 		n, msgs, _ := provokeRun("scratch", 32, func(enc metal.ComputeCommandEncoderObject) {
 			enc.SetThreadgroupMemoryLengthAtIndex(32768+16, 0)
 		})
-		requireMisuse(t, n, msgs, "dispatch of scratch with 32784 bytes of threadgroup memory, Metal allows 32768")
+		requireMisuse(t, n, msgs, "dispatch of scratch with 32784 bytes of threadgroup memory (0 declared in the kernel), Metal allows 32768")
 		n, msgs, r := provokeRun("scratch", 32, func(enc metal.ComputeCommandEncoderObject) {
 			enc.SetThreadgroupMemoryLengthAtIndex(32768, 0)
 		})
 		requireNoMisuse(t, n, msgs)
 		require.Equal(t, metal.CommandBufferStatusCompleted, r.st)
 		require.Equal(t, float32(31), r.out[31])
+	})
+
+	t.Run("declared and dynamic threadgroup memory over 32 KiB is a misuse", func(t *testing.T) {
+		var static, none uint
+		inPool(func() {
+			static = f.pso["declared"].StaticThreadgroupMemoryLength()
+			none = f.pso["scratch"].StaticThreadgroupMemoryLength()
+		})
+		require.Equal(t, uint(400), static, "100 floats declared in the kernel")
+		require.Zero(t, none, "no threadgroup variable declared")
+		n, msgs, _ := provokeRun("declared", 32, func(enc metal.ComputeCommandEncoderObject) {
+			enc.SetThreadgroupMemoryLengthAtIndex(32768-400+16, 0)
+		})
+		requireMisuse(t, n, msgs, "dispatch of declared with 32784 bytes of threadgroup memory (400 declared in the kernel), Metal allows 32768")
+		n, msgs, r := provokeRun("declared", 32, func(enc metal.ComputeCommandEncoderObject) {
+			enc.SetThreadgroupMemoryLengthAtIndex(32768-400, 0)
+		})
+		requireNoMisuse(t, n, msgs)
+		require.Equal(t, metal.CommandBufferStatusCompleted, r.st)
+		require.Equal(t, float32(32), r.out[31])
 	})
 
 	t.Run("more threads than maxTotalThreadsPerThreadgroup is a misuse", func(t *testing.T) {
@@ -486,6 +516,39 @@ func TestDispatchChecks(t *testing.T) {
 		require.Equal(t, metal.CommandBufferStatusCompleted, r.st)
 		require.Equal(t, float32(1), r.out[63])
 	})
+}
+
+// TestPipelineThreadLimit: FAKEMETAL_MAX_THREADS plays a GPU whose pipelines allow fewer threads
+// than Metal's 1024 (a real one lowers maxTotalThreadsPerThreadgroup for kernels that need many
+// registers): every pipeline reports at most that, and a dispatch over it is a misuse.
+func TestPipelineThreadLimit(t *testing.T) {
+	t.Setenv("FAKEMETAL_MAX_THREADS", "32")
+	f := newFixture(t) // the pipelines are built now
+	var fill, small uint
+	inPool(func() {
+		fill = f.pso["fill"].MaxTotalThreadsPerThreadgroup()
+		small = f.pso["small"].MaxTotalThreadsPerThreadgroup()
+	})
+	require.Equal(t, uint(32), fill)
+	require.Equal(t, uint(32), small, "the lower of the attribute's 64 and the GPU's 32")
+	for _, threads := range []int{32, 33} {
+		var out float32
+		n, msgs := provoke(func() {
+			buf := f.buffer(64, -1)
+			defer buf.Release()
+			cb := f.commandBuffer()
+			f.encodeFill(cb, buf, 5, threads)
+			run(cb)
+			out = floats(buf)[0]
+		})
+		if threads > 32 {
+			requireMisuse(t, n, msgs, "dispatch of fill with 33 threads per threadgroup, its pipeline's maxTotalThreadsPerThreadgroup is 32")
+			require.Equal(t, float32(-1), out)
+		} else {
+			requireNoMisuse(t, n, msgs)
+			require.Equal(t, float32(5), out)
+		}
+	}
 }
 
 // TestCommandBufferChecks checks commit and waitUntilCompleted on command buffers in the wrong
@@ -666,6 +729,128 @@ func TestAsynchronousCompletion(t *testing.T) {
 		require.Equal(t, metal.CommandBufferStatusCompleted, completed)
 		require.Equal(t, float32(2), after, "the kernel's write after waitUntilCompleted")
 		require.GreaterOrEqual(t, took, delay, "the queue's worker did not wait FAKEMETAL_DELAY_US")
+	})
+}
+
+// encodeFill encodes fill(buf, v) over n elements into cb, in an encoder of its own. Call it
+// inside a pool.
+func (f *fixture) encodeFill(cb metal.CommandBufferObject, buf metal.BufferObject, v float32, n int) {
+	enc := f.encoder(cb, "fill")
+	setBuffer(enc, buf, 0, 0)
+	setFloat(enc, v, 1)
+	dispatch(enc, 1, n)
+	endEncoding(enc)
+}
+
+// TestHazardChecks checks the hazards between the host and the GPU: a host write into a buffer
+// after a command that uses it was encoded and before it ran, and a command that runs before an
+// older one using the same buffer (its command buffer committed ahead of the older one's). Under
+// FAKEMETAL_DEFER=1 a committed command buffer runs only when the host waits for it or a later
+// one, so the hazards are found whatever the timing.
+func TestHazardChecks(t *testing.T) {
+	t.Setenv("FAKEMETAL_DEFER", "1")
+	f := newFixture(t) // its queue defers: the variable is read when it is made
+
+	t.Run("deferred: a command buffer runs when waited for", func(t *testing.T) {
+		var st [3]metal.CommandBufferStatus
+		var vals [3]float32
+		n, msgs := provoke(func() {
+			a, b := f.buffer(1, 0), f.buffer(1, 0)
+			defer a.Release()
+			defer b.Release()
+			cbA, cbB := f.commandBuffer(), f.commandBuffer()
+			f.encodeFill(cbA, a, 1, 1)
+			f.encodeFill(cbB, b, 2, 1)
+			cbA.Commit()
+			cbB.Commit()
+			time.Sleep(20 * time.Millisecond) // far longer than FAKEMETAL_DELAY_US
+			st[0], vals[0] = cbA.Status(), floats(a)[0]
+			cbB.WaitUntilCompleted() // runs cbA first: the queue's order
+			st[1], st[2], vals[1], vals[2] = cbA.Status(), cbB.Status(), floats(a)[0], floats(b)[0]
+		})
+		requireNoMisuse(t, n, msgs)
+		require.Equal(t, metal.CommandBufferStatusCommitted, st[0], "a deferred command buffer ran before a wait")
+		require.Equal(t, float32(0), vals[0])
+		require.Equal(t, []metal.CommandBufferStatus{metal.CommandBufferStatusCompleted, metal.CommandBufferStatusCompleted}, st[1:])
+		require.Equal(t, []float32{1, 2}, vals[1:])
+	})
+
+	t.Run("a host write before the queued command that uses the buffer ran is a misuse", func(t *testing.T) {
+		for _, when := range []string{"after-encoding", "after-commit", "before-encoding", "after-wait"} {
+			var got float32
+			n, msgs := provoke(func() {
+				buf, other := f.buffer(4, 0), f.buffer(4, 0)
+				defer buf.Release()
+				defer other.Release()
+				cb := f.commandBuffer()
+				if when == "before-encoding" {
+					floats(buf)[3] = 5
+				}
+				f.encodeFill(cb, buf, 7, 2) // elements 0 and 1
+				floats(other)[0] = 9        // a buffer no queued command uses: always fine
+				if when == "after-encoding" {
+					floats(buf)[3] = 5 // an element the kernel does not touch: still a hazard (the whole buffer is checked)
+				}
+				cb.Commit()
+				if when == "after-commit" {
+					floats(buf)[3] = 5
+				}
+				cb.WaitUntilCompleted()
+				if when == "after-wait" {
+					floats(buf)[3] = 5
+				}
+				got = floats(buf)[0]
+			})
+			if when == "after-encoding" || when == "after-commit" {
+				requireMisuse(t, n, msgs, "write-after-read hazard: the host wrote into a buffer of 16 bytes after fill (command ")
+			} else {
+				requireNoMisuse(t, n, msgs)
+			}
+			require.Equal(t, float32(7), got, when)
+		}
+	})
+
+	t.Run("a command run before an older one that uses the same buffer is a misuse", func(t *testing.T) {
+		for _, c := range []struct {
+			name          string
+			shared, first bool // both write one buffer; the older command buffer is committed first
+		}{{"shared/older-first", true, true}, {"shared/younger-first", true, false}, {"independent/younger-first", false, false}} {
+			var got float32
+			n, msgs := provoke(func() {
+				a, b := f.buffer(1, 0), f.buffer(1, 0)
+				defer a.Release()
+				defer b.Release()
+				older, younger := f.commandBuffer(), f.commandBuffer()
+				f.encodeFill(older, a, 1, 1)
+				if c.shared {
+					f.encodeFill(younger, a, 2, 1)
+				} else {
+					f.encodeFill(younger, b, 2, 1)
+				}
+				if c.first {
+					older.Commit()
+					younger.Commit()
+				} else {
+					younger.Commit()
+					older.Commit()
+				}
+				older.WaitUntilCompleted()
+				younger.WaitUntilCompleted()
+				got = floats(a)[0]
+			})
+			switch {
+			case c.shared && !c.first:
+				requireMisuse(t, n, msgs, "ordering hazard: fill (command ")
+				require.Contains(t, msgs, "which was encoded earlier and uses the same buffer of 4 bytes: a command buffer was committed ahead of an older one whose work it depends on")
+				require.Equal(t, float32(1), got, c.name+": the older command ran last")
+			case c.shared:
+				requireNoMisuse(t, n, msgs)
+				require.Equal(t, float32(2), got, c.name)
+			default:
+				requireNoMisuse(t, n, msgs)
+				require.Equal(t, float32(1), got, c.name)
+			}
+		}
 	})
 }
 
