@@ -5,12 +5,12 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/kvgpt/kvgpt/internal/inputfile"
 	"github.com/kvgpt/kvgpt/tokens"
 )
 
@@ -203,42 +203,17 @@ const sniffBytes = 64 << 10
 // not a regular file, a file larger than limit bytes (if limit > 0), an empty file, or one that
 // is not text (a NUL byte in its first 64 KiB).
 func ReadTextFile(path string, limit int64) (string, error) {
-	st, err := os.Stat(path)
+	why := fmt.Sprintf("read and tokenized in memory, text needs up to %d bytes a byte, more than this machine has: tokenize it once with `kvgpt prepare --data %s --out DIR` and train on DIR, memory-mapped",
+		textMemoryFactor, path)
+	b, err := inputfile.ReadAll("data file", path, inputfile.Limit{Bytes: limit, Why: why})
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", fmt.Errorf("gpt: data file %s does not exist", path)
-		}
-		return "", fmt.Errorf("gpt: data file: %w", err)
-	}
-	switch {
-	case st.IsDir():
-		return "", fmt.Errorf("gpt: data file %s is a directory", path)
-	case !st.Mode().IsRegular():
-		return "", fmt.Errorf("gpt: data file %s is not a regular file (a device, pipe or socket)", path)
-	case limit > 0 && st.Size() > limit:
-		return "", fmt.Errorf("gpt: data file %s is %s: read and tokenized in memory it would need about %s, more than this machine has (text files up to %s): tokenize it once with `kvgpt prepare --data %s --out DIR` and train on DIR (memory-mapped)",
-			path, FormatBytes(st.Size()), FormatBytes(textMemoryFactor*st.Size()), FormatBytes(limit), path)
-	case st.Size() == 0:
-		return "", fmt.Errorf("gpt: data file %s is empty", path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("gpt: data file: %w", err)
-	}
-	defer f.Close()
-	// Read no more than the size checked, plus one byte to notice a file that grew.
-	b, err := io.ReadAll(io.LimitReader(f, st.Size()+1))
-	if err != nil {
-		return "", fmt.Errorf("gpt: data file: %w", err)
-	}
-	if int64(len(b)) > st.Size() {
-		return "", fmt.Errorf("gpt: data file %s grew while it was read", path)
-	}
-	if i := bytes.IndexByte(b[:min(len(b), sniffBytes)], 0); i >= 0 {
-		return "", fmt.Errorf("gpt: data file %s is not text (a NUL byte at offset %d); token files are llm.c's (with a header) or nanoGPT's (.bin)", path, i)
+		return "", fmt.Errorf("gpt: %w", err)
 	}
 	if len(b) == 0 {
 		return "", fmt.Errorf("gpt: data file %s is empty", path)
+	}
+	if i := bytes.IndexByte(b[:min(len(b), sniffBytes)], 0); i >= 0 {
+		return "", fmt.Errorf("gpt: data file %s is not text (a NUL byte at offset %d); token files are llm.c's (with a header) or nanoGPT's (.bin)", path, i)
 	}
 	return string(b), nil
 }

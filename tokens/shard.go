@@ -2,15 +2,14 @@ package tokens
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"math"
 	"os"
 	"strings"
 
 	"github.com/kvgpt/kvgpt/internal/atomicfile"
+	"github.com/kvgpt/kvgpt/internal/inputfile"
 )
 
 // The header of an llm.c token file: HeaderInts little-endian int32s, of which the first three are
@@ -165,21 +164,11 @@ func (s *Shard) mapTokens(f *os.File, off, n int64) error {
 
 // openRegular opens path for reading if it is a regular file, with errors that name it as what.
 func openRegular(path, what string) (*os.File, int64, error) {
-	st, err := os.Stat(path)
+	f, err := inputfile.Open(what, path, inputfile.NoLimit)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, 0, fmt.Errorf("tokens: %s %s does not exist", what, path)
-		}
-		return nil, 0, fmt.Errorf("tokens: %s: %w", what, err)
+		return nil, 0, fmt.Errorf("tokens: %w", err)
 	}
-	if !st.Mode().IsRegular() {
-		return nil, 0, fmt.Errorf("tokens: %s %s is not a regular file", what, path)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, 0, fmt.Errorf("tokens: %s: %w", what, err)
-	}
-	return f, st.Size(), nil
+	return f.File, f.Size, nil
 }
 
 // ShardWriter writes an llm.c token file atomically: nothing appears at its path until Close.
