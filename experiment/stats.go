@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"cmp"
 	"math"
 	"slices"
 )
@@ -167,7 +168,7 @@ func (r *Results) BestLR(base string) string {
 	best, bestL := "", math.Inf(1)
 	for i, v := range r.Variants {
 		s := r.Summary[i]
-		if v.Base != base || s.ValMean == nil || s.Diverged > 0 || s.Runs < len(r.Seeds) {
+		if cmp.Or(v.Base, v.Name) != base || s.ValMean == nil || s.Diverged > 0 || s.Runs < len(r.Seeds) {
 			continue
 		}
 		if *s.ValMean < bestL {

@@ -37,7 +37,12 @@ func TestPairedInterval(t *testing.T) {
 //
 //	final loss = 1.5 + effect(variant) + seedShift(seed) + jitter(variant, seed)
 func sweepResults(t *testing.T, effect func(v Variant) (float64, bool)) *Results {
-	p, err := LookupPreset("dh64")
+	return presetResults(t, "dh64", effect)
+}
+
+// presetResults fabricates the results of preset name's variants as sweepResults does.
+func presetResults(t *testing.T, name string, effect func(v Variant) (float64, bool)) *Results {
+	p, err := LookupPreset(name)
 	require.NoError(t, err)
 	r := &Results{Preset: p, Vocab: 65, Variants: Variants(p), Seeds: []uint64{1, 2, 3}}
 	seedShift := map[uint64]float64{1: -0.05, 2: 0.0, 3: 0.07}
@@ -177,4 +182,24 @@ func TestSweepSubset(t *testing.T) {
 	r.sweepReport(&b)
 	require.Contains(t, b.String(), "| original | – | **1.")
 	require.Len(t, r.Claims(), 3)
+}
+
+// TestClaimsWithoutLRSweep: a preset that runs each main variant at one learning rate
+// (shakespeare-gpt2) is judged on those runs.
+func TestClaimsWithoutLRSweep(t *testing.T) {
+	r := presetResults(t, "shakespeare-gpt2", func(v Variant) (float64, bool) {
+		if v.Name == "identity" {
+			return -0.03, false // ahead by 0.03 on every seed
+		}
+		return 0, false
+	})
+	cs := r.Claims()
+	require.Len(t, cs, 2, "no identity-wide-mlp: no claim 3")
+	require.Equal(t, "identity", cs[0].Paired.A)
+	require.Equal(t, "original", cs[0].Paired.B)
+	require.InDelta(t, -0.03, cs[0].Paired.Mean, 0.005)
+	require.Contains(t, cs[0].Verdict, "supported: the identity model is ahead by 0.0")
+	var b strings.Builder
+	r.sweepReport(&b)
+	require.Contains(t, b.String(), "## The paper's claims")
 }

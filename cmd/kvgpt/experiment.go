@@ -7,10 +7,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 
 	"github.com/kvgpt/kvgpt/experiment"
@@ -38,6 +40,7 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	be.define(fs, backendNames+" (default: the preset's, else auto)")
 	seeds := fs.Int("seeds", 0, "seeds per variant (0: the preset's)")
 	steps := fs.Int("steps", 0, "training steps per run (0: the preset's)")
+	lr := fs.Float64("lr", 0, "peak learning rate of every run, the minimum in proportion (0: the preset's; not with a preset that sweeps it)")
 	out := fs.String("out", "", "output `dir`ectory (default: experiment-<preset>)")
 	jobs := fs.Int("jobs", 1, "runs trained at once, each on a backend of its own (with --threads 0 the CPU's cores are shared out among them)")
 	only := fs.String("variants", "", "run only the variants whose names match this `regexp` (default: all)")
@@ -68,6 +71,10 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	switch {
 	case *steps < 0:
 		return fmt.Errorf("--steps must be ≥ 0 (0: the preset's), got %d", *steps)
+	case !(*lr >= 0) || math.IsInf(*lr, 0):
+		return fmt.Errorf("--lr must be a finite number ≥ 0 (0: the preset's), got %v", *lr)
+	case *lr > 0 && len(p.LRs) > 0:
+		return fmt.Errorf("--lr %g: preset %s sweeps the learning rate itself (%v); pick its runs with --variants", *lr, p.Name, p.LRs)
 	case *seeds < 0 || *seeds > experiment.MaxSeeds:
 		return fmt.Errorf("--seeds must be between 0 (the preset's) and %d, got %d", experiment.MaxSeeds, *seeds)
 	case *jobs < 1 || *jobs > 64:
@@ -84,6 +91,11 @@ func experimentCmd(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if *steps > 0 {
 		p.Train.Steps = *steps
 		p.Train.Warmup = min(p.Train.Warmup, *steps/10)
+	}
+	if *lr > 0 {
+		// The minimum in proportion, to 12 digits (3e-4·2e-3/3e-3 is 2e-4, not 1.9999…e-4).
+		minLR, _ := strconv.ParseFloat(strconv.FormatFloat(p.Train.MinLR**lr/p.Train.LR, 'g', 12, 64), 64)
+		p.Train.LR, p.Train.MinLR = *lr, minLR
 	}
 	presetBackend := be.name == ""
 	if presetBackend {

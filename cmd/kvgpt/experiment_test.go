@@ -28,6 +28,8 @@ func TestExperimentCommandErrors(t *testing.T) {
 		{[]string{"--backend", "metal", "--threads", "2"}, "--threads 2 sizes the cpu backend; --backend metal would ignore it (drop it)"},
 		{[]string{"--data", filepath.Join(t.TempDir(), "missing.txt"), "--out", t.TempDir()}, "does not exist"},
 		{[]string{"--steps", "-1"}, "--steps must be ≥ 0 (0: the preset's), got -1"},
+		{[]string{"--lr", "-1"}, "--lr must be a finite number ≥ 0 (0: the preset's), got -1"},
+		{[]string{"--preset", "dh64", "--lr", "0.001"}, "--lr 0.001: preset dh64 sweeps the learning rate itself"},
 		{[]string{"--seeds", "1000000000000"}, "--seeds must be between 0 (the preset's) and 1000, got 1000000000000"},
 		{[]string{"--seeds", "-2"}, "--seeds must be between 0 (the preset's) and 1000, got -2"},
 		{[]string{"extra"}, "unexpected argument"},
@@ -93,10 +95,13 @@ func TestExperimentCommandMicro(t *testing.T) {
 
 	// --variants runs a subset.
 	errb.Reset()
-	code = run([]string{"experiment", "--preset", "micro", "--data", data, "--seeds", "1", "--steps", "4", "--variants", "^(original|identity)$", "--out", filepath.Join(dir, "two")}, &out, &errb)
+	code = run([]string{"experiment", "--preset", "micro", "--data", data, "--seeds", "2", "--steps", "4", "--lr", "0.002", "--variants", "^(original|identity)$", "--out", filepath.Join(dir, "two")}, &out, &errb)
 	require.Equal(t, 0, code, errb.String())
-	require.Contains(t, errb.String(), "2 variants × 1 seeds")
-	require.Contains(t, errb.String(), "run 2/2 identity")
+	require.Contains(t, errb.String(), "2 variants × 2 seeds")
+	require.Contains(t, errb.String(), "run 4/4 identity")
+	two, err := os.ReadFile(filepath.Join(dir, "two", "report.md"))
+	require.NoError(t, err)
+	require.Contains(t, string(two), "AdamW lr 0.002 → 0.0002 ", "--lr, the minimum in proportion")
 }
 
 // tableOf returns the lines of a report that start with "| " (its tables, not its timestamps).
