@@ -149,10 +149,10 @@ func trainChange(cfg gpt.Config, tc gpt.TrainConfig, data, limit int64) string {
 		tc.BatchSize*tc.GradAccum, lo)
 }
 
-// checkSampleMemory prints the memory plan of sampling from ck on be and returns an error if it
-// does not fit.
-func checkSampleMemory(be nn.Backend, ck *gpt.Checkpoint, w io.Writer) error {
-	plan, err := gpt.PlanSampling(ck.Config, checkpointBytes(ck))
+// checkSampleMemory prints the memory plan of sampling from ck on be as sc says and returns an
+// error if it does not fit.
+func checkSampleMemory(be nn.Backend, ck *gpt.Checkpoint, sc gpt.SampleConfig, w io.Writer) error {
+	plan, err := gpt.PlanSampling(ck.Config, sc, checkpointBytes(ck))
 	if err != nil {
 		return fmt.Errorf("memory: %w", err)
 	}

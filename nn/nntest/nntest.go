@@ -196,6 +196,11 @@ func Cases() []Case {
 			cs = append(cs, gptCase(s, mode))
 		}
 	}
+	for _, s := range generateShapes {
+		for _, mode := range modes {
+			cs = append(cs, generateCase(s, mode))
+		}
+	}
 	return cs
 }
 
