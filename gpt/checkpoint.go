@@ -14,6 +14,7 @@ import (
 	"strconv"
 
 	"github.com/kvgpt/kvgpt/internal/atomicfile"
+	"github.com/kvgpt/kvgpt/internal/safetensors"
 	"github.com/kvgpt/kvgpt/nn"
 )
 
@@ -91,10 +92,12 @@ func (t *Trainer) WriteCheckpoint(w io.Writer, extra map[string]string) error {
 	meta["step"] = strconv.Itoa(t.step)
 	meta["batch_seed"] = strconv.FormatUint(t.Table.Seed, 10)
 
-	type named struct {
-		name  string
-		shape []int
-		data  []float32
+	var ts []safetensors.Tensor
+	crc := uint32(0) // the checksum of the data section
+	add := func(name string, shape []int, data []float32) {
+		t := safetensors.Tensor{Name: name, DType: "F32", Shape: shape, Data: safetensors.F32(data)}
+		ts = append(ts, t)
+		crc = crc32.Update(crc, castagnoli, t.Data)
 	}
 	P := m.params.N
 	all := make([]float32, P)
@@ -102,47 +105,17 @@ func (t *Trainer) WriteCheckpoint(w io.Writer, extra map[string]string) error {
 		return fmt.Errorf("gpt: checkpoint: %w", err)
 	}
 	m.b.Download(all, m.params)
-	var list []named
-	for _, ts := range m.ParamTensors() {
-		off := ts.View.Off - m.params.Off
-		list = append(list, named{ts.Name, ts.Shape, all[off : off+ts.Len()]})
+	for _, t := range m.ParamTensors() {
+		off := t.View.Off - m.params.Off
+		add(t.Name, t.Shape, all[off:off+t.Len()])
 	}
 	mom, vel := make([]float32, P), make([]float32, P)
 	m.b.Download(mom, m.m)
 	m.b.Download(vel, m.v)
-	list = append(list, named{ExpAvgName, []int{P}, mom}, named{ExpAvgSqName, []int{P}, vel})
-
-	header := map[string]any{}
-	var off int64
-	for _, n := range list {
-		header[n.name] = stEntry{"F32", n.shape, [2]int64{off, off + 4*int64(len(n.data))}}
-		off += 4 * int64(len(n.data))
-	}
-	data := make([]byte, off)
-	pos := 0
-	for _, n := range list {
-		for _, x := range n.data {
-			binary.LittleEndian.PutUint32(data[pos:], math.Float32bits(x))
-			pos += 4
-		}
-	}
-	meta["crc32"] = strconv.FormatUint(uint64(crc32.Checksum(data, castagnoli)), 10)
-	header["__metadata__"] = meta
-	hj, err := json.Marshal(header)
-	if err != nil {
-		return fmt.Errorf("gpt: checkpoint header: %w", err)
-	}
-	for len(hj)%8 != 0 { // align the data section to 8 bytes, as the safetensors writer does
-		hj = append(hj, ' ')
-	}
-	var lenb [8]byte
-	binary.LittleEndian.PutUint64(lenb[:], uint64(len(hj)))
-	for _, p := range [][]byte{lenb[:], hj, data} {
-		if _, err := w.Write(p); err != nil {
-			return err
-		}
-	}
-	return nil
+	add(ExpAvgName, []int{P}, mom)
+	add(ExpAvgSqName, []int{P}, vel)
+	meta["crc32"] = strconv.FormatUint(uint64(crc), 10)
+	return safetensors.Write(w, ts, meta)
 }
 
 // LoadCheckpoint reads and checks a checkpoint file: structure, sizes, checksum, metadata, and
