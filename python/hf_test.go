@@ -163,4 +163,3 @@ func halfValue(v float32) float64 {
 	}
 	return sign * (1 + m/1024) * math.Pow(2, float64(e-15))
 }
-
