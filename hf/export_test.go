@@ -72,7 +72,7 @@ func readExport(t *testing.T, dir string) (cfg map[string]any, w map[string][]fl
 			}
 		case "F16":
 			for i := 0; i < len(d); i += 2 {
-				x = append(x, halfValue(uint16(d[i])|uint16(d[i+1])<<8))
+				x = append(x, safetensors.HalfValue(uint16(d[i])|uint16(d[i+1])<<8))
 			}
 		}
 		w[nt.Name], dtypes[nt.Name] = x, tv.DType().String()
@@ -81,19 +81,6 @@ func readExport(t *testing.T, dir string) (cfg map[string]any, w map[string][]fl
 		}
 	}
 	return cfg, w, dtypes, shapes
-}
-
-// halfValue is the value of the half-precision bits h.
-func halfValue(h uint16) float64 {
-	sign := 1.0
-	if h&0x8000 != 0 {
-		sign = -1
-	}
-	e, m := int(h>>10)&0x1f, float64(h&0x3ff)
-	if e == 0 {
-		return sign * m * math.Pow(2, -24)
-	}
-	return sign * (1 + m/1024) * math.Pow(2, float64(e-15))
 }
 
 // gpt2Logits is GPT-2's forward pass in float64 as Hugging Face's GPT2LMHeadModel computes it,
@@ -245,7 +232,7 @@ func TestExportIsTheSameModel(t *testing.T) {
 						for i, v := range ct.Data {
 							h, ok := safetensors.Half(v)
 							require.True(t, ok)
-							ct.Data[i] = float32(halfValue(h))
+							ct.Data[i] = float32(safetensors.HalfValue(h))
 						}
 						ck.Tensors[name] = ct
 					}
@@ -293,7 +280,7 @@ func TestExportIsTheSameModel(t *testing.T) {
 								want = float64(float32(lambda))
 								if dtype == "float16" {
 									h, _ := safetensors.Half(float32(lambda))
-									want = halfValue(h)
+									want = safetensors.HalfValue(h)
 								}
 							}
 							require.Equal(t, want, cw[i*3*C+j], "W_Q[%d, %d]", i, j)

@@ -153,13 +153,5 @@ func halfValue(v float32) float64 {
 	if !ok {
 		return math.NaN()
 	}
-	sign := 1.0
-	if h&0x8000 != 0 {
-		sign = -1
-	}
-	e, m := int(h>>10)&0x1f, float64(h&0x3ff)
-	if e == 0 {
-		return sign * m * math.Pow(2, -24)
-	}
-	return sign * (1 + m/1024) * math.Pow(2, float64(e-15))
+	return safetensors.HalfValue(h)
 }

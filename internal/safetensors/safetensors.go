@@ -127,3 +127,16 @@ func Half(v float32) (uint16, bool) {
 	}
 	return sign | uint16(h), true
 }
+
+// HalfValue returns the value of the IEEE 754 half-precision number with bits h (finite).
+func HalfValue(h uint16) float64 {
+	sign := 1.0
+	if h&0x8000 != 0 {
+		sign = -1
+	}
+	e, m := int(h>>10)&0x1f, float64(h&0x3ff)
+	if e == 0 {
+		return sign * m * math.Pow(2, -24) // subnormal
+	}
+	return sign * (1 + m/1024) * math.Pow(2, float64(e-15))
+}

@@ -10,32 +10,19 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// halfValue is the float64 value of the half-precision bits h.
-func halfValue(h uint16) float64 {
-	sign := 1.0
-	if h&0x8000 != 0 {
-		sign = -1
-	}
-	e, m := int(h>>10)&0x1f, float64(h&0x3ff)
-	if e == 0 {
-		return sign * m * math.Pow(2, -24)
-	}
-	return sign * (1 + m/1024) * math.Pow(2, float64(e-15))
-}
-
 // TestHalfRoundsToNearest: every finite half is its own conversion, and every float32 between
 // two neighbouring halves (a sample of them) goes to the nearer, the even one on a tie.
 func TestHalfRoundsToNearest(t *testing.T) {
 	for h := uint16(0); h < 0x7c00; h++ {
 		for _, s := range []uint16{0, 0x8000} {
-			v := float32(halfValue(h | s))
+			v := float32(HalfValue(h | s))
 			got, ok := Half(v)
 			require.True(t, ok, "%#04x", h|s)
 			require.Equal(t, h|s, got, "%v", v)
 			if h+1 == 0x7c00 {
 				continue
 			}
-			lo, hi := halfValue(h|s), halfValue((h+1)|s)
+			lo, hi := HalfValue(h|s), HalfValue((h+1)|s)
 			for _, f := range []float64{0.25, 0.5, 0.75} {
 				x := float32(lo + f*(hi-lo))
 				g, ok := Half(x)
@@ -54,7 +41,7 @@ func TestHalfRoundsToNearest(t *testing.T) {
 	}
 	h, ok := Half(65519) // rounds down to 65504
 	require.True(t, ok)
-	require.Equal(t, 65504.0, halfValue(h))
+	require.Equal(t, 65504.0, HalfValue(h))
 	h, ok = Half(1e-9) // below half the smallest subnormal
 	require.True(t, ok)
 	require.Equal(t, uint16(0), h)
