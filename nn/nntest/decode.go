@@ -9,16 +9,18 @@ import (
 
 // decodeShape is a shape of the KV-cache attention op: T cached positions (the newest is the
 // query's), C channels in NH heads, and Spare rows of cache capacity past T that hold NaN, so a
-// kernel that reads a row it should not produces NaN.
+// kernel that reads a row it should not produces NaN. With VPad > 0, v is not in the cache's rows
+// but in a buffer of its own whose rows are C+VPad wide, so that k and v have different strides.
 type decodeShape struct {
-	T, C, NH, Spare int
+	T, C, NH, Spare, VPad int
 }
 
-// decodeShapes: the first position alone, odd sizes, more keys than a 256-thread threadgroup
-// has threads (T = 300), and a head wider than it (dh = 260).
+// decodeShapes: the first position alone, odd sizes, k and v with different strides, more keys
+// than a 256-thread threadgroup has threads (T = 300), and a head wider than it (dh = 260).
 var decodeShapes = []decodeShape{
 	{T: 1, C: 8, NH: 2, Spare: 3},
 	{T: 7, C: 12, NH: 3, Spare: 2},
+	{T: 6, C: 12, NH: 2, Spare: 1, VPad: 5},
 	{T: 5, C: 6, NH: 1, Spare: 0},
 	{T: 300, C: 24, NH: 2, Spare: 5},
 	{T: 3, C: 520, NH: 2, Spare: 1},
@@ -43,6 +45,9 @@ func RefAttentionDecode(out, att, q []float64, k, v Strided, T, C, NH int, scale
 // — or, for baseline, as column slices of one (T, 3C) QKV buffer, q from its last row.
 func attentionDecodeCase(s decodeShape, mode string) Case {
 	shape := fmt.Sprintf("T=%d/C=%d/NH=%d/spare=%d", s.T, s.C, s.NH, s.Spare)
+	if s.VPad > 0 {
+		shape += fmt.Sprintf("/v-stride=%d", s.C+s.VPad)
+	}
 	return Case{Op: "attention_decode", Mode: mode, Shape: shape, run: func(e *env) {
 		T, C, NH := s.T, s.C, s.NH
 		scale := float64(float32(attentionScale(mode, C/NH)))
@@ -60,6 +65,16 @@ func attentionDecodeCase(s decodeShape, mode string) Case {
 		v := Strided{rows, kOff + C, w}
 		kV := stridedView(cache, kOff, w)
 		vV := stridedView(cache, kOff+C, w)
+		if s.VPad > 0 { // v from a buffer of its own, NaN past T and in the padding
+			vw := C + s.VPad
+			vrows := e.randn((T+s.Spare)*vw, 1)
+			for i := range vrows {
+				if i >= T*vw || i%vw >= C {
+					vrows[i] = math.NaN()
+				}
+			}
+			v, vV = Strided{vrows, 0, vw}, stridedView(e.upload(vrows), 0, vw)
+		}
 		var q []float64
 		qV := cache.Slice((T-1)*w, C) // baseline: Q of the newest row
 		if mode == modeBaseline {
