@@ -156,10 +156,16 @@ func encodePrompt(tok gpt.Tokenizer, text, file string) (ids []int32, what strin
 // and how the context was kept.
 func speedLine(st gpt.GenerateStats, sc gpt.SampleConfig, T int) string {
 	rate := func(n int, d time.Duration) string {
-		if d <= 0 {
+		r := float64(n) / d.Seconds()
+		switch {
+		case d <= 0:
 			return "-"
+		case r < 10:
+			return fmt.Sprintf("%.2f", r)
+		case r < 100:
+			return fmt.Sprintf("%.1f", r)
 		}
-		return fmt.Sprintf("%.0f", float64(n)/d.Seconds())
+		return fmt.Sprintf("%.0f", r)
 	}
 	how := "KV cache"
 	if sc.NoCache {

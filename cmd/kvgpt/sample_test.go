@@ -21,7 +21,7 @@ func trainTiny(t *testing.T, extra ...string) string {
 	return filepath.Join(out, checkpointFile)
 }
 
-var speedRE = regexp.MustCompile(`prefill: (\d+) tokens in \S+ \((\d+|-) tokens/s\); generation: (\d+) tokens in \S+ \((\d+|-) tokens/s\), (KV cache|no cache \(the whole context for every token\)); the context slid (\d+) times \(keeping (\d+) of (\d+) tokens\)`)
+var speedRE = regexp.MustCompile(`prefill: (\d+) tokens in \S+ \(([\d.]+|-) tokens/s\); generation: (\d+) tokens in \S+ \(([\d.]+|-) tokens/s\), (KV cache|no cache \(the whole context for every token\)); the context slid (\d+) times \(keeping (\d+) of (\d+) tokens\)`)
 
 // TestSampleCacheAndNoCache: greedy text past the block size (16) is the same with the KV cache
 // and without, for the default window and nanoGPT's crop (--keep 16), and each run ends with its
