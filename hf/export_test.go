@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,33 +13,25 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/kvgpt/kvgpt/gpt"
+	"github.com/kvgpt/kvgpt/internal/gpttest"
 	"github.com/kvgpt/kvgpt/internal/safetensors"
 	"github.com/kvgpt/kvgpt/nn"
 	"github.com/kvgpt/kvgpt/theory"
 )
 
-// testCheckpoint returns a checkpoint of cfg with random weights (matrices N(0, 0.3), embeddings
-// N(0, 1), LayerNorm weights near 1), as LoadCheckpoint would return it, with a byte tokenizer.
+// testCheckpoint returns a checkpoint of cfg with random weights far from the initialisation's
+// (gpttest.RandomWeights), as LoadCheckpoint would return it, with a byte tokenizer.
 func testCheckpoint(t *testing.T, cfg gpt.Config) *gpt.Checkpoint {
 	t.Helper()
 	cpu := nn.NewCPU(1)
 	t.Cleanup(func() { cpu.Close() })
 	m, err := gpt.New(cfg, cpu, 1)
 	require.NoError(t, err)
+	require.NoError(t, gpttest.RandomWeights(m, uint64(cfg.NEmbd)))
 	ck := &gpt.Checkpoint{Config: cfg, Step: 7, Meta: map[string]string{gpt.TokenizerKey: "byte"}, Tensors: map[string]gpt.CheckpointTensor{}}
-	rng := rand.New(rand.NewPCG(uint64(cfg.NEmbd), uint64(len(cfg.QueryMode))))
 	for _, ts := range m.ParamTensors() {
-		mean, std := 0.0, 0.3
-		switch {
-		case len(ts.Shape) == 1:
-			mean, std = 1, 0.1
-		case strings.HasSuffix(ts.Name, ".wte.weight"):
-			std = 1
-		}
-		data := make([]float32, ts.Len())
-		for i := range data {
-			data[i] = float32(mean + std*rng.NormFloat64())
-		}
+		data, err := m.Param(ts.Name)
+		require.NoError(t, err)
 		ck.Tensors[ts.Name] = gpt.CheckpointTensor{Shape: ts.Shape, Data: data}
 	}
 	return ck
