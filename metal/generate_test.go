@@ -4,12 +4,12 @@ package metal
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/kvgpt/kvgpt/gpt"
-	"github.com/kvgpt/kvgpt/internal/gpttest"
 	"github.com/kvgpt/kvgpt/nn"
 )
 
@@ -32,7 +32,19 @@ func TestGenerateOnDevice(t *testing.T) {
 			model := func(b nn.Backend) *gpt.Model {
 				m, err := gpt.New(cfg, b, 1)
 				require.NoError(t, err)
-				require.NoError(t, gpttest.RandomWeights(m, 5)) // decisive greedy choices
+				// Weights far from the initialisation, for decisive greedy choices (internal/gpttest's
+				// RandomWeights, which darwincheck's copy of this package may not import).
+				rng := rand.New(rand.NewPCG(5, 99))
+				for _, ts := range m.ParamTensors() {
+					w := make([]float32, ts.Len())
+					for i := range w {
+						w[i] = float32(0.3 * rng.NormFloat64())
+						if len(ts.Shape) == 1 {
+							w[i] = float32(1 + 0.1*rng.NormFloat64())
+						}
+					}
+					require.NoError(t, m.SetParam(ts.Name, w))
+				}
 				return m
 			}
 			prompt := []int32{7, 3, 40, 0, 12}
