@@ -14,12 +14,13 @@ vet:
 
 # gotest runs every package's tests once, verbosely into out/gotest.log, and prints the package
 # lines and the counts the suites log (the conformance suite's cases, the shader kernels run, the
-# DDP round trip's exactness figures); the whole log's tail on failure.
+# DDP round trip's exactness figures, the Hugging Face export's logit differences and which of its
+# checks ran); the whole log's tail on failure.
 gotest:
 	@mkdir -p out
 	@echo "$(GO) test -count=1 -v ./... >out/gotest.log"
 	@$(GO) test -count=1 -v ./... >out/gotest.log 2>&1; rc=$$?; \
-	grep -E '^(ok |FAIL|--- FAIL|panic:|\?)|nntest: |shaders: ran |ddp round trip: ' out/gotest.log; \
+	grep -E '^(ok |FAIL|--- FAIL|panic:|\?)|nntest: |shaders: ran |ddp round trip: |hf export: ' out/gotest.log; \
 	if [ $$rc != 0 ]; then echo "--- tail of out/gotest.log:"; tail -n 150 out/gotest.log; fi; exit $$rc
 
 # test-short is a quick loop while editing: go test -short skips the slowest tiers (the conformance

@@ -68,7 +68,8 @@ const f32 = 4 // bytes per element
 
 // Ops returns every op of one training step of shape s, once per distinct shape, in the order a
 // step runs them: the forward pass, the backward pass, then the optimizer. Matmuls appear once
-// per projection (attention input, attention output, MLP up, MLP down, LM head).
+// per projection (attention input, attention output, MLP up, MLP down, LM head). Last comes the
+// one op of nn.Backend that training does not run: generation's attention against a KV cache.
 func Ops(s Shape) []OpCase {
 	B, T, C, NH, V, H, QC, N := s.B, s.T, s.C, s.NH, s.V, s.H, s.QC(), s.N()
 	P := V*C + T*C + s.L*(C+QC*C+C*C+C+H*C+C*H) + C // parameters of the model (wpe of T rows)
@@ -228,6 +229,18 @@ func Ops(s Shape) []OpCase {
 				be.Upload(d, ones) // decay everywhere
 				h := nn.AdamWParams{LR: 1e-4, Beta1: 0.9, Beta2: 0.95, Eps: 1e-8, WeightDecay: 0.1, GradScale: 1, Step: 1}
 				return func() { be.AdamW(p, m, v, g, d, P, h) }
+			}},
+		// Not part of a training step: generation's attention of one new position against a
+		// KV cache of T positions ([K V] rows), the window full. Memory-bound: it reads the cache
+		// once for 4·T·C FLOPs.
+		OpCase{Op: "attention_decode_forward", Shape: fmt.Sprintf("T=%d/C=%d/NH=%d", T, C, NH),
+			Bytes: f32 * float64(2*T*C+2*C+NH*T),
+			Setup: func(be nn.Backend) func() {
+				r := seed("attention_decode_forward")
+				cache, q, out, a := filled(be, r, T*2*C, 1), filled(be, r, C, 1), be.Alloc(C), be.Alloc(NH*T)
+				k := nn.Strided{V: cache.Slice(0, (T-1)*2*C+C), Stride: 2 * C}
+				v := nn.Strided{V: cache.Slice(C, (T-1)*2*C+C), Stride: 2 * C}
+				return func() { be.AttentionDecodeForward(out, a, q, k, v, T, C, NH, 0.125) }
 			}},
 	)
 	return Dedupe(ops)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kvgpt/kvgpt/internal/atomicfile"
 	"github.com/kvgpt/kvgpt/internal/inputfile"
+	"github.com/kvgpt/kvgpt/internal/safetensors"
 	"github.com/kvgpt/kvgpt/nn"
 )
 
@@ -126,10 +127,9 @@ func (t *Trainer) WriteCheckpoint(w io.Writer, extra map[string]string) error {
 	meta["step"] = strconv.Itoa(t.step)
 	meta["batch_seed"] = strconv.FormatUint(t.Table.Seed, 10)
 
-	type named struct {
-		name  string
-		shape []int
-		data  []float32
+	var ts []safetensors.Tensor
+	add := func(name string, shape []int, data []float32) {
+		ts = append(ts, safetensors.Tensor{Name: name, DType: "F32", Shape: shape, Data: safetensors.F32(data)})
 	}
 	P := m.params.N
 	all := make([]float32, P)
@@ -137,41 +137,24 @@ func (t *Trainer) WriteCheckpoint(w io.Writer, extra map[string]string) error {
 		return fmt.Errorf("gpt: checkpoint: %w", err)
 	}
 	m.b.Download(all, m.params)
-	var list []named
-	for _, ts := range m.ParamTensors() {
-		off := ts.View.Off - m.params.Off
-		list = append(list, named{ts.Name, ts.Shape, all[off : off+ts.Len()]})
+	for _, t := range m.ParamTensors() {
+		off := t.View.Off - m.params.Off
+		add(t.Name, t.Shape, all[off:off+t.Len()])
 	}
 	mom, vel := make([]float32, P), make([]float32, P)
 	m.b.Download(mom, m.m)
 	m.b.Download(vel, m.v)
-	list = append(list, named{ExpAvgName, []int{P}, mom}, named{ExpAvgSqName, []int{P}, vel})
-
-	header := map[string]any{}
-	var off int64
-	for _, n := range list {
-		header[n.name] = stEntry{"F32", n.shape, []int64{off, off + 4*int64(len(n.data))}}
-		off += 4 * int64(len(n.data))
+	add(ExpAvgName, []int{P}, mom)
+	add(ExpAvgSqName, []int{P}, vel)
+	// Last, the checksum of every byte before it (format 2): written as zeros, then filled in.
+	ts = append(ts, safetensors.Tensor{Name: ChecksumName, DType: "U8", Shape: []int{4}, Data: make([]byte, 4)})
+	var file bytes.Buffer
+	if err := safetensors.Write(&file, ts, meta); err != nil {
+		return fmt.Errorf("gpt: checkpoint: %w", err)
 	}
-	header[ChecksumName] = stEntry{"U8", []int{4}, []int64{off, off + 4}}
-	header["__metadata__"] = meta
-	hj, err := json.Marshal(header)
-	if err != nil {
-		return fmt.Errorf("gpt: checkpoint header: %w", err)
-	}
-	for len(hj)%8 != 0 { // align the data section to 8 bytes, as the safetensors writer does
-		hj = append(hj, ' ')
-	}
-	file := make([]byte, 8+len(hj), 8+int64(len(hj))+off+4)
-	binary.LittleEndian.PutUint64(file, uint64(len(hj)))
-	copy(file[8:], hj)
-	for _, n := range list {
-		for _, x := range n.data {
-			file = binary.LittleEndian.AppendUint32(file, math.Float32bits(x))
-		}
-	}
-	file = binary.LittleEndian.AppendUint32(file, crc32.Checksum(file, castagnoli))
-	_, err = w.Write(file)
+	b := file.Bytes()
+	binary.LittleEndian.PutUint32(b[len(b)-4:], crc32.Checksum(b[:len(b)-4], castagnoli))
+	_, err := w.Write(b)
 	return err
 }
 

@@ -68,6 +68,16 @@
 // loads a Model for sampling. A damaged file gives an error that names it and the problem: the
 // loaders of checkpoints, tokenizer metadata and text have fuzz targets (fuzz_test.go, make fuzz).
 //
+// # Generation
+//
+// Model.Stream samples tokens (temperature, top-k, top-p) and hands each to a callback as it is
+// drawn, keeping none; Model.Generate also returns them. Both run a Generator: a window of at most
+// BlockSize tokens with a KV cache (each layer's K and V rows of the window), one new position per
+// token (nn.Backend.AttentionDecodeForward), in every query mode. Positions are learned and
+// absolute, so a full window slides to its last SampleConfig.Keep tokens (half the block unless
+// set) and re-encodes them; Keep = BlockSize is nanoGPT's crop at every token. NoCache runs the
+// whole window through Forward for every token instead: the same tokens, slower.
+//
 // # Memory
 //
 // PlanTraining and PlanSampling return a run's MemoryPlan — the five parameter slabs, the

@@ -181,18 +181,30 @@ func PlanTraining(c Config, tc TrainConfig, dataBytes int64) (MemoryPlan, error)
 	return p, nil
 }
 
-// PlanSampling returns the memory plan of generating text from a model of configuration c (New,
-// then Generate, whose context grows to the block size), with dataBytes already in memory (the
-// loaded checkpoint).
-func PlanSampling(c Config, dataBytes int64) (MemoryPlan, error) {
+// PlanSampling returns the memory plan of generating text from a model of configuration c as sc
+// says (New, then Stream or Generate: with the KV cache, the generator's cache and activations
+// for a window of BlockSize tokens; with sc.NoCache, the forward pass of one), with dataBytes
+// already in memory (the loaded checkpoint). It does not depend on the number of tokens.
+func PlanSampling(c Config, sc SampleConfig, dataBytes int64) (MemoryPlan, error) {
 	if err := c.Validate(); err != nil {
 		return MemoryPlan{}, err
 	}
 	if err := countable(c, 1, 1, 0); err != nil {
 		return MemoryPlan{}, err
 	}
-	p := modelPlan(c, 1, false)
-	p.Tokens = 2 * int64(tokensCap(c, 1)) * f32
+	var p MemoryPlan
+	if sc.NoCache {
+		p = modelPlan(c, 1, false)
+		p.Tokens = 2 * int64(tokensCap(c, 1)) * f32
+	} else {
+		acts, cache, tokens := genElems(c)
+		p = MemoryPlan{Params: 5 * int64(c.NumParams()) * f32, Logits: int64(c.VocabSize) * f32}
+		p.Activations = (acts+cache)*f32 - p.Logits
+		if c.QueryMode == Residual { // residualViews allocates both slabs at the first forward
+			p.Activations += 2 * int64(residualActsCap(c, 1, c.BlockSize)) * f32
+		}
+		p.Tokens = tokens * f32
+	}
 	p.Copies = 2 * int64(c.NumParams()) * f32 // New's initial weights and decay mask
 	p.Data = dataBytes
 	return p, nil

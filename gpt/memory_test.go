@@ -24,7 +24,8 @@ func relDiff(got, want int64) float64 { return math.Abs(float64(got-want)) / flo
 
 // TestPlanMatchesAllocations checks the plans of training and sampling against the bytes the
 // backend actually allocates — for New, NewTrainer, an evaluation, two steps and a checkpoint
-// write, or New and a generation that fills the context — for several shapes, in every query mode.
+// write, or New and two generations whose window slides, with the KV cache and without — for
+// several shapes, in every query mode.
 func TestPlanMatchesAllocations(t *testing.T) {
 	shapes := []struct{ L, NH, C, T, V, H, B, GA, EB int }{
 		{1, 2, 16, 8, 11, 0, 2, 1, 1},
@@ -76,18 +77,23 @@ func TestPlanMatchesAllocations(t *testing.T) {
 				worst = max(worst, d)
 				require.LessOrEqual(t, d, 0.02, "allocated %d bytes, planned %d (%s)", be.Bytes, plan.Device(), plan)
 			})
-			t.Run(name+"/sample", func(t *testing.T) {
-				plan, err := PlanSampling(cfg, 0)
-				require.NoError(t, err)
-				be := newCountingCPU(t)
-				m, err := New(cfg, be, 1)
-				require.NoError(t, err)
-				_, err = m.Generate([]int32{1}, SampleConfig{Tokens: s.T + 3, Temperature: 1, Seed: 1}, nil)
-				require.NoError(t, err)
-				d := relDiff(be.Bytes, plan.Device())
-				worst = max(worst, d)
-				require.LessOrEqual(t, d, 0.02, "allocated %d bytes, planned %d (%s)", be.Bytes, plan.Device(), plan)
-			})
+			for _, noCache := range []bool{false, true} {
+				t.Run(name+fmt.Sprintf("/sample/no-cache=%v", noCache), func(t *testing.T) {
+					sc := SampleConfig{Tokens: 2*s.T + 3, Temperature: 1, Seed: 1, NoCache: noCache}
+					plan, err := PlanSampling(cfg, sc, 0)
+					require.NoError(t, err)
+					be := newCountingCPU(t)
+					m, err := New(cfg, be, 1)
+					require.NoError(t, err)
+					for range 2 { // a second sample allocates nothing more
+						_, err = m.Generate([]int32{1}, sc, nil)
+						require.NoError(t, err)
+					}
+					d := relDiff(be.Bytes, plan.Device())
+					worst = max(worst, d)
+					require.LessOrEqual(t, d, 0.02, "allocated %d bytes, planned %d (%s)", be.Bytes, plan.Device(), plan)
+				})
+			}
 		}
 	}
 	t.Logf("largest relative difference between plan and allocation: %.2g", worst)

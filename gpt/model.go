@@ -39,6 +39,8 @@ type Model struct {
 	haveTargets  bool
 
 	rq residualState // Residual mode only
+
+	gen *genBuffers // the generators' KV cache and activations, on first use
 }
 
 // New allocates a model of configuration cfg on backend b and initialises it as nanoGPT does,

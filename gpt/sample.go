@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"time"
 )
 
 // SampleConfig controls generation.
@@ -17,6 +18,11 @@ type SampleConfig struct {
 	// add up to at least TopP, 0 < TopP ≤ 1 (nucleus sampling); 0 or 1 keeps all.
 	TopP float64
 	Seed uint64
+	// Keep is how many of the latest tokens the window keeps when it slides (see Generator):
+	// 0 is half the block size; the block size itself slides at every token, as nanoGPT crops.
+	Keep int
+	// NoCache encodes the whole window for every new token instead of keeping a KV cache.
+	NoCache bool
 }
 
 // Validate reports the first problem with sc, or nil.
@@ -30,47 +36,83 @@ func (sc SampleConfig) Validate() error {
 		return fmt.Errorf("gpt: top-k must be ≥ 0, got %d", sc.TopK)
 	case !(sc.TopP >= 0 && sc.TopP <= 1):
 		return fmt.Errorf("gpt: top-p must be in (0, 1], got %v", sc.TopP)
+	case sc.Keep < 0:
+		return fmt.Errorf("gpt: keep must be ≥ 0 (0: half the block size), got %d", sc.Keep)
 	}
 	return nil
 }
 
-// Generate continues prompt (token ids, may be empty: generation then starts from token 0) by
-// sc.Tokens tokens sampled from the model, cropping the context to the block size as nanoGPT does,
-// and calls emit (if not nil) with each new token as it is drawn. It returns the new tokens.
-func (m *Model) Generate(prompt []int32, sc SampleConfig, emit func(int32)) ([]int32, error) {
+// GenerateStats are what one generation did and how long it took.
+type GenerateStats struct {
+	Prompt     int           // tokens of the prompt (1 when it is empty: generation starts from token 0)
+	Context    int           // of them, the tokens encoded first: the last BlockSize
+	Prefill    time.Duration // encoding them, up to the logits of the first new token
+	Tokens     int           // new tokens
+	Generation time.Duration // from then to the last new token
+	Slides     int           // times the window slid (each re-encoding the Keep tokens it keeps)
+}
+
+// Stream continues prompt (token ids, may be empty: generation then starts from token 0) by
+// sc.Tokens tokens sampled from the model, over a window of at most BlockSize tokens that slides
+// to its last sc.Keep when full (see Generator), and calls emit with each new token as it is
+// drawn. It keeps none of them: memory does not grow with sc.Tokens. An error from emit stops the
+// generation and is returned.
+func (m *Model) Stream(prompt []int32, sc SampleConfig, emit func(int32) error) (st GenerateStats, err error) {
 	if err := sc.Validate(); err != nil {
-		return nil, err
+		return st, err
 	}
-	if err := m.checkTokens("prompt", prompt); err != nil {
-		return nil, err
+	g, err := m.NewGenerator(sc.Keep, sc.NoCache)
+	if err != nil {
+		return st, err
 	}
-	ctx := slices.Clone(prompt)
-	if len(ctx) == 0 {
-		ctx = []int32{0}
+	if len(prompt) == 0 {
+		prompt = []int32{0}
+	}
+	st.Prompt, st.Context = len(prompt), min(len(prompt), m.Config.BlockSize)
+	if sc.Tokens == 0 {
+		return st, nil
 	}
 	rng := rand.New(rand.NewPCG(sc.Seed, 0x73616d706c65)) // "sample"
 	V := m.Config.VocabSize
-	row := make([]float32, V)
 	probs := make([]float64, V)
 	idx := make([]int, V)
-	var out []int32
-	for range sc.Tokens {
-		c := ctx[max(0, len(ctx)-m.Config.BlockSize):]
-		if _, err := m.Forward(c, nil, 1, len(c)); err != nil {
-			return out, err
-		}
-		m.b.Download(row, m.lastAct.Logits.Slice((len(c)-1)*V, V))
-		next, err := pick(row, probs, idx, sc, rng)
+	start := time.Now()
+	logits, err := g.Start(prompt)
+	if err != nil {
+		return st, err
+	}
+	st.Prefill = time.Since(start)
+	start = time.Now()
+	defer func() { st.Generation, st.Slides = time.Since(start), g.Slides() }()
+	for i := range sc.Tokens {
+		next, err := pick(logits, probs, idx, sc, rng)
 		if err != nil {
-			return out, err
+			return st, err
 		}
-		ctx = append(ctx, next)
-		out = append(out, next)
-		if emit != nil {
-			emit(next)
+		st.Tokens++
+		if err := emit(next); err != nil {
+			return st, err
+		}
+		if i < sc.Tokens-1 {
+			if logits, err = g.Next(next); err != nil {
+				return st, err
+			}
 		}
 	}
-	return out, nil
+	return st, nil
+}
+
+// Generate is Stream that also returns the new tokens; emit may be nil.
+func (m *Model) Generate(prompt []int32, sc SampleConfig, emit func(int32)) ([]int32, error) {
+	var out []int32
+	_, err := m.Stream(prompt, sc, func(id int32) error {
+		out = append(out, id)
+		if emit != nil {
+			emit(id)
+		}
+		return nil
+	})
+	return out, err
 }
 
 // pick samples a token from logits with temperature, top-k and top-p; with temperature 0 it

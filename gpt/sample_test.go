@@ -138,20 +138,24 @@ func TestSampleConfigValidate(t *testing.T) {
 }
 
 // TestGenerateGreedy: greedy generation is deterministic (the seed does not matter), each token is
-// the argmax of the model's logits, and top-p 1e-9 generates the same text.
+// the argmax of the model's logits (on nanoGPT's crop of the context, Keep = BlockSize), and top-p
+// 1e-9 generates the same text.
 func TestGenerateGreedy(t *testing.T) {
 	cfg := tinyConfig(Identity)
-	m, err := New(cfg, newCPU(t), 1)
-	require.NoError(t, err)
+	m := decisiveModel(t, cfg, 1)
 	prompt := []int32{3, 1, 4}
-	a, err := m.Generate(prompt, SampleConfig{Tokens: 12, Seed: 1}, nil)
+	keep := cfg.BlockSize
+	a, err := m.Generate(prompt, SampleConfig{Tokens: 12, Seed: 1, Keep: keep}, nil)
 	require.NoError(t, err)
-	b, err := m.Generate(prompt, SampleConfig{Tokens: 12, Seed: 2}, nil)
+	b, err := m.Generate(prompt, SampleConfig{Tokens: 12, Seed: 2, Keep: keep}, nil)
 	require.NoError(t, err)
 	require.Equal(t, a, b, "greedy does not depend on the seed")
-	c, err := m.Generate(prompt, SampleConfig{Tokens: 12, Temperature: 0.7, TopP: 1e-9, Seed: 3}, nil)
+	c, err := m.Generate(prompt, SampleConfig{Tokens: 12, Temperature: 0.7, TopP: 1e-9, Seed: 3, Keep: keep}, nil)
 	require.NoError(t, err)
 	require.Equal(t, a, c, "top-p 1e-9 is greedy")
+	d, err := m.Generate(prompt, SampleConfig{Tokens: 12, Seed: 1, Keep: keep, NoCache: true}, nil)
+	require.NoError(t, err)
+	require.Equal(t, a, d, "without the KV cache")
 
 	ctx := append([]int32(nil), prompt...)
 	for i, tok := range a {

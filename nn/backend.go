@@ -120,6 +120,13 @@ type Backend interface {
 	// return are unspecified.
 	//   dout (B, T, C), att (B, NH, T, T) as saved by AttentionForward
 	AttentionBackward(dq, dk, dv Strided, datt View, dout, att View, q, k, v Strided, B, T, C, NH int, scale float32)
+	// AttentionDecodeForward is AttentionForward for the newest position of one sequence, read
+	// against the keys and values of its T positions so far (a KV cache, newest row last): the
+	// query q at position T−1 attends to rows 0 … T−1 of k and v,
+	//   att[h,s] = softmax_s<T(scale · q[h]·k[s,h]),   out[h] = Σ_s att[h,s] · v[s,h],
+	// which is row T−1 of what AttentionForward computes (B = 1). Generation only: no backward.
+	//   out (C), att (NH, T), q (C), k, v (T rows of C, see Strided)
+	AttentionDecodeForward(out, att, q View, k, v Strided, T, C, NH int, scale float32)
 
 	// GELUForward: out = ½·in·(1 + erf(in/√2)) (exact GELU).
 	//   out (N), in (N)

@@ -31,6 +31,7 @@ type CPU struct {
 	mm   matmulJob
 	mm2  gemmPairJob
 	att  attentionJob
+	dec  decodeJob
 	ln   layerNormJob
 	lnw  layerNormDWJob
 	emb  embedJob

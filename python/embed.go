@@ -7,9 +7,9 @@ import (
 	"path/filepath"
 )
 
-// Files are the Python sources: kvgpt_torch/*.py and train_ddp.py.
+// Files are the Python sources: kvgpt_torch/*.py, train_ddp.py and hf_gpt2.py.
 //
-//go:embed kvgpt_torch/*.py train_ddp.py
+//go:embed kvgpt_torch/*.py train_ddp.py hf_gpt2.py
 var Files embed.FS
 
 // Package is the name of the Python package, a directory of Files.
@@ -18,7 +18,12 @@ const Package = "kvgpt_torch"
 // TrainDDP is the file name of the DDP trainer in Files.
 const TrainDDP = "train_ddp.py"
 
-// Write writes Files into dir (kvgpt_torch/ and train_ddp.py), creating dir if needed, so that a
+// HFGPT2 is the file name in Files of the plain-PyTorch GPT-2, written from Hugging Face's
+// conventions and not from kvgpt_torch, that checks a directory kvgpt export wrote (and runs
+// transformers' GPT2LMHeadModel on it where transformers is importable).
+const HFGPT2 = "hf_gpt2.py"
+
+// Write writes Files into dir (kvgpt_torch/, train_ddp.py and hf_gpt2.py), creating dir if needed, so that a
 // script in dir imports kvgpt_torch.
 func Write(dir string) error {
 	return fs.WalkDir(Files, ".", func(path string, d fs.DirEntry, err error) error {

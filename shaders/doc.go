@@ -2,9 +2,10 @@
 // op, shared by every backend that runs them.
 //
 // The kernels live in one .metal file per op family (matmul, attention, layernorm, gelu, residual,
-// crossentropy, embed, adamw, reduce, zero), embedded with go:embed; Source joins them into the
-// one library that a backend compiles. Kernel names follow <op>_<forward|backward>[_variant] and
-// are Go constants (slots.go), as are the buffer slots each kernel documents in its header comment.
+// crossentropy, embed, adamw, reduce, zero; attention_decode is generation's attention against a
+// KV cache), embedded with go:embed; Source joins them into the one library that a backend
+// compiles. Kernel names follow <op>_<forward|backward>[_variant] and are Go constants (slots.go),
+// as are the buffer slots each kernel documents in its header comment.
 //
 // Ops implements the compute ops of nn.Backend by choosing, for every op, the kernels, the grid,
 // the threadgroup size, the buffer bindings and the scalar parameter block, and handing each

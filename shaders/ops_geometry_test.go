@@ -71,6 +71,7 @@ func runAllOps(o *shaders.Ops) {
 	o.MatmulBackward(view(N*C), view(3*C*C), view(N*3*C), view(N*C), view(3*C*C), N, C, 3*C)
 	o.AttentionForward(view(N*C), view(B*NH*T*T), q, k, v, B, T, C, NH, 0.1)
 	o.AttentionBackward(q, k, v, view(B*NH*T*T), view(N*C), view(B*NH*T*T), q, k, v, B, T, C, NH, 0.1)
+	o.AttentionDecodeForward(view(C), view(NH*T), view(C), k, v, T, C, NH, 0.1)
 	o.GELUForward(view(N*4*C), view(N*4*C), N*4*C)
 	o.GELUBackward(view(N*4*C), view(N*4*C), view(N*4*C), N*4*C)
 	o.ResidualForward(view(N*C), view(N*C), view(N*C), N*C)
@@ -115,6 +116,14 @@ func TestOpsPanics(t *testing.T) {
 		"attention q": func() {
 			s := nn.Strided{V: view(47), Stride: 8}
 			o.AttentionForward(view(48), view(36), s, s, s, 2, 3, 8, 1, 1)
+		},
+		"decode T": func() {
+			s := nn.Strided{V: view(48), Stride: 8}
+			o.AttentionDecodeForward(view(8), view(2), view(8), s, s, 0, 8, 2, 1)
+		},
+		"decode k": func() {
+			s := nn.Strided{V: view(39), Stride: 16} // 3 rows of 8 need (3−1)·16 + 8 = 40
+			o.AttentionDecodeForward(view(8), view(6), view(8), s, s, 3, 8, 2, 1)
 		},
 		"layernorm w":      func() { o.LayerNormForward(view(12), view(3), view(3), view(12), view(3), 3, 4) },
 		"gradnorm out":     func() { o.GradNorm(view(0), view(4), 4) },

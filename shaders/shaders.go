@@ -16,7 +16,7 @@ var files embed.FS
 // first (attention.metal uses the tiled GEMM of matmul.metal), then the rest by name.
 var Files = []string{
 	"common.metal", "matmul.metal",
-	"adamw.metal", "attention.metal", "crossentropy.metal", "embed.metal", "gelu.metal",
+	"adamw.metal", "attention.metal", "attention_decode.metal", "crossentropy.metal", "embed.metal", "gelu.metal",
 	"layernorm.metal", "reduce.metal", "residual.metal", "zero.metal",
 }
 
@@ -93,6 +93,7 @@ type Encoder interface {
 const ScratchLen = gradNormMaxGroups
 
 // Ops implements the compute ops of nn.Backend (Zero, Embed…, LayerNorm…, Matmul…, Attention…,
+// AttentionDecodeForward,
 // GELU…, Residual…, CrossEntropy…, AdamW, GradNorm) by computing each dispatch and handing it to
 // Enc. Scratch is a view of at least ScratchLen floats owned by the backend, used between the two
 // passes of GradNorm. Ops is not safe for concurrent use; it does not allocate per op.

@@ -13,6 +13,7 @@ const (
 	KernelAttnBackwardSoft   = "attention_backward_softmax"
 	KernelAttnBackwardDQ     = "attention_backward_dq"
 	KernelAttnBackwardDK     = "attention_backward_dk"
+	KernelAttnDecodeForward  = "attention_decode_forward"
 	KernelLayerNormForward   = "layernorm_forward"
 	KernelLayerNormBackward  = "layernorm_backward"
 	KernelLayerNormBackDW    = "layernorm_backward_dw"
@@ -35,6 +36,7 @@ var Kernels = []string{
 	KernelMatmulForward, KernelMatmulBackwardDin, KernelMatmulBackwardDW,
 	KernelAttnForwardScores, KernelAttnForwardSoftmax, KernelAttnForwardValues,
 	KernelAttnBackwardDatt, KernelAttnBackwardDV, KernelAttnBackwardSoft, KernelAttnBackwardDQ, KernelAttnBackwardDK,
+	KernelAttnDecodeForward,
 	KernelLayerNormForward, KernelLayerNormBackward, KernelLayerNormBackDW,
 	KernelGELUForward, KernelGELUBackward,
 	KernelResidualForward, KernelResidualBackward,
@@ -67,6 +69,16 @@ const (
 	SlotAttnSoftBwdDatt   = 0 // datt (B, NH, T, T), in place
 	SlotAttnSoftBwdAtt    = 1 // att (B, NH, T, T)
 	SlotAttnSoftBwdParams = 2 // AttnRowParams
+)
+
+// attention_decode_forward.
+const (
+	SlotAttnDecOut    = 0 // out (C)
+	SlotAttnDecAtt    = 1 // att (NH, T)
+	SlotAttnDecQ      = 2 // q (C)
+	SlotAttnDecK      = 3 // k (strided)
+	SlotAttnDecV      = 4 // v (strided)
+	SlotAttnDecParams = 5 // AttnDecodeParams
 )
 
 // layernorm_forward.

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/kvgpt/kvgpt/gpt"
+	"github.com/kvgpt/kvgpt/internal/gpttest"
 	"github.com/kvgpt/kvgpt/nn"
 	"github.com/stretchr/testify/require"
 )
@@ -21,18 +22,7 @@ func newCPUModel(t *testing.T, cfg gpt.Config, seed uint64) *gpt.Model {
 	t.Cleanup(func() { b.Close() })
 	m, err := gpt.New(cfg, b, seed)
 	require.NoError(t, err)
-	rng := rand.New(rand.NewPCG(seed, 99))
-	for _, ts := range m.ParamTensors() {
-		w := make([]float32, ts.Len())
-		for i := range w {
-			if len(ts.Shape) == 1 {
-				w[i] = float32(1 + 0.1*rng.NormFloat64())
-			} else {
-				w[i] = float32(0.3 * rng.NormFloat64())
-			}
-		}
-		require.NoError(t, m.SetParam(ts.Name, w))
-	}
+	require.NoError(t, gpttest.RandomWeights(m, seed))
 	return m
 }
 

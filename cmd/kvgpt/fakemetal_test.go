@@ -74,3 +74,19 @@ func TestSelftestMetalDeviceCheck(t *testing.T) {
 	require.Contains(t, errOut.String(), "SIMD groups of 16 threads")
 	require.Equal(t, 1, strings.Count(errOut.String(), "\n"), "one line:\n%s", errOut.String())
 }
+
+// TestSampleMetal runs `kvgpt sample --backend metal` on the fake device, greedily past the block
+// size (16): the same text with the KV cache and with --no-cache, and the speed line.
+func TestSampleMetal(t *testing.T) {
+	ckpt := trainTiny(t)
+	var texts []string
+	for _, extra := range [][]string{nil, {"--no-cache"}} {
+		args := append([]string{"sample", "--backend", "metal", "--checkpoint", ckpt, "--prompt", "to be", "--tokens", "24", "--temperature", "0"}, extra...)
+		code, stdout, stderr := runCLI(args...)
+		require.Equal(t, 0, code, stderr)
+		require.Contains(t, stderr, "backend: metal (fakemetal (CPU))")
+		require.Regexp(t, speedRE, stderr)
+		texts = append(texts, stdout)
+	}
+	require.Equal(t, texts[0], texts[1], "KV cache vs --no-cache on the GPU")
+}

@@ -33,6 +33,7 @@ func commands() []command {
 		{"train", "train a baseline or query-free GPT", runTrain},
 		{"sample", "generate text from a checkpoint", runSample},
 		{"eval", "a checkpoint's loss over a whole dataset split: nats per token, perplexity, bits per byte", runEval},
+		{"export", "write a checkpoint as a Hugging Face GPT-2 model (config.json, model.safetensors)", runExport},
 		{"version", "print the kvgpt version", runVersion},
 		{"bench", "measure ops and training throughput of each backend (and PyTorch's)", runBench},
 		{"selftest", "check every op of a backend (--backend metal on a Mac) and short training runs", runSelftest},

@@ -156,9 +156,9 @@ func trainChange(cfg gpt.Config, tc gpt.TrainConfig, data, limit int64) string {
 }
 
 // checkSampleMemory prints the memory plan of sampling from the checkpoint whose header is ck
-// (its tensors still to be loaded) on be and returns an error if it does not fit.
-func checkSampleMemory(be nn.Backend, ck *gpt.Checkpoint, w io.Writer) error {
-	plan, err := gpt.PlanSampling(ck.Config, 0)
+// (its tensors still to be loaded) on be as sc says and returns an error if it does not fit.
+func checkSampleMemory(be nn.Backend, ck *gpt.Checkpoint, sc gpt.SampleConfig, w io.Writer) error {
+	plan, err := gpt.PlanSampling(ck.Config, sc, 0)
 	if err != nil {
 		return fmt.Errorf("memory: %w", err)
 	}

@@ -49,6 +49,28 @@ func gptInit(name string, shape []int) (mean, std float64) {
 	return 0, 0.3
 }
 
+// newGPTModel returns a model of configuration cfg on the case's backend with weights drawn as
+// gptInit says, and the weights by nanoGPT name.
+func newGPTModel(e *env, cfg gpt.Config) (*gpt.Model, map[string][]float64) {
+	m, err := gpt.New(cfg, e.be, 1)
+	if err != nil {
+		panic(err)
+	}
+	weights := map[string][]float64{}
+	for _, ts := range m.ParamTensors() {
+		mean, std := gptInit(ts.Name, ts.Shape)
+		w := e.randn(ts.Len(), std)
+		for i := range w {
+			w[i] = float64(float32(w[i] + mean))
+		}
+		weights[ts.Name] = w
+		if err := m.SetParam(ts.Name, f32(w)); err != nil {
+			panic(err)
+		}
+	}
+	return m, weights
+}
+
 // gptReference is the float64 outcome of a whole-model case.
 type gptReference struct {
 	loss   float64              // mean cross-entropy
@@ -61,22 +83,7 @@ func gptCase(s gptShape, mode string) Case {
 	return Case{Op: "gpt", Mode: mode, Shape: fmt.Sprintf("B=%d/T=%d/C=%d/NH=%d/V=%d/L=%d", s.B, s.T, s.C, s.NH, s.V, s.L), run: func(e *env) {
 		B, T, V, N := s.B, s.T, s.V, s.B*s.T
 		cfg := gpt.Config{NLayer: s.L, NHead: s.NH, NEmbd: s.C, BlockSize: T, VocabSize: V, QueryMode: gpt.QueryMode(mode)}
-		m, err := gpt.New(cfg, e.be, 1)
-		if err != nil {
-			panic(err)
-		}
-		weights := map[string][]float64{}
-		for _, ts := range m.ParamTensors() {
-			mean, std := gptInit(ts.Name, ts.Shape)
-			w := e.randn(ts.Len(), std)
-			for i := range w {
-				w[i] = float64(float32(w[i] + mean))
-			}
-			weights[ts.Name] = w
-			if err := m.SetParam(ts.Name, f32(w)); err != nil {
-				panic(err)
-			}
-		}
+		m, weights := newGPTModel(e, cfg)
 		tokens, targets := e.tokens(N, V), e.tokens(N, V)
 
 		m.ZeroGrad()

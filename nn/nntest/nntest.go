@@ -174,6 +174,11 @@ func Cases() []Case {
 			cs = append(cs, attentionCase(s, mode))
 		}
 	}
+	for _, s := range decodeShapes {
+		for _, mode := range modes {
+			cs = append(cs, attentionDecodeCase(s, mode))
+		}
+	}
 	for _, s := range shapes {
 		cs = append(cs, geluCase(s.B*s.T*4*s.C), residualCase(s.B*s.T*s.C), crossEntropyCase(s.B*s.T, s.V))
 	}
@@ -189,6 +194,11 @@ func Cases() []Case {
 	for _, s := range gptShapes {
 		for _, mode := range modes {
 			cs = append(cs, gptCase(s, mode))
+		}
+	}
+	for _, s := range generateShapes {
+		for _, mode := range modes {
+			cs = append(cs, generateCase(s, mode))
 		}
 	}
 	return cs

@@ -98,6 +98,46 @@ func (b shortQueryLoop) AttentionBackward(dq, dk, dv nn.Strided, datt nn.View, d
 	b.CPU.AttentionBackward(scratch(dq), dk, dv, datt, doutShort, att, q, k, v, B, T, C, NH, scale)
 }
 
+// oldKeysOnly is a backend whose AttentionDecodeForward leaves out the newest key, as a cache
+// that is read before the step's own K and V are written into it would: the query attends to
+// positions 0 … T−2 (to nothing, out = 0, for T = 1).
+type oldKeysOnly struct{ *nn.CPU }
+
+func (b oldKeysOnly) AttentionDecodeForward(out, att, q nn.View, k, v nn.Strided, T, C, NH int, scale float32) {
+	a := make([]float32, NH*T)
+	if T > 1 {
+		short := b.Alloc(NH * (T - 1))
+		b.CPU.AttentionDecodeForward(out, short, q, k, v, T-1, C, NH, scale)
+		s := make([]float32, short.N)
+		b.Download(s, short)
+		for h := range NH {
+			copy(a[h*T:], s[h*(T-1):(h+1)*(T-1)])
+		}
+	} else {
+		b.Zero(out)
+	}
+	b.Upload(att, a)
+}
+
+// oneKeyTooMany is a backend whose AttentionDecodeForward also reads the cache row after the
+// newest (a loop bound s ≤ T), where the cache has room for it: that row is not a position yet.
+type oneKeyTooMany struct{ *nn.CPU }
+
+func (b oneKeyTooMany) AttentionDecodeForward(out, att, q nn.View, k, v nn.Strided, T, C, NH int, scale float32) {
+	if k.V.N < T*k.Stride+C || v.V.N < T*v.Stride+C {
+		b.CPU.AttentionDecodeForward(out, att, q, k, v, T, C, NH, scale)
+		return
+	}
+	wide := b.Alloc(NH * (T + 1))
+	b.CPU.AttentionDecodeForward(out, wide, q, k, v, T+1, C, NH, scale)
+	w, a := make([]float32, wide.N), make([]float32, NH*T)
+	b.Download(w, wide)
+	for h := range NH {
+		copy(a[h*T:], w[h*(T+1):][:T])
+	}
+	b.Upload(att, a)
+}
+
 func TestSuiteCatchesFaults(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -108,6 +148,14 @@ func TestSuiteCatchesFaults(t *testing.T) {
 		{"attention-leaves-masked-att", func(c *nn.CPU) nn.Backend { return upperGarbage{c} }, []string{"op=attention/"}},
 		{"gelu-writes-past-its-view", func(c *nn.CPU) nn.Backend { return spilling{c} }, []string{"op=gelu/"}},
 		{"attention-dq-without-scale", func(c *nn.CPU) nn.Backend { return sloppyScale{c} }, []string{"op=attention/", "op=gpt/"}},
+		{"decode-misses-the-newest-key", func(c *nn.CPU) nn.Backend { return oldKeysOnly{c} }, []string{"op=attention_decode/", "op=generate/mode=baseline/T=8/", "op=generate/mode=identity/T=8/"}}, // T=5 slides at every token: no decoding
+		{"decode-reads-past-the-newest-key", func(c *nn.CPU) nn.Backend { return oneKeyTooMany{c} }, []string{
+			"op=attention_decode/mode=baseline/T=1/", "op=attention_decode/mode=identity/T=1/",
+			"op=attention_decode/mode=baseline/T=7/", "op=attention_decode/mode=identity/T=7/",
+			"op=attention_decode/mode=baseline/T=6/", "op=attention_decode/mode=identity/T=6/",
+			"op=attention_decode/mode=baseline/T=300/", "op=attention_decode/mode=identity/T=300/",
+			"op=attention_decode/mode=baseline/T=3/", "op=attention_decode/mode=identity/T=3/",
+		}}, // every shape with spare cache rows (gpt's generator passes views that end at row T)
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cpu := nn.NewCPU(0)
@@ -224,7 +272,7 @@ func (b leaky) Zero(x nn.View) {
 
 func TestCasesAreNamedAndMany(t *testing.T) {
 	cs := nntest.Cases()
-	require.Len(t, cs, 47, "the small suite")
+	require.Len(t, cs, 63, "the small suite")
 	large := nntest.LargeCases()
 	require.GreaterOrEqual(t, len(large), 8)
 	require.LessOrEqual(t, len(large), 12, "every large case costs a shader harness seconds to minutes")
@@ -239,6 +287,10 @@ func TestCasesAreNamedAndMany(t *testing.T) {
 		"op=attention/mode=baseline/B=2/T=7/C=12/NH=3",
 		"op=attention/mode=identity/B=2/T=7/C=12/NH=3",
 		"op=attention/mode=identity/B=1/T=5/C=8/NH=2",
+		"op=attention_decode/mode=baseline/T=300/C=24/NH=2/spare=5",
+		"op=attention_decode/mode=identity/T=1/C=8/NH=2/spare=3",
+		"op=generate/mode=baseline/T=8/C=12/NH=3/V=19/L=2/prompt=3/tokens=20/keep=3",
+		"op=generate/mode=identity/T=5/C=8/NH=2/V=11/L=1/prompt=7/tokens=9/keep=5",
 		"op=matmul/N=13/C=9/OC=17",
 		"op=gpt/mode=identity/B=2/T=7/C=12/NH=3/V=19/L=1",
 		"op=attention/mode=baseline/B=1/T=300/C=768/NH=12",
