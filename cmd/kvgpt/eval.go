@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -69,16 +68,10 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("--json: %w", err)
 		}
 	}
-	if _, err := os.Stat(*ckptPath); errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("checkpoint %s does not exist: train a model with kvgpt train or pass --checkpoint FILE", *ckptPath)
-	}
-	ck, err := gpt.LoadCheckpoint(*ckptPath)
+	// The header first: the tokenizer, the data and the memory plan come before the tensors are read.
+	ck, tok, err := readCheckpointHeader(*ckptPath)
 	if err != nil {
 		return err
-	}
-	tok, err := ck.Tokenizer()
-	if err != nil {
-		return fmt.Errorf("checkpoint %s: %w", *ckptPath, err)
 	}
 	// The data: --data, or the checkpoint's own.
 	spec := dataSpec(*data, "", false, gpt.DefaultCorpusBytes)
@@ -108,14 +101,18 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer b.Close()
-	plan, err := gpt.PlanEval(ck.Config, *batch, ds.Bytes()+checkpointBytes(ck))
+	plan, err := gpt.PlanEval(ck.Config, *batch, ds.Bytes())
 	if err != nil {
 		return fmt.Errorf("memory: %w", err)
 	}
+	plan = withCheckpoint(plan, ck)
 	avail, availErr := availableMemory(b)
 	fmt.Fprintln(stderr, memoryLine(plan, avail, availErr))
 	if availErr == nil && !plan.Fits(avail) {
 		return tooLarge(plan, avail, "lower --batch-size, or try the other --backend")
+	}
+	if ck, err = loadCheckpoint(*ckptPath, ck, stderr); err != nil {
+		return err
 	}
 	m, err := gpt.New(ck.Config, b, 0)
 	if err != nil {

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/kvgpt/kvgpt/gpt"
@@ -31,13 +29,14 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if *dtype != "float32" && *dtype != "float16" {
 		return fmt.Errorf("unknown --dtype %q (want float32 or float16)", *dtype)
 	}
-	if _, err := os.Stat(*ckptPath); errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("checkpoint %s does not exist: train a model with kvgpt train or pass --checkpoint FILE", *ckptPath)
-	}
 	if *out == "" {
 		*out = filepath.Join(filepath.Dir(*ckptPath), "hf")
 	}
-	ck, err := gpt.LoadCheckpoint(*ckptPath)
+	head, _, err := readCheckpointHeader(*ckptPath)
+	if err != nil {
+		return err
+	}
+	ck, err := loadCheckpoint(*ckptPath, head, stderr)
 	if err != nil {
 		return err
 	}

@@ -111,6 +111,24 @@ func checkWritableFile(flag, path string) error {
 	return nil
 }
 
+// readCheckpointHeader reads the header of the checkpoint at path — what sample, eval and export
+// need before its tensors: the configuration, the memory plan's sizes — and its tokenizer.
+func readCheckpointHeader(path string) (*gpt.Checkpoint, gpt.Tokenizer, error) {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil, nil, fmt.Errorf("checkpoint %s does not exist: train a model with kvgpt train (a bare kvgpt train writes %s) or pass --checkpoint FILE",
+			path, filepath.Join(defaultOut, checkpointFile))
+	}
+	ck, err := gpt.ReadCheckpointHeader(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	tok, err := ck.Tokenizer()
+	if err != nil {
+		return nil, nil, fmt.Errorf("checkpoint %s: %w", path, err)
+	}
+	return ck, tok, nil
+}
+
 // loadCheckpoint loads the checkpoint at path, whose header was read (and planned for) as head,
 // and prints its note, if any, to w.
 func loadCheckpoint(path string, head *gpt.Checkpoint, w io.Writer) (*gpt.Checkpoint, error) {

@@ -59,22 +59,14 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	if err := sc.Validate(); err != nil {
 		return err
 	}
-	if _, err := os.Stat(*ckptPath); errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("checkpoint %s does not exist: train a model with kvgpt train (a bare kvgpt train writes %s) or pass --checkpoint FILE",
-			*ckptPath, filepath.Join(defaultOut, checkpointFile))
-	}
 	// The header first: the tokenizer and the memory plan come before the tensors are read.
-	ck, err := gpt.ReadCheckpointHeader(*ckptPath)
+	ck, tok, err := readCheckpointHeader(*ckptPath)
 	if err != nil {
 		return err
 	}
 	T := ck.Config.BlockSize
 	if sc.Keep > T {
 		return fmt.Errorf("--keep must be between 1 and the checkpoint's block size %d (0: half of it), got %d", T, sc.Keep)
-	}
-	tok, err := ck.Tokenizer()
-	if err != nil {
-		return fmt.Errorf("checkpoint %s: %w", *ckptPath, err)
 	}
 	ids, what, err := encodePrompt(tok, *prompt, *promptFile)
 	if err != nil {
