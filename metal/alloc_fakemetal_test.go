@@ -12,6 +12,7 @@ import (
 	"github.com/kvgpt/kvgpt/gpt"
 	"github.com/kvgpt/kvgpt/nn"
 	"github.com/kvgpt/kvgpt/nn/nntest"
+	"github.com/kvgpt/kvgpt/tokens"
 )
 
 // TestAllocRefusedByTheDevice: a buffer Metal refuses (newBufferWithLength returns nil, here the
@@ -37,7 +38,7 @@ func TestAllocRefusedByTheDevice(t *testing.T) {
 	small := gpt.Config{NLayer: 1, NHead: 2, NEmbd: 16, BlockSize: 16, VocabSize: 256, QueryMode: gpt.Identity}
 	m, err := gpt.New(small, be, 1)
 	require.NoError(t, err)
-	ds := &gpt.Dataset{Source: "zeros", Train: make([]int32, 1000), Val: make([]int32, 1000)}
+	ds := &gpt.Dataset{Source: "zeros", Train: tokens.Int32s(make([]int32, 1000)), Val: tokens.Int32s(make([]int32, 1000))}
 	tc := gpt.DefaultTrainConfig()
 	tc.BatchSize = 200
 	_, err = gpt.NewTrainer(m, tc, ds)
