@@ -111,14 +111,8 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if availErr == nil && !plan.Fits(avail) {
 		return tooLarge(plan, avail, "lower --batch-size, or try the other --backend")
 	}
-	if ck, err = loadCheckpoint(*ckptPath, ck, stderr); err != nil {
-		return err
-	}
-	m, err := gpt.New(ck.Config, b, 0)
+	m, err := loadModel(*ckptPath, ck, b, stderr)
 	if err != nil {
-		return err
-	}
-	if err := ck.LoadWeights(m); err != nil {
 		return err
 	}
 	ev, err := gpt.NewEvaluator(m, *batch)

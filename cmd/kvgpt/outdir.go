@@ -12,6 +12,7 @@ import (
 	"github.com/kvgpt/kvgpt/gpt"
 	"github.com/kvgpt/kvgpt/internal/atomicfile"
 	"github.com/kvgpt/kvgpt/internal/lockfile"
+	"github.com/kvgpt/kvgpt/nn"
 )
 
 // lockFile is the lock file of a training run's --out (see lockOut). It stays after the run.
@@ -143,6 +144,20 @@ func loadCheckpoint(path string, head *gpt.Checkpoint, w io.Writer) (*gpt.Checkp
 		fmt.Fprintf(w, "note: checkpoint %s: %s\n", path, note)
 	}
 	return ck, nil
+}
+
+// loadModel reads the checkpoint at path (whose header was read as head) and returns its model on
+// b, with the checkpoint's weights, for the commands that only run a trained model.
+func loadModel(path string, head *gpt.Checkpoint, b nn.Backend, w io.Writer) (*gpt.Model, error) {
+	ck, err := loadCheckpoint(path, head, w)
+	if err != nil {
+		return nil, err
+	}
+	m, err := gpt.New(ck.Config, b, 0)
+	if err != nil {
+		return nil, err
+	}
+	return m, ck.LoadWeights(m)
 }
 
 // existingRun describes the run that dir holds — its checkpoint, with the step, and its metrics —

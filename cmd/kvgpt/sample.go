@@ -84,14 +84,8 @@ func runSample(args []string, stdout, stderr io.Writer) error {
 	if err := checkSampleMemory(b, ck, sc, stderr); err != nil {
 		return err
 	}
-	if ck, err = loadCheckpoint(*ckptPath, ck, stderr); err != nil {
-		return err
-	}
-	m, err := gpt.New(ck.Config, b, 0)
+	m, err := loadModel(*ckptPath, ck, b, stderr)
 	if err != nil {
-		return err
-	}
-	if err := ck.LoadWeights(m); err != nil {
 		return err
 	}
 	out := newTextStream(stdout, *raw)
